@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/simcore/simcore/ingest"
+	"github.com/simcore/simcore/ops"
+)
+
+type ingestFlags struct {
+	format   string
+	mapping  string
+	spool    string
+	pushAddr string
+	token    string
+	ic       ingestConfig
+}
+
+func ingestCommand() *command {
+	var f ingestFlags
+	return &command{
+		name:    "ingest",
+		args:    "[FILE...]",
+		summary: "ingest usage records from files, a spool directory or HTTP push",
+		long: `With FILE arguments: ingests each file once and prints a JSON summary as the
+last line on stdout: {"read":N,"stored":N,"duplicates":N,"rejected":N}.
+Exit 0 when the files were processed (rejected records included), 1 on a
+fatal error. A progress bar shows on stderr when it is a terminal.
+
+With --spool DIR: runs until interrupted, ingesting files dropped into DIR
+(moved to DIR/done or DIR/rejected), and with --push-addr serves
+POST /v1/ingest (Bearer $SIMCORE_INGEST_TOKEN), plus /metrics, /healthz and
+/readyz on --ops-addr.
+
+Records are stored exactly once by identity (node_id, record_id): a record
+delivered again, in any file or push, counts as a duplicate.`,
+		flags: func(c *cmdEnv, fs *flag.FlagSet) {
+			c.logFlags()
+			c.clickhouseFlags()
+			c.postgresFlags()
+			c.serviceFlags("127.0.0.1:9471")
+			c.ingestFlags(&f.ic)
+			fs.StringVar(&f.format, "format", "", "csv, ndjson or mapped (default: by file extension)")
+			fs.StringVar(&f.mapping, "mapping", "", "column-mapping file (YAML) for --format mapped")
+			c.str(&f.spool, "spool", "SIMCORE_INGEST_SPOOL", "", "spool directory to watch (long-running mode)")
+			c.str(&f.pushAddr, "push-addr", "SIMCORE_INGEST_PUSH_ADDR", "", "listen address for HTTP push (long-running mode)")
+			c.str(&f.token, "push-token", "SIMCORE_INGEST_TOKEN", "", "bearer token HTTP push requires")
+		},
+		run: func(ctx context.Context, c *cmdEnv, args []string) error { return runIngest(ctx, c, &f, args) },
+	}
+}
+
+func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) error {
+	if len(files) == 0 && f.spool == "" && f.pushAddr == "" {
+		return usagef("ingest: give FILEs, or --spool DIR and/or --push-addr ADDR")
+	}
+	if len(files) > 0 && (f.spool != "" || f.pushAddr != "") {
+		return usagef("ingest: FILE arguments and --spool/--push-addr are separate modes")
+	}
+	if f.format != "" && f.format != ingest.FormatCSV && f.format != ingest.FormatNDJSON && f.format != ingest.FormatMapped {
+		return usagef("ingest: --format %q: want csv, ndjson or mapped", f.format)
+	}
+	var mapping *ingest.Mapping
+	if f.mapping != "" {
+		var err error
+		if mapping, err = ingest.LoadMapping(f.mapping); err != nil {
+			return usagef("ingest: %v", err)
+		}
+	} else if f.format == ingest.FormatMapped {
+		return usagef("ingest: --format mapped needs --mapping FILE")
+	}
+	log, err := c.logger()
+	if err != nil {
+		return err
+	}
+	if err := c.migrateAll(ctx, log); err != nil {
+		return err
+	}
+	reg := ops.NewRegistry()
+	m, err := c.openMetering(ctx, log, reg, &f.ic)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	if len(files) > 0 {
+		return ingestFiles(ctx, c, m.pipeline, files, f.format, mapping)
+	}
+	return serveIngest(ctx, c, log, reg, m, f, mapping)
+}
+
+func ingestFiles(ctx context.Context, c *cmdEnv, p *ingest.Pipeline, files []string, format string, mapping *ingest.Mapping) error {
+	log, _ := c.logger()
+	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	loop := make(chan error, 1)
+	go func() { loop <- p.Run(pctx) }()
+
+	var (
+		total  ingest.Summary
+		failed []string
+	)
+	for _, name := range files {
+		sum, err := ingestFile(ctx, c, p, name, format, mapping)
+		total.Add(sum)
+		if err != nil {
+			log.Error("file not ingested", "file", name, "err", err)
+			failed = append(failed, name)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		log.Info("file ingested", "file", name, "read", sum.Read, "stored", sum.Stored, "duplicates", sum.Duplicates, "rejected", sum.Rejected)
+	}
+	stop()
+	if err := <-loop; err != nil {
+		return err
+	}
+	b, _ := json.Marshal(total)
+	fmt.Fprintln(c.io.out, string(b))
+	if len(failed) > 0 {
+		return fmt.Errorf("ingest: %d of %d files not ingested: %v", len(failed), len(files), failed)
+	}
+	return nil
+}
+
+func ingestFile(ctx context.Context, c *cmdEnv, p *ingest.Pipeline, name, format string, mapping *ingest.Mapping) (ingest.Summary, error) {
+	if format == "" {
+		var ok bool
+		if format, ok = ingest.FormatForName(name, mapping != nil); !ok {
+			return ingest.Summary{}, fmt.Errorf("cannot tell the format of %s from its name: give --format", name)
+		}
+	}
+	fh, err := os.Open(name)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	defer fh.Close()
+	src := ingest.Source{Kind: "file", Name: filepath.Base(name), Format: format, Mapping: mapping, R: fh}
+	if isTerminal(c.io.err) {
+		if st, err := fh.Stat(); err == nil {
+			bar := progressbar.NewOptions64(st.Size(),
+				progressbar.OptionSetWriter(c.io.err), progressbar.OptionSetDescription(filepath.Base(name)),
+				progressbar.OptionShowBytes(true), progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionClearOnFinish())
+			src.Progress = func(n int64) { _ = bar.Set64(n) }
+			defer bar.Finish()
+		}
+	}
+	return p.Ingest(ctx, src)
+}
+
+// serveIngest is the long-running mode: spool and/or HTTP push.
+func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *prometheus.Registry, m *meteringStack, f *ingestFlags, mapping *ingest.Mapping) error {
+	opsSrv := ops.NewServer(log, reg)
+	m.readiness(opsSrv)
+	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
+		return err
+	}
+	comps, err := ingestComponents(c, log, m, f.spool, f.pushAddr, f.token, mapping)
+	if err != nil {
+		return err
+	}
+	log.Info("ingest running", "ops", "http://"+opsSrv.Addr(), "spool", f.spool, "push", comps.pushURL())
+	return runComponents(ctx, c.common.shutdownTimeout, opsSrv, m.pipeline, comps)
+}
+
+// ingestParts are the long-running ingest sources.
+type ingestParts struct {
+	spool    *ingest.Spool
+	push     *http.Server
+	pushLn   net.Listener
+}
+
+func (p *ingestParts) pushURL() string {
+	if p.pushLn == nil {
+		return ""
+	}
+	return "http://" + p.pushLn.Addr().String() + "/v1/ingest"
+}
+
+func ingestComponents(c *cmdEnv, log *slog.Logger, m *meteringStack, spool, pushAddr, token string, mapping *ingest.Mapping) (*ingestParts, error) {
+	parts := &ingestParts{}
+	if spool != "" {
+		parts.spool = &ingest.Spool{Dir: spool, Pipeline: m.pipeline, Log: log, Mapping: mapping}
+	}
+	if pushAddr != "" {
+		if token == "" {
+			return nil, usagef("ingest: HTTP push needs a token (--push-token or SIMCORE_INGEST_TOKEN)")
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/v1/ingest", &ingest.PushHandler{Pipeline: m.pipeline, Log: log, Token: token})
+		ln, err := net.Listen("tcp", pushAddr)
+		if err != nil {
+			return nil, fmt.Errorf("push listen %s: %w", pushAddr, err)
+		}
+		parts.push = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		parts.pushLn = ln
+	}
+	return parts, nil
+}
+
+// runComponents runs the pipeline loop, the ops server and the ingest
+// sources until ctx ends, then drains: sources stop first, then the
+// pipeline flushes, then the ops server closes.
+func runComponents(ctx context.Context, drain time.Duration, opsSrv *ops.Server, p *ingest.Pipeline, parts *ingestParts, extra ...func(context.Context) error) error {
+	// The pipeline outlives its sources: it stops after they have.
+	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPipeline()
+	loop := make(chan error, 1)
+	go func() { loop <- p.Run(pctx) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	if parts.spool != nil {
+		g.Go(func() error { return parts.spool.Run(gctx) })
+	}
+	if parts.push != nil {
+		g.Go(func() error { return ops.ServeHTTP(gctx, parts.push, parts.pushLn, drain) })
+	}
+	for _, fn := range extra {
+		g.Go(func() error { return fn(gctx) })
+	}
+	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOps()
+	opsDone := make(chan error, 1)
+	go func() { opsDone <- opsSrv.Serve(opsCtx, drain) }()
+
+	err := g.Wait()
+	stopPipeline()
+	if perr := <-loop; err == nil {
+		err = perr
+	}
+	stopOps()
+	if oerr := <-opsDone; err == nil {
+		err = oerr
+	}
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/simcore/simcore/ingest"
+	"github.com/simcore/simcore/metering"
+	"github.com/simcore/simcore/ops"
+)
+
+type runFlags struct {
+	demo      bool
+	stateDir  string
+	spool     string
+	pushAddr  string
+	token     string
+	demoEvery time.Duration
+	ic        ingestConfig
+}
+
+func runCommand() *command {
+	var f runFlags
+	return &command{
+		name:    "run",
+		summary: "run the engine: every component in one process",
+		long: `Applies migrations, then runs every component that exists in one process:
+the ingest pipeline with its spool directory and HTTP push, and the ops
+endpoints (/metrics, /healthz, /readyz). It prints where each listens and runs
+until SIGINT/SIGTERM, then drains within --shutdown-timeout.
+
+With --demo it also generates usage traffic: a CDR file dropped into the spool
+every --demo-every, over 200 demo SIMs, with a few duplicates and malformed
+lines, and prints a command to look at one SIM's usage. Without
+SIMCORE_INGEST_TOKEN, --demo makes a push token and writes it to
+STATE_DIR/ingest-token (mode 0600).`,
+		flags: func(c *cmdEnv, fs *flag.FlagSet) {
+			c.logFlags()
+			c.clickhouseFlags()
+			c.postgresFlags()
+			c.serviceFlags("127.0.0.1:9470")
+			c.ingestFlags(&f.ic)
+			fs.BoolVar(&f.demo, "demo", false, "generate demo traffic")
+			fs.DurationVar(&f.demoEvery, "demo-every", 5*time.Second, "how often --demo drops a CDR file")
+			c.str(&f.stateDir, "state-dir", "SIMCORE_STATE_DIR", ".run", "directory for local state (spool, demo token)")
+			c.str(&f.spool, "spool", "SIMCORE_INGEST_SPOOL", "", "spool directory (default STATE_DIR/spool)")
+			c.str(&f.pushAddr, "push-addr", "SIMCORE_INGEST_PUSH_ADDR", "127.0.0.1:8470", "listen address for HTTP push; empty to disable")
+			c.str(&f.token, "push-token", "SIMCORE_INGEST_TOKEN", "", "bearer token HTTP push requires")
+		},
+		run: func(ctx context.Context, c *cmdEnv, args []string) error { return runEngine(ctx, c, &f, args) },
+	}
+}
+
+func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error {
+	if len(args) > 0 {
+		return usagef("run takes no arguments")
+	}
+	log, err := c.logger()
+	if err != nil {
+		return err
+	}
+	if f.spool == "" {
+		f.spool = filepath.Join(f.stateDir, "spool")
+	}
+	if f.pushAddr != "" && f.token == "" {
+		if !f.demo {
+			log.Warn("HTTP push disabled: no SIMCORE_INGEST_TOKEN")
+			f.pushAddr = ""
+		} else {
+			f.token = randomToken()
+			if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(f.stateDir, "ingest-token"), []byte(f.token+"\n"), 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.migrateAll(ctx, log); err != nil {
+		return err
+	}
+	reg := ops.NewRegistry()
+	m, err := c.openMetering(ctx, log, reg, &f.ic)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	opsSrv := ops.NewServer(log, reg)
+	m.readiness(opsSrv)
+	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
+		return err
+	}
+	parts, err := ingestComponents(c, log, m, f.spool, f.pushAddr, f.token, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.io.out, "simcore running\n")
+	fmt.Fprintf(c.io.out, "  metrics, health:  http://%s/metrics  /healthz  /readyz\n", opsSrv.Addr())
+	fmt.Fprintf(c.io.out, "  ingest spool:     %s (drop .csv or .ndjson files; see done/ and rejected/)\n", f.spool)
+	if parts.push != nil {
+		fmt.Fprintf(c.io.out, "  ingest push:      POST %s (Bearer token", parts.pushURL())
+		if f.demo && c.getenv("SIMCORE_INGEST_TOKEN") == "" {
+			fmt.Fprintf(c.io.out, " in %s", filepath.Join(f.stateDir, "ingest-token"))
+		}
+		fmt.Fprintln(c.io.out, ")")
+	}
+	fmt.Fprintln(c.io.out, "  clickhouse:       "+c.common.clickhouseAddr+" database "+c.common.clickhouseDB)
+	fmt.Fprintln(c.io.out, "  not yet built:    portal (#6), provisioning workers and network simulator (#4)")
+	var extra []func(context.Context) error
+	if f.demo {
+		d := &demoTraffic{spool: f.spool, every: f.demoEvery, log: log}
+		fmt.Fprintf(c.io.out, "  demo traffic:     a CDR file every %s; try: simcore usage %s --by day\n", f.demoEvery, demoICCID(7))
+		extra = append(extra, d.run)
+	}
+	fmt.Fprintln(c.io.out, "Press Ctrl-C to stop.")
+	return runComponents(ctx, c.common.shutdownTimeout, opsSrv, m.pipeline, parts, extra...)
+}
+
+// demoTraffic drops generated CDR files into the spool.
+type demoTraffic struct {
+	spool string
+	every time.Duration
+	log   *slog.Logger
+	n     int
+}
+
+const demoSIMs = 200
+
+// demoICCID is the ICCID `simcore gen` gives SIM i: 894410, the SIM number
+// in 12 digits, and the Luhn check digit.
+func demoICCID(i int) string {
+	s := fmt.Sprintf("894410%012d", i)
+	return s + string(metering.LuhnCheckDigit(s))
+}
+
+func (d *demoTraffic) run(ctx context.Context) error {
+	if err := os.MkdirAll(d.spool, 0o755); err != nil {
+		return err
+	}
+	t := time.NewTicker(d.every)
+	defer t.Stop()
+	for {
+		if err := d.drop(); err != nil {
+			d.log.Warn("demo traffic", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (d *demoTraffic) drop() error {
+	d.n++
+	now := time.Now().UTC()
+	name := fmt.Sprintf("demo-%s-%04d.csv", now.Format("20060102T150405"), d.n)
+	tmp := filepath.Join(d.spool, "."+name)
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	_, err = ingest.GenerateCSV(bw, ingest.GenConfig{
+		Records: 2000, SIMs: demoSIMs, Seed: now.UnixNano(), Start: now.Add(-24 * time.Hour), Days: 1,
+		DupRate: 0.02, BadRate: 0.005, NodeID: "demo-" + now.Format("20060102T150405.000000"),
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(d.spool, name))
+}

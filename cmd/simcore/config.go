@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// commonConfig is what most commands share: logging, the three stores and
+// the ops listener.
+type commonConfig struct {
+	logFormat       string
+	logLevel        string
+	clickhouseAddr  string
+	clickhouseDB    string
+	postgresURL     string
+	redisAddr       string
+	opsAddr         string
+	shutdownTimeout time.Duration
+}
+
+// str registers a string flag whose default comes from the environment.
+func (c *cmdEnv) str(p *string, name, envName, def, usage string) {
+	if v := c.getenv(envName); v != "" {
+		def = v
+	}
+	c.fs.StringVar(p, name, def, usage)
+	c.envs = append(c.envs, envVar{name: envName, flag: name, def: def})
+}
+
+func (c *cmdEnv) dur(p *time.Duration, name, envName string, def time.Duration, usage string) {
+	if v := c.getenv(envName); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		} else {
+			fmt.Fprintf(c.io.err, "simcore: ignoring %s=%q: %v\n", envName, v, err)
+		}
+	}
+	c.fs.DurationVar(p, name, def, usage)
+	c.envs = append(c.envs, envVar{name: envName, flag: name})
+}
+
+func (c *cmdEnv) num(p *int, name, envName string, def int, usage string) {
+	if v := c.getenv(envName); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		} else {
+			fmt.Fprintf(c.io.err, "simcore: ignoring %s=%q: %v\n", envName, v, err)
+		}
+	}
+	c.fs.IntVar(p, name, def, usage)
+	c.envs = append(c.envs, envVar{name: envName, flag: name})
+}
+
+func (c *cmdEnv) logFlags() {
+	c.str(&c.common.logFormat, "log-format", "SIMCORE_LOG_FORMAT", "text", "log format: text or json")
+	c.str(&c.common.logLevel, "log-level", "SIMCORE_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+}
+
+func (c *cmdEnv) clickhouseFlags() {
+	c.str(&c.common.clickhouseAddr, "clickhouse-addr", "SIMCORE_CLICKHOUSE_ADDR", "127.0.0.1:19000", "ClickHouse native protocol address")
+	c.str(&c.common.clickhouseDB, "clickhouse-database", "SIMCORE_CLICKHOUSE_DATABASE", "simcore", "ClickHouse database")
+}
+
+func (c *cmdEnv) postgresFlags() {
+	c.str(&c.common.postgresURL, "postgres-url", "SIMCORE_POSTGRES_URL", "postgres://postgres@127.0.0.1:15432/simcore?sslmode=disable", "PostgreSQL connection URL")
+}
+
+func (c *cmdEnv) redisFlags() {
+	c.str(&c.common.redisAddr, "redis-addr", "SIMCORE_REDIS_ADDR", "127.0.0.1:16379", "Redis address")
+}
+
+func (c *cmdEnv) serviceFlags(defaultOps string) {
+	c.str(&c.common.opsAddr, "ops-addr", "SIMCORE_OPS_ADDR", defaultOps, "listen address for /metrics, /healthz and /readyz")
+	c.dur(&c.common.shutdownTimeout, "shutdown-timeout", "SIMCORE_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain in-flight work on SIGINT/SIGTERM")
+}
+
+// logger builds the slog logger the flags ask for.
+func (c *cmdEnv) logger() (*slog.Logger, error) {
+	return newLogger(c.io.err, c.common.logFormat, c.common.logLevel)
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, usagef("log format %q: want text or json", format)
+	}
+}

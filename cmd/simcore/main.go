@@ -1,0 +1,33 @@
+// Command simcore is the single simcore binary: the engine (run), its parts
+// (ingest, worker, portal, netsim) and the operator's tools (migrate, gen,
+// usage). See `simcore help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	if err != nil {
+		var ue usageError
+		if !errors.Is(err, errHelp) {
+			fmt.Fprintln(os.Stderr, "simcore:", err)
+		}
+		switch {
+		case errors.Is(err, errHelp):
+			os.Exit(0)
+		case errors.As(err, &ue), errors.Is(err, errNotImplemented):
+			os.Exit(2)
+		default:
+			os.Exit(1)
+		}
+	}
+}

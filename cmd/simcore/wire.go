@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/simcore/simcore/ingest"
+	chstore "github.com/simcore/simcore/metering/clickhouse"
+	mpg "github.com/simcore/simcore/metering/postgres"
+	"github.com/simcore/simcore/ops"
+)
+
+// ingestConfig is the ingest pipeline's tuning, from flags.
+type ingestConfig struct {
+	maxBatch int
+	maxWait  time.Duration
+	maxAge   time.Duration
+	parsers  int
+}
+
+func (c *cmdEnv) ingestFlags(ic *ingestConfig) {
+	c.num(&ic.maxBatch, "batch-size", "SIMCORE_INGEST_BATCH_SIZE", 50_000, "records per ClickHouse insert")
+	c.dur(&ic.maxWait, "batch-wait", "SIMCORE_INGEST_BATCH_WAIT", time.Second, "longest a record waits for its batch")
+	c.dur(&ic.maxAge, "max-age", "SIMCORE_INGEST_MAX_AGE", 90*24*time.Hour, "oldest record start time accepted (the dedupe window)")
+	c.num(&ic.parsers, "parsers", "SIMCORE_INGEST_PARSERS", 0, "parsing goroutines (0: one per CPU)")
+}
+
+// meteringStack is metering wired to its stores.
+type meteringStack struct {
+	ch       driver.Conn
+	pg       *pgxpool.Pool
+	reader   *chstore.Reader
+	pipeline *ingest.Pipeline
+}
+
+func (m *meteringStack) close() {
+	if m.ch != nil {
+		m.ch.Close()
+	}
+	if m.pg != nil {
+		m.pg.Close()
+	}
+}
+
+func (c *cmdEnv) chConfig() chstore.Config {
+	return chstore.Config{Addr: c.common.clickhouseAddr, Database: c.common.clickhouseDB,
+		Username: c.getenv("SIMCORE_CLICKHOUSE_USER"), Password: c.getenv("SIMCORE_CLICKHOUSE_PASSWORD")}
+}
+
+// migrateAll applies every store's migrations.
+func (c *cmdEnv) migrateAll(ctx context.Context, log *slog.Logger) error {
+	v, err := chstore.Migrate(ctx, c.chConfig())
+	if err != nil {
+		return err
+	}
+	log.Info("clickhouse migrated", "database", c.common.clickhouseDB, "version", v)
+	if err := mpg.Migrate(ctx, c.common.postgresURL); err != nil {
+		return err
+	}
+	log.Info("postgres migrated", "domain", "metering")
+	return nil
+}
+
+// openMetering connects to ClickHouse and PostgreSQL. With a pipeline config
+// it also builds the writer (loading the dedupe keys) and the pipeline.
+func (c *cmdEnv) openMetering(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, ic *ingestConfig) (*meteringStack, error) {
+	m := &meteringStack{}
+	var err error
+	if m.ch, err = chstore.Open(ctx, c.chConfig()); err != nil {
+		return nil, err
+	}
+	m.reader = chstore.NewReader(m.ch)
+	if ic == nil {
+		return m, nil
+	}
+	if m.pg, err = pgxpool.New(ctx, c.common.postgresURL); err != nil {
+		m.close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	w, err := chstore.NewWriter(ctx, chstore.WriterConfig{
+		Conn: m.ch, Ledger: mpg.NewLedger(m.pg), MaxAge: ic.maxAge, Log: log, Registry: reg,
+	})
+	if err != nil {
+		m.close()
+		return nil, err
+	}
+	m.pipeline, err = ingest.New(ingest.Config{
+		Writer: w, Log: log, Registry: reg, MaxBatch: ic.maxBatch, MaxWait: ic.maxWait,
+		MaxAge: ic.maxAge, Parsers: ic.parsers, DrainTimeout: c.common.shutdownTimeout,
+	})
+	if err != nil {
+		m.close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// readiness adds checks for the stores m uses.
+func (m *meteringStack) readiness(s *ops.Server) {
+	if m.ch != nil {
+		s.AddCheck("clickhouse", func(ctx context.Context) error { return m.ch.Ping(ctx) })
+	}
+	if m.pg != nil {
+		s.AddCheck("postgres", func(ctx context.Context) error { return m.pg.Ping(ctx) })
+	}
+}
