@@ -1,0 +1,524 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/simcore/simcore/metering"
+)
+
+// BatchWriter stores batches of usage records exactly once
+// (metering/clickhouse.Writer). It is called from one goroutine.
+type BatchWriter interface {
+	WriteBatch(ctx context.Context, b *metering.Batch) (metering.WriteResult, error)
+}
+
+var errUnknownFormat = errors.New("unknown format")
+
+// ErrStopped is returned by Ingest once the pipeline has stopped.
+var ErrStopped = errors.New("ingest pipeline stopped")
+
+// Summary counts what became of a source's records.
+// Read = Stored + Duplicates + Rejected, always.
+type Summary struct {
+	Read       int64 `json:"read"`
+	Stored     int64 `json:"stored"`
+	Duplicates int64 `json:"duplicates"`
+	Rejected   int64 `json:"rejected"`
+}
+
+// Add adds o to s.
+func (s *Summary) Add(o Summary) {
+	s.Read += o.Read
+	s.Stored += o.Stored
+	s.Duplicates += o.Duplicates
+	s.Rejected += o.Rejected
+}
+
+// Formats a Source may name.
+const (
+	FormatCSV    = "csv"
+	FormatNDJSON = "ndjson"
+	FormatMapped = "mapped"
+)
+
+// Source is one stream of usage records.
+type Source struct {
+	Kind    string   // file, spool or http: a metric label, from this fixed set
+	Name    string   // stored with each record and reject (a file name, "http")
+	Format  string   // csv, ndjson or mapped
+	Mapping *Mapping // for mapped
+	R       io.Reader
+	// Progress, if set, is called with the bytes read so far.
+	Progress func(bytes int64)
+	// Linger lets the source's last records wait up to MaxWait for other
+	// sources to share their insert (many small HTTP pushes); otherwise the
+	// end of the source flushes at once.
+	Linger bool
+}
+
+// Config configures a Pipeline.
+type Config struct {
+	Writer    BatchWriter
+	Log       *slog.Logger
+	Registry  prometheus.Registerer
+	MaxBatch  int           // records per insert; default 50,000
+	MaxWait   time.Duration // longest a record waits for its batch; default 1 s
+	Parsers   int           // parsing goroutines per source; default GOMAXPROCS
+	ChunkSize int           // bytes per parsing chunk; default 512 KiB
+	MaxAge    time.Duration // oldest start time accepted; default 90 days
+	RetryMin  time.Duration // first retry delay of a failed write; default 100 ms
+	RetryMax  time.Duration // longest retry delay; default 10 s
+	// DrainTimeout bounds the final flush after Run's context ends; default 15 s.
+	DrainTimeout time.Duration
+	Now          func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	if c.Writer == nil {
+		return errors.New("ingest: no writer")
+	}
+	if c.Log == nil {
+		return errors.New("ingest: no logger")
+	}
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defd := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	def(&c.MaxBatch, 50_000)
+	def(&c.Parsers, runtime.GOMAXPROCS(0))
+	def(&c.ChunkSize, 512<<10)
+	defd(&c.MaxWait, time.Second)
+	defd(&c.MaxAge, 90*24*time.Hour)
+	defd(&c.RetryMin, 100*time.Millisecond)
+	defd(&c.RetryMax, 10*time.Second)
+	defd(&c.DrainTimeout, 15*time.Second)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// group is the parsed content of one chunk, on its way to storage.
+type group struct {
+	kind, format string
+	records      []metering.Record
+	sources      []string
+	rejects      []metering.Reject
+	flush        bool         // the source ended: write without waiting for more
+	done         chan Summary // receives the group's outcome once stored
+	err          chan error   // or the reason it was not
+}
+
+// Pipeline parses sources in parallel and stores their records in batches
+// through one BatchWriter: parse → validate → batch → (dedupe, insert) in
+// the writer. Memory is bounded: parsers block while the writer is busy.
+type Pipeline struct {
+	cfg     Config
+	in      chan *group
+	stopped chan struct{}
+	m       pipelineMetrics
+	// gathering and writing are the unix nanos at which the batch being
+	// gathered and the batch being written began waiting; 0 if none.
+	gathering, writing atomic.Int64
+	pending            atomic.Int64
+}
+
+type pipelineMetrics struct {
+	records *prometheus.CounterVec
+	retries prometheus.Counter
+}
+
+// New returns a pipeline; call Run to start its writer loop.
+func New(cfg Config) (*Pipeline, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	p := &Pipeline{
+		cfg:     cfg,
+		in:      make(chan *group, 2*cfg.Parsers),
+		stopped: make(chan struct{}),
+		m: pipelineMetrics{
+			records: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "simcore_ingest_records_total",
+				Help: "Usage records read, by source kind, format and outcome (stored, duplicate, rejected).",
+			}, []string{"source", "format", "outcome"}),
+			retries: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "simcore_ingest_write_retries_total",
+				Help: "Batch writes retried after an error.",
+			}),
+		},
+	}
+	if cfg.Registry != nil {
+		cs := []prometheus.Collector{
+			p.m.records, p.m.retries,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "simcore_ingest_pending_records",
+				Help: "Records parsed and waiting to be written.",
+			}, func() float64 { return float64(p.pending.Load()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "simcore_ingest_oldest_pending_age_seconds",
+				Help: "Age of the oldest record not yet written; 0 when none waits.",
+			}, func() float64 {
+				o := p.writing.Load()
+				if g := p.gathering.Load(); o == 0 || (g != 0 && g < o) {
+					o = g
+				}
+				if o == 0 {
+					return 0
+				}
+				return time.Since(time.Unix(0, o)).Seconds()
+			}),
+		}
+		for _, c := range cs {
+			if err := cfg.Registry.Register(c); err != nil {
+				return nil, fmt.Errorf("register ingest metrics: %w", err)
+			}
+		}
+	}
+	return p, nil
+}
+
+// job is a batch handed to the writer goroutine, with the groups it holds.
+type job struct {
+	batch  *metering.Batch
+	groups []*group
+	since  int64 // unix nanos when its first record arrived
+}
+
+// Run writes batches until ctx ends, then flushes what it holds within
+// DrainTimeout and returns. Groups that could not be written get an error.
+//
+// Batches are double-buffered: one goroutine writes batch N while this loop
+// gathers batch N+1, so parsing overlaps the ClickHouse insert; when both
+// are full, parsers wait (backpressure).
+func (p *Pipeline) Run(ctx context.Context) error {
+	defer close(p.stopped)
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWriter()
+	jobs := make(chan job)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for j := range jobs {
+			p.writing.Store(j.since)
+			p.write(wctx, j.batch, j.groups)
+			p.writing.Store(0)
+			p.pending.Add(-int64(j.batch.Len()))
+		}
+	}()
+
+	cur := job{batch: &metering.Batch{}}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	add := func(g *group) {
+		if cur.since == 0 && len(g.records)+len(g.rejects) > 0 {
+			cur.since = p.cfg.Now().UnixNano()
+			p.gathering.Store(cur.since)
+			timer.Reset(p.cfg.MaxWait)
+		}
+		cur.groups = append(cur.groups, g)
+		cur.batch.Records = append(cur.batch.Records, g.records...)
+		cur.batch.Sources = append(cur.batch.Sources, g.sources...)
+		cur.batch.Rejects = append(cur.batch.Rejects, g.rejects...)
+		p.pending.Add(int64(len(g.records) + len(g.rejects)))
+	}
+	// handoff gives the current batch to the writer; false if ctx ended
+	// first (the batch is kept for the drain).
+	handoff := func() bool {
+		if len(cur.groups) == 0 {
+			return true
+		}
+		select {
+		case jobs <- cur:
+		case <-ctx.Done():
+			return false
+		}
+		timer.Stop()
+		p.gathering.Store(0)
+		cur = job{batch: &metering.Batch{}}
+		return true
+	}
+	for ctx.Err() == nil {
+		select {
+		case g := <-p.in:
+			add(g)
+			if g.flush || cur.batch.Len() >= p.cfg.MaxBatch {
+				handoff()
+			}
+		case <-timer.C:
+			handoff()
+		case <-ctx.Done():
+		}
+	}
+	// Drain: take what parsers already handed over, write it, and give the
+	// writer DrainTimeout before its retries are cut off.
+	drain := time.AfterFunc(p.cfg.DrainTimeout, stopWriter)
+	defer drain.Stop()
+	for {
+		select {
+		case g := <-p.in:
+			add(g)
+			continue
+		default:
+		}
+		break
+	}
+	if len(cur.groups) > 0 {
+		jobs <- cur
+	}
+	close(jobs)
+	<-writerDone
+	p.gathering.Store(0)
+	return nil
+}
+
+// write stores the batch, retrying with backoff until it succeeds or ctx
+// ends, and tells each group its outcome.
+func (p *Pipeline) write(ctx context.Context, b *metering.Batch, groups []*group) {
+	delay := p.cfg.RetryMin
+	var (
+		res metering.WriteResult
+		err error
+	)
+	for {
+		start := time.Now()
+		res, err = p.cfg.Writer.WriteBatch(ctx, b)
+		if err == nil {
+			p.cfg.Log.Debug("batch written", "records", len(b.Records), "rejects", len(b.Rejects), "took", time.Since(start))
+			break
+		}
+		if ctx.Err() != nil {
+			p.cfg.Log.Error("batch not written; its sources are not acknowledged", "records", len(b.Records), "err", err)
+			for _, g := range groups {
+				g.err <- fmt.Errorf("%w: %w", ErrStopped, err)
+			}
+			return
+		}
+		p.m.retries.Inc()
+		p.cfg.Log.Warn("batch write failed, retrying", "records", len(b.Records), "rejects", len(b.Rejects), "retry_in", delay, "err", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		delay = min(2*delay, p.cfg.RetryMax)
+	}
+	i := 0
+	for _, g := range groups {
+		s := Summary{Read: int64(len(g.records) + len(g.rejects)), Rejected: int64(len(g.rejects))}
+		for range g.records {
+			if res.Stored[i] {
+				s.Stored++
+			} else {
+				s.Duplicates++
+			}
+			i++
+		}
+		p.m.records.WithLabelValues(g.kind, g.format, "stored").Add(float64(s.Stored))
+		p.m.records.WithLabelValues(g.kind, g.format, "duplicate").Add(float64(s.Duplicates))
+		p.m.records.WithLabelValues(g.kind, g.format, "rejected").Add(float64(s.Rejected))
+		g.done <- s
+	}
+}
+
+// Ingest reads src to its end and returns once every record in it is stored
+// (or rejected, or known a duplicate). On error the summary counts only what
+// was durably handled; the source must not be acknowledged.
+func (p *Pipeline) Ingest(ctx context.Context, src Source) (Summary, error) {
+	var sum Summary
+	parser, sp, err := p.open(src)
+	if err != nil {
+		return sum, &FileError{err}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan Chunk, p.cfg.Parsers)
+	waits := make(chan *group, 4*p.cfg.Parsers+16)
+	g, gctx := errgroup.WithContext(ctx)
+
+	// Read and cut the stream.
+	g.Go(func() error {
+		defer close(chunks)
+		for {
+			c, err := sp.Next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("read %s: %w", src.Name, err)
+			}
+			if src.Progress != nil {
+				src.Progress(c.Offset + int64(len(c.Data)))
+			}
+			select {
+			case chunks <- c:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+	})
+	// Parse chunks and hand groups to the writer loop.
+	var parsers sync.WaitGroup
+	for range p.cfg.Parsers {
+		parsers.Add(1)
+		g.Go(func() error {
+			defer parsers.Done()
+			var items []Item
+			for c := range chunks {
+				items = parser.Parse(c, items[:0])
+				gr := p.makeGroup(src, items)
+				select {
+				case waits <- gr:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				// Once in waits, a group must be answered: by the writer
+				// loop if it takes the group, else here.
+				select {
+				case p.in <- gr:
+				case <-p.stopped:
+					gr.err <- ErrStopped
+					return ErrStopped
+				case <-gctx.Done():
+					gr.err <- gctx.Err()
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	go func() {
+		parsers.Wait()
+		if !src.Linger && gctx.Err() == nil {
+			// Flush at the end of the source: an empty group marks it.
+			gr := &group{kind: src.Kind, format: src.Format, flush: true, done: make(chan Summary, 1), err: make(chan error, 1)}
+			waits <- gr
+			select {
+			case p.in <- gr:
+			case <-p.stopped:
+				gr.err <- ErrStopped
+			case <-gctx.Done():
+				gr.err <- gctx.Err()
+			}
+		}
+		close(waits)
+	}()
+	// Collect outcomes, in any order.
+	var firstErr error
+	for gr := range waits {
+		select {
+		case s := <-gr.done:
+			sum.Add(s)
+		case err := <-gr.err:
+			if firstErr == nil {
+				firstErr = err
+				cancel()
+			}
+		case <-p.stopped:
+			// The loop ended; it answered every group it took. A group it
+			// never took has no answer.
+			select {
+			case s := <-gr.done:
+				sum.Add(s)
+			case err := <-gr.err:
+				firstErr = cmpErr(firstErr, err)
+			default:
+				firstErr = cmpErr(firstErr, ErrStopped)
+			}
+			cancel()
+		}
+	}
+	if err := g.Wait(); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	return sum, firstErr
+}
+
+func cmpErr(have, next error) error {
+	if have != nil {
+		return have
+	}
+	return next
+}
+
+func (p *Pipeline) open(src Source) (Parser, *Splitter, error) {
+	pc := ParserConfig{MaxAge: p.cfg.MaxAge}
+	switch src.Format {
+	case FormatCSV, "":
+		sp := NewSplitter(src.R, p.cfg.ChunkSize, true)
+		h, err := sp.ReadHeaderLine()
+		if err != nil {
+			return nil, nil, fmt.Errorf("read header of %s: %w", src.Name, err)
+		}
+		parser, err := NewCSVParser(h, pc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", src.Name, err)
+		}
+		return parser, sp, nil
+	case FormatNDJSON:
+		parser, err := NewNDJSONParser(pc)
+		return parser, NewSplitter(src.R, p.cfg.ChunkSize, false), err
+	case FormatMapped:
+		if src.Mapping == nil {
+			return nil, nil, errors.New("mapped format needs a mapping file")
+		}
+		sp := NewSplitter(src.R, p.cfg.ChunkSize, src.Mapping.QuoteAware())
+		var h []byte
+		if src.Mapping.HasHeader() {
+			var err error
+			if h, err = sp.ReadHeaderLine(); err != nil {
+				return nil, nil, fmt.Errorf("read header of %s: %w", src.Name, err)
+			}
+		}
+		parser, err := NewMappedParser(src.Mapping, h, pc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", src.Name, err)
+		}
+		return parser, sp, nil
+	}
+	return nil, nil, fmt.Errorf("%w %q: want csv, ndjson or mapped", errUnknownFormat, src.Format)
+}
+
+func (p *Pipeline) makeGroup(src Source, items []Item) *group {
+	gr := &group{kind: src.Kind, format: src.Format, done: make(chan Summary, 1), err: make(chan error, 1)}
+	if gr.format == "" {
+		gr.format = FormatCSV
+	}
+	n := 0
+	for i := range items {
+		if items[i].Reason == "" {
+			n++
+		}
+	}
+	gr.records = make([]metering.Record, 0, n)
+	gr.sources = make([]string, 0, n)
+	for i := range items {
+		it := &items[i]
+		if it.Reason == "" {
+			gr.records = append(gr.records, it.Record)
+			gr.sources = append(gr.sources, src.Name)
+			continue
+		}
+		gr.rejects = append(gr.rejects, metering.Reject{
+			Source: src.Name, Format: gr.format, Line: it.Line, Offset: it.Offset,
+			Reason: it.Reason, Detail: it.Detail, Raw: append([]byte(nil), it.Raw...),
+		})
+	}
+	return gr
+}

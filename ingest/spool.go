@@ -1,0 +1,173 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Spool watches a directory for usage files. A file is ingested once, then
+// moved to done/ with a NAME.summary.json beside it; a file that cannot be
+// read at all (unknown format, bad header) moves to rejected/ with a
+// NAME.reason.txt. A crash between the ingest and the move re-ingests the
+// file on restart; its records are then duplicates and count once.
+//
+// Writers should create files under a temporary name (a leading dot or a
+// .tmp/.part suffix) and rename them into place; files changed within the
+// last Settle are left for the next scan.
+type Spool struct {
+	Dir      string
+	Pipeline *Pipeline
+	Log      *slog.Logger
+	Mapping  *Mapping // used for *.txt/*.dat files, if set
+	Interval time.Duration
+	Settle   time.Duration
+}
+
+// FormatForName picks the format from a file name: .csv → csv,
+// .ndjson/.jsonl/.json → ndjson; with a mapping, anything else → mapped.
+func FormatForName(name string, haveMapping bool) (string, bool) {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".csv":
+		return FormatCSV, true
+	case ".ndjson", ".jsonl", ".json":
+		return FormatNDJSON, true
+	}
+	if haveMapping {
+		return FormatMapped, true
+	}
+	return "", false
+}
+
+// Run scans the directory until ctx ends.
+func (s *Spool) Run(ctx context.Context) error {
+	if s.Interval <= 0 {
+		s.Interval = time.Second
+	}
+	if s.Settle <= 0 {
+		s.Settle = time.Second
+	}
+	for _, d := range []string{s.Dir, filepath.Join(s.Dir, "done"), filepath.Join(s.Dir, "rejected")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	t := time.NewTicker(s.Interval)
+	defer t.Stop()
+	for {
+		if _, err := s.ScanOnce(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Error("spool scan", "dir", s.Dir, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// ScanOnce ingests every settled file in the directory, oldest first, and
+// returns how many it handled.
+func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return 0, err
+	}
+	type cand struct {
+		name string
+		mod  time.Time
+	}
+	var files []cand
+	for _, e := range ents {
+		n := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(n, ".") || strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".part") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if time.Since(info.ModTime()) < s.Settle {
+			continue
+		}
+		files = append(files, cand{n, info.ModTime()})
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].mod.Before(files[j].mod) })
+	n := 0
+	for _, f := range files {
+		if ctx.Err() != nil {
+			return n, nil
+		}
+		if err := s.ingestFile(ctx, f.name); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (s *Spool) ingestFile(ctx context.Context, name string) error {
+	path := filepath.Join(s.Dir, name)
+	format, ok := FormatForName(name, s.Mapping != nil)
+	if !ok {
+		return s.reject(name, fmt.Errorf("unknown format for %q: want .csv, .ndjson or .jsonl (or a mapping file)", name))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("spool open %s: %w", name, err)
+	}
+	defer f.Close()
+	start := time.Now()
+	sum, err := s.Pipeline.Ingest(ctx, Source{Kind: "spool", Name: name, Format: format, Mapping: s.Mapping, R: f})
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, ErrStopped) {
+			// Not acknowledged; the next start ingests it again.
+			return nil
+		}
+		var fatal *FileError
+		if errors.As(err, &fatal) {
+			return s.reject(name, err)
+		}
+		return fmt.Errorf("spool ingest %s: %w", name, err)
+	}
+	s.Log.Info("spool file ingested", "file", name, "read", sum.Read, "stored", sum.Stored, "duplicates", sum.Duplicates, "rejected", sum.Rejected, "took", time.Since(start).Round(time.Millisecond))
+	dst := uniquePath(filepath.Join(s.Dir, "done", name))
+	if b, err := json.Marshal(sum); err == nil {
+		_ = os.WriteFile(dst+".summary.json", append(b, '\n'), 0o644)
+	}
+	if err := os.Rename(path, dst); err != nil {
+		return fmt.Errorf("spool move %s to done: %w", name, err)
+	}
+	return nil
+}
+
+func (s *Spool) reject(name string, why error) error {
+	s.Log.Warn("spool file rejected", "file", name, "err", why)
+	dst := uniquePath(filepath.Join(s.Dir, "rejected", name))
+	_ = os.WriteFile(dst+".reason.txt", []byte(why.Error()+"\n"), 0o644)
+	if err := os.Rename(filepath.Join(s.Dir, name), dst); err != nil {
+		return fmt.Errorf("spool move %s to rejected: %w", name, err)
+	}
+	return nil
+}
+
+// uniquePath returns p, or p with a time suffix if p exists.
+func uniquePath(p string) string {
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		return p
+	}
+	return p + "." + time.Now().UTC().Format("20060102T150405.000000000")
+}
+
+// FileError is a source that cannot be read as its format at all.
+type FileError struct{ Err error }
+
+func (e *FileError) Error() string { return e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }

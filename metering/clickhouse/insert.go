@@ -1,0 +1,133 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/simcore/simcore/metering"
+)
+
+const insertRecordsSQL = `INSERT INTO usage_records (iccid, start_time, type, key_hi, key_lo, node_id, record_id, imsi, msisdn, duration_s, bytes_up, bytes_down, mcc_mnc, rat, apn, peer_number, sequence, closing_cause, source, batch_seq, ingested_at)`
+
+// recordColumns holds one batch column by column: columnar appends were the
+// fastest way measured to insert with clickhouse-go (docs/ingest.md).
+type recordColumns struct {
+	iccid, nodeID, recordID, imsi, msisdn, mccmnc, rat, apn, peer, source []string
+	start, ingested                                                       []time.Time
+	typ                                                                   []int8
+	keyHi, keyLo, up, down, seq                                           []uint64
+	dur, sequence                                                         []uint32
+	cause                                                                 []uint8
+}
+
+func (c *recordColumns) grow(n int) {
+	*c = recordColumns{
+		iccid: make([]string, 0, n), nodeID: make([]string, 0, n), recordID: make([]string, 0, n),
+		imsi: make([]string, 0, n), msisdn: make([]string, 0, n), mccmnc: make([]string, 0, n),
+		rat: make([]string, 0, n), apn: make([]string, 0, n), peer: make([]string, 0, n), source: make([]string, 0, n),
+		start: make([]time.Time, 0, n), ingested: make([]time.Time, 0, n), typ: make([]int8, 0, n),
+		keyHi: make([]uint64, 0, n), keyLo: make([]uint64, 0, n), up: make([]uint64, 0, n), down: make([]uint64, 0, n),
+		seq: make([]uint64, 0, n), dur: make([]uint32, 0, n), sequence: make([]uint32, 0, n), cause: make([]uint8, 0, n),
+	}
+}
+
+func (c *recordColumns) add(r *metering.Record, source string, seq uint64, now time.Time) {
+	k := r.Key()
+	c.iccid = append(c.iccid, r.ICCID)
+	c.start = append(c.start, r.StartTime)
+	c.typ = append(c.typ, int8(r.Type))
+	c.keyHi = append(c.keyHi, k.Hi)
+	c.keyLo = append(c.keyLo, k.Lo)
+	c.nodeID = append(c.nodeID, r.NodeID)
+	c.recordID = append(c.recordID, r.RecordID)
+	c.imsi = append(c.imsi, r.IMSI)
+	c.msisdn = append(c.msisdn, r.MSISDN)
+	c.dur = append(c.dur, r.DurationS)
+	c.up = append(c.up, r.BytesUp)
+	c.down = append(c.down, r.BytesDown)
+	c.mccmnc = append(c.mccmnc, r.MCCMNC)
+	c.rat = append(c.rat, r.RAT)
+	c.apn = append(c.apn, r.APN)
+	c.peer = append(c.peer, r.PeerNumber)
+	c.sequence = append(c.sequence, r.Sequence)
+	c.cause = append(c.cause, r.ClosingCause)
+	c.source = append(c.source, source)
+	c.seq = append(c.seq, seq)
+	c.ingested = append(c.ingested, now)
+}
+
+func (c *recordColumns) ordered() []any {
+	return []any{c.iccid, c.start, c.typ, c.keyHi, c.keyLo, c.nodeID, c.recordID, c.imsi, c.msisdn,
+		c.dur, c.up, c.down, c.mccmnc, c.rat, c.apn, c.peer, c.sequence, c.cause, c.source, c.seq, c.ingested}
+}
+
+// insertRecords inserts the records of b marked in stored as one block.
+func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, stored []bool, n int, seq uint64) error {
+	start := time.Now()
+	var cols recordColumns
+	cols.grow(n)
+	now := w.now().UTC().Truncate(time.Second)
+	for i := range b.Records {
+		if stored[i] {
+			src := ""
+			if i < len(b.Sources) {
+				src = b.Sources[i]
+			}
+			cols.add(&b.Records[i], src, seq, now)
+		}
+	}
+	if err := w.appendAndSend(ctx, insertRecordsSQL, cols.ordered()); err != nil {
+		return fmt.Errorf("insert usage batch %d (%d records): %w", seq, n, err)
+	}
+	w.m.insert.WithLabelValues("usage_records").Observe(time.Since(start).Seconds())
+	return nil
+}
+
+const insertRejectsSQL = `INSERT INTO rejected_records (reject_hi, reject_lo, source, format, line, offset, reason, detail, raw, rejected_at)`
+
+func (w *Writer) insertRejects(ctx context.Context, rs []metering.Reject) error {
+	start := time.Now()
+	n := len(rs)
+	var (
+		hi, lo                         = make([]uint64, n), make([]uint64, n)
+		source, format, reason, detail = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		raw                            = make([]string, n)
+		line, offset                   = make([]int64, n), make([]int64, n)
+		at                             = make([]time.Time, n)
+		now                            = w.now().UTC().Truncate(time.Second)
+	)
+	for i := range rs {
+		r := &rs[i]
+		k := RejectKey(r)
+		hi[i], lo[i] = k.Hi, k.Lo
+		source[i], format[i], reason[i], detail[i], raw[i] = r.Source, r.Format, r.Reason, r.Detail, string(r.Raw)
+		line[i], offset[i], at[i] = r.Line, r.Offset, now
+	}
+	if err := w.appendAndSend(ctx, insertRejectsSQL, []any{hi, lo, source, format, line, offset, reason, detail, raw, at}); err != nil {
+		return fmt.Errorf("insert %d rejected records: %w", n, err)
+	}
+	w.m.insert.WithLabelValues("rejected_records").Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// RejectKey identifies a reject by where it was and what it said, so the same
+// reject replayed collapses into one row.
+func RejectKey(r *metering.Reject) metering.Key {
+	return metering.RecordKey(r.Source+"\x00"+strconv.FormatInt(r.Line, 10), string(r.Raw))
+}
+
+func (w *Writer) appendAndSend(ctx context.Context, sql string, cols []any) error {
+	batch, err := w.conn.PrepareBatch(ctx, sql)
+	if err != nil {
+		return err
+	}
+	for i, c := range cols {
+		if err := batch.Column(i).Append(c); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("column %d: %w", i, err)
+		}
+	}
+	return batch.Send()
+}

@@ -1,0 +1,338 @@
+package clickhouse
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/simcore/simcore/metering"
+)
+
+// WriterConfig configures a Writer.
+type WriterConfig struct {
+	Conn   driver.Conn
+	Ledger metering.Ledger
+	// MaxAge is the dedupe window: how old a record may be and still be
+	// accepted. Validation rejects older records, so every record that can
+	// reach the writer has its key in memory.
+	MaxAge   time.Duration
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	Now      func() time.Time
+}
+
+// Validate reports a configuration that cannot work.
+func (c *WriterConfig) Validate() error {
+	switch {
+	case c.Conn == nil:
+		return errors.New("clickhouse writer: no connection")
+	case c.Ledger == nil:
+		return errors.New("clickhouse writer: no ledger")
+	case c.MaxAge < time.Hour:
+		return fmt.Errorf("clickhouse writer: max age %s is under an hour", c.MaxAge)
+	case c.Log == nil:
+		return errors.New("clickhouse writer: no logger")
+	}
+	return nil
+}
+
+// Writer stores batches of usage records exactly once. See docs/ingest.md for
+// the argument; in short: the writer holds the ledger's lease while it checks
+// and inserts, its in-memory key set always equals the keys stored in
+// usage_records (loaded from ClickHouse at start, caught up from other
+// writers' batches through the ledger, and extended only after an insert
+// landed), and an insert whose outcome is unknown is resolved by reading
+// back what landed before anything else is written.
+//
+// A Writer is not safe for concurrent use: the ingest pipeline calls it from
+// one goroutine.
+type Writer struct {
+	conn    driver.Conn
+	ledger  metering.Ledger
+	log     *slog.Logger
+	maxAge  time.Duration
+	now     func() time.Time
+	id      string
+	keys    *keySet
+	lastSeq uint64
+	// unresolved batches were begun but their insert's outcome is unknown.
+	unresolved []metering.LedgerBatch
+	lastEvict  time.Time
+	m          writerMetrics
+}
+
+type writerMetrics struct {
+	insert   *prometheus.HistogramVec
+	rows     prometheus.Histogram
+	keys     prometheus.Gauge
+	catchups prometheus.Counter
+}
+
+// NewWriter loads the keys of the records stored within the dedupe window and
+// returns a writer ready to write.
+func NewWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	w := &Writer{
+		conn:   cfg.Conn,
+		ledger: cfg.Ledger,
+		log:    cfg.Log,
+		maxAge: cfg.MaxAge,
+		now:    cfg.Now,
+		id:     hex.EncodeToString(idb[:]),
+		m: writerMetrics{
+			insert: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+				Name:    "simcore_ingest_insert_duration_seconds",
+				Help:    "Time to insert one batch into ClickHouse, by table.",
+				Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+			}, []string{"table"}),
+			rows: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name:    "simcore_ingest_batch_records",
+				Help:    "Records (new and duplicate) per written batch.",
+				Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+			}),
+			keys: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "simcore_ingest_dedupe_keys",
+				Help: "Record identities held in memory for deduplication.",
+			}),
+			catchups: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "simcore_ingest_ledger_catchups_total",
+				Help: "Batches written by other writers whose keys this writer loaded.",
+			}),
+		},
+	}
+	if cfg.Registry != nil {
+		for _, c := range []prometheus.Collector{w.m.insert, w.m.rows, w.m.keys, w.m.catchups} {
+			if err := cfg.Registry.Register(c); err != nil {
+				return nil, fmt.Errorf("register writer metrics: %w", err)
+			}
+		}
+	}
+	if err := w.loadAll(ctx); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Keys is the number of record identities held for deduplication.
+func (w *Writer) Keys() int { return w.keys.len() }
+
+// windowStart is the earliest start time whose key is kept: the validation
+// window plus a day, so a record validated just before its key would be
+// evicted is still recognised.
+func (w *Writer) windowStart() time.Time {
+	return w.now().Add(-w.maxAge - 24*time.Hour).UTC()
+}
+
+// loadAll reads every key within the window from usage_records, under the
+// lease so that no batch lands in between.
+func (w *Writer) loadAll(ctx context.Context) error {
+	start := time.Now()
+	lease, err := w.ledger.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+	seq, err := lease.MaxSeq(ctx)
+	if err != nil {
+		return err
+	}
+	var n uint64
+	if err := w.conn.QueryRow(ctx, "SELECT count() FROM usage_records WHERE start_time >= ?", w.windowStart()).Scan(&n); err != nil {
+		return fmt.Errorf("count stored keys: %w", err)
+	}
+	keys := newKeySet(int(n) + int(n)/4 + 1024)
+	if err := w.loadKeys(ctx, keys, "start_time >= ?", w.windowStart()); err != nil {
+		return err
+	}
+	w.keys, w.lastSeq, w.lastEvict = keys, seq, w.now()
+	w.m.keys.Set(float64(keys.len()))
+	w.log.Info("dedupe keys loaded", "keys", keys.len(), "ledger_seq", seq, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (w *Writer) loadKeys(ctx context.Context, into *keySet, where string, args ...any) error {
+	rows, err := w.conn.Query(ctx, "SELECT key_hi, key_lo, toUInt32(start_time) FROM usage_records WHERE "+where, args...)
+	if err != nil {
+		return fmt.Errorf("load stored keys: %w", err)
+	}
+	defer rows.Close()
+	var (
+		k  metering.Key
+		ts uint32
+	)
+	for rows.Next() {
+		if err := rows.Scan(&k.Hi, &k.Lo, &ts); err != nil {
+			return fmt.Errorf("load stored keys: %w", err)
+		}
+		into.add(k, unixDay(int64(ts)))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load stored keys: %w", err)
+	}
+	return nil
+}
+
+// loadBatches adds the keys of the given batches, as far as they landed.
+func (w *Writer) loadBatches(ctx context.Context, bs []metering.LedgerBatch) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	var months []uint32
+	seqs := make([]string, 0, len(bs))
+	for _, b := range bs {
+		seqs = append(seqs, strconv.FormatUint(b.Seq, 10))
+		for _, m := range b.Months {
+			if !slices.Contains(months, m) {
+				months = append(months, m)
+			}
+		}
+	}
+	ms := make([]string, len(months))
+	for i, m := range months {
+		ms[i] = strconv.FormatUint(uint64(m), 10)
+	}
+	where := fmt.Sprintf("toYYYYMM(start_time) IN (%s) AND batch_seq IN (%s)", strings.Join(ms, ","), strings.Join(seqs, ","))
+	return w.loadKeys(ctx, w.keys, where)
+}
+
+// catchUp brings the key set up to date with every batch begun since the
+// last one this writer saw: other writers' batches, and its own whose
+// outcome it could not learn.
+func (w *Writer) catchUp(ctx context.Context, lease metering.Lease) error {
+	bs, err := lease.Since(ctx, w.lastSeq)
+	if err != nil {
+		return err
+	}
+	var others []metering.LedgerBatch
+	for _, b := range bs {
+		if b.Writer != w.id {
+			others = append(others, b)
+		}
+	}
+	others = append(others, w.unresolved...)
+	if err := w.loadBatches(ctx, others); err != nil {
+		return err
+	}
+	for _, b := range w.unresolved {
+		// We hold the lease, so nothing of that batch is still in flight.
+		if err := lease.Abort(ctx, b.Seq); err != nil {
+			w.log.Warn("mark unresolved batch aborted", "seq", b.Seq, "err", err)
+		}
+	}
+	w.m.catchups.Add(float64(len(others)))
+	w.unresolved = w.unresolved[:0]
+	if len(bs) > 0 {
+		w.lastSeq = max(w.lastSeq, bs[len(bs)-1].Seq)
+	}
+	w.m.keys.Set(float64(w.keys.len()))
+	return nil
+}
+
+// WriteBatch stores b's records that are not stored yet and b's rejects.
+// Records whose identity is already stored, or repeats within b, are
+// duplicates. On error nothing is known to be stored that the next call
+// would store again: the caller retries the same batch.
+func (w *Writer) WriteBatch(ctx context.Context, b *metering.Batch) (metering.WriteResult, error) {
+	res := metering.WriteResult{Stored: make([]bool, len(b.Records))}
+	lease, err := w.ledger.Acquire(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+	if err := w.catchUp(ctx, lease); err != nil {
+		return res, err
+	}
+	w.maybeEvict()
+
+	// Dedupe: against the store, and within the batch.
+	fresh := make(map[metering.Key]struct{}, len(b.Records))
+	var months []uint32
+	n := 0
+	for i := range b.Records {
+		r := &b.Records[i]
+		k := r.Key()
+		if w.keys.has(k) {
+			continue
+		}
+		if _, dup := fresh[k]; dup {
+			continue
+		}
+		fresh[k] = struct{}{}
+		res.Stored[i] = true
+		n++
+		if m := yyyymm(r.StartTime); !slices.Contains(months, m) {
+			months = append(months, m)
+		}
+	}
+	w.m.rows.Observe(float64(len(b.Records)))
+
+	if n > 0 {
+		seq, err := lease.Begin(ctx, w.id, months, n)
+		if err != nil {
+			return res, err
+		}
+		if err := w.insertRecords(ctx, b, res.Stored, n, seq); err != nil {
+			// The insert may or may not have landed, wholly or in part (one
+			// part per month). Learn what landed before writing anything
+			// else; until then the batch stays unresolved.
+			w.unresolved = append(w.unresolved, metering.LedgerBatch{Seq: seq, Writer: w.id, Months: months})
+			if rerr := w.catchUp(ctx, lease); rerr != nil {
+				w.log.Warn("resolve failed insert", "seq", seq, "err", rerr)
+			}
+			return res, err
+		}
+		if err := lease.Commit(ctx, seq); err != nil {
+			// The rows are stored; only the ledger mark failed. Other
+			// writers read the rows of any batch they see, whatever its mark.
+			w.log.Warn("commit batch in ledger", "seq", seq, "err", err)
+		}
+		for i := range b.Records {
+			if res.Stored[i] {
+				r := &b.Records[i]
+				w.keys.add(r.Key(), unixDay(r.StartTime.Unix()))
+			}
+		}
+		w.lastSeq = max(w.lastSeq, seq)
+		w.m.keys.Set(float64(w.keys.len()))
+	}
+	if len(b.Rejects) > 0 {
+		if err := w.insertRejects(ctx, b.Rejects); err != nil {
+			// Records are stored and remembered; a retry dedupes them and
+			// writes the rejects again (they collapse by key).
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (w *Writer) maybeEvict() {
+	if w.now().Sub(w.lastEvict) < time.Hour {
+		return
+	}
+	w.lastEvict = w.now()
+	if n := w.keys.evictBefore(unixDay(w.windowStart().Unix())); n > 0 {
+		w.log.Info("evicted dedupe keys older than the window", "keys", n)
+	}
+}
+
+func yyyymm(t time.Time) uint32 {
+	t = t.UTC()
+	return uint32(t.Year()*100 + int(t.Month()))
+}

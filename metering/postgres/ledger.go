@@ -1,0 +1,132 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/simcore/simcore/metering"
+)
+
+// writeLockID is the advisory lock every usage writer takes ("smcwrite").
+const writeLockID int64 = 0x736d_6377_7269_7465
+
+// Ledger implements metering.Ledger on PostgreSQL: an advisory lock is the
+// lease (released by the server if the holder dies), and usage_batches is the
+// ledger.
+type Ledger struct {
+	pool *pgxpool.Pool
+}
+
+var _ metering.Ledger = (*Ledger)(nil)
+
+// NewLedger returns a ledger on pool; the schema must be migrated.
+func NewLedger(pool *pgxpool.Pool) *Ledger { return &Ledger{pool: pool} }
+
+// Acquire takes the write lease on a dedicated connection.
+// Errors wrap metering.ErrLedger.
+func (l *Ledger) Acquire(ctx context.Context) (metering.Lease, error) {
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: acquire connection: %w", metering.ErrLedger, err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", writeLockID); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("%w: take write lock: %w", metering.ErrLedger, err)
+	}
+	return &lease{conn: conn}, nil
+}
+
+type lease struct {
+	conn *pgxpool.Conn
+}
+
+func (l *lease) MaxSeq(ctx context.Context) (uint64, error) {
+	var seq int64
+	err := l.conn.QueryRow(ctx, "SELECT coalesce(max(seq), 0) FROM usage_batches").Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("%w: max seq: %w", metering.ErrLedger, err)
+	}
+	return uint64(seq), nil
+}
+
+func (l *lease) Since(ctx context.Context, seq uint64) ([]metering.LedgerBatch, error) {
+	rows, err := l.conn.Query(ctx, "SELECT seq, writer, months, state FROM usage_batches WHERE seq > $1 ORDER BY seq", int64(seq))
+	if err != nil {
+		return nil, fmt.Errorf("%w: batches since %d: %w", metering.ErrLedger, seq, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (metering.LedgerBatch, error) {
+		var (
+			b      metering.LedgerBatch
+			s      int64
+			months []int32
+		)
+		if err := r.Scan(&s, &b.Writer, &months, &b.State); err != nil {
+			return b, err
+		}
+		b.Seq = uint64(s)
+		for _, m := range months {
+			b.Months = append(b.Months, uint32(m))
+		}
+		return b, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: batches since %d: %w", metering.ErrLedger, seq, err)
+	}
+	return out, nil
+}
+
+func (l *lease) Begin(ctx context.Context, writer string, months []uint32, rows int) (uint64, error) {
+	ms := make([]int32, len(months))
+	for i, m := range months {
+		ms[i] = int32(m)
+	}
+	var seq int64
+	err := l.conn.QueryRow(ctx,
+		"INSERT INTO usage_batches (writer, months, rows, state) VALUES ($1, $2, $3, 'writing') RETURNING seq",
+		writer, ms, rows).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("%w: begin batch: %w", metering.ErrLedger, err)
+	}
+	return uint64(seq), nil
+}
+
+func (l *lease) end(ctx context.Context, seq uint64, state string) error {
+	tag, err := l.conn.Exec(ctx, "UPDATE usage_batches SET state = $2, ended_at = now() WHERE seq = $1", int64(seq), state)
+	if err != nil {
+		return fmt.Errorf("%w: mark batch %d %s: %w", metering.ErrLedger, seq, state, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("%w: batch %d not in the ledger", metering.ErrLedger, seq)
+	}
+	return nil
+}
+
+func (l *lease) Commit(ctx context.Context, seq uint64) error { return l.end(ctx, seq, "committed") }
+func (l *lease) Abort(ctx context.Context, seq uint64) error  { return l.end(ctx, seq, "aborted") }
+
+func (l *lease) Release(ctx context.Context) error {
+	if l.conn == nil {
+		return nil
+	}
+	conn := l.conn
+	l.conn = nil
+	var unlocked bool
+	err := conn.QueryRow(ctx, "SELECT pg_advisory_unlock($1)", writeLockID).Scan(&unlocked)
+	if err == nil && !unlocked {
+		err = errors.New("lock was not held")
+	}
+	if err != nil {
+		// The connection's state is unknown: close it so the server drops
+		// the lock with the session.
+		_ = conn.Conn().Close(context.Background())
+	}
+	conn.Release()
+	if err != nil {
+		return fmt.Errorf("%w: release write lock: %w", metering.ErrLedger, err)
+	}
+	return nil
+}

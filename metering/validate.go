@@ -1,0 +1,202 @@
+package metering
+
+import (
+	"errors"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrInvalidRecord is matched (errors.Is) by every *ValidationError.
+var ErrInvalidRecord = errors.New("invalid usage record")
+
+// ValidationError says which field of a Record broke which rule.
+type ValidationError struct {
+	Field  string // snake_case field name, e.g. "iccid"
+	Reason string // stable snake_case code, e.g. "iccid_luhn"
+}
+
+// Error returns "field: reason", e.g. "iccid: iccid_luhn".
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+// Is reports whether target is ErrInvalidRecord.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRecord }
+
+// Limits applied by Validate.
+const (
+	MaxIDBytes     = 128       // RecordID and NodeID
+	MaxTextBytes   = 128       // RAT, APN, PeerNumber
+	MaxFutureSkew  = time.Hour // how far after now a StartTime may be
+	minICCIDDigits = 18
+	maxICCIDDigits = 20
+)
+
+// Validate checks r and returns nil or a *ValidationError naming the first
+// field that breaks a rule. Its Reason is one of:
+//
+//	missing_record_id, record_id_too_long, node_id_too_long, invalid_text,
+//	missing_type, type_invalid,
+//	missing_iccid, iccid_not_digits, iccid_length, iccid_luhn,
+//	imsi_invalid, msisdn_invalid, mcc_mnc_invalid,
+//	missing_start_time, start_time_too_old, start_time_in_future,
+//	rat_too_long, apn_too_long, peer_number_too_long.
+//
+// The StartTime window is [now-maxAge, now+MaxFutureSkew]; maxAge <= 0
+// disables the lower bound and a zero now disables both. Validate does not
+// allocate when r is valid.
+func (r *Record) Validate(now time.Time, maxAge time.Duration) error {
+	if r.RecordID == "" {
+		return invalid("record_id", "missing_record_id")
+	}
+	if len(r.RecordID) > MaxIDBytes {
+		return invalid("record_id", "record_id_too_long")
+	}
+	if !cleanText(r.RecordID) {
+		return invalid("record_id", "invalid_text")
+	}
+	if len(r.NodeID) > MaxIDBytes {
+		return invalid("node_id", "node_id_too_long")
+	}
+	if !cleanText(r.NodeID) {
+		return invalid("node_id", "invalid_text")
+	}
+	switch r.Type {
+	case 0:
+		return invalid("type", "missing_type")
+	case TypeData, TypeVoice, TypeSMS:
+	default:
+		return invalid("type", "type_invalid")
+	}
+	if reason := iccidProblem(r.ICCID); reason != "" {
+		return invalid("iccid", reason)
+	}
+	if r.IMSI != "" && !digitsBetween(r.IMSI, 14, 15) {
+		return invalid("imsi", "imsi_invalid")
+	}
+	if r.MSISDN != "" && (!digitsBetween(r.MSISDN, 1, 15) || r.MSISDN[0] == '0') {
+		return invalid("msisdn", "msisdn_invalid")
+	}
+	if r.MCCMNC != "" && !digitsBetween(r.MCCMNC, 5, 6) {
+		return invalid("mcc_mnc", "mcc_mnc_invalid")
+	}
+	if r.StartTime.IsZero() {
+		return invalid("start_time", "missing_start_time")
+	}
+	if !now.IsZero() {
+		if maxAge > 0 && r.StartTime.Before(now.Add(-maxAge)) {
+			return invalid("start_time", "start_time_too_old")
+		}
+		if r.StartTime.After(now.Add(MaxFutureSkew)) {
+			return invalid("start_time", "start_time_in_future")
+		}
+	}
+	for _, f := range [...]struct {
+		name, value, tooLong string
+	}{
+		{"rat", r.RAT, "rat_too_long"},
+		{"apn", r.APN, "apn_too_long"},
+		{"peer_number", r.PeerNumber, "peer_number_too_long"},
+	} {
+		if len(f.value) > MaxTextBytes {
+			return invalid(f.name, f.tooLong)
+		}
+		if !cleanText(f.value) {
+			return invalid(f.name, "invalid_text")
+		}
+	}
+	return nil
+}
+
+func invalid(field, reason string) error {
+	return &ValidationError{Field: field, Reason: reason}
+}
+
+// iccidProblem returns the reason code for an invalid ICCID, or "".
+func iccidProblem(s string) string {
+	switch {
+	case s == "":
+		return "missing_iccid"
+	case !allDigits(s):
+		return "iccid_not_digits"
+	case len(s) < minICCIDDigits || len(s) > maxICCIDDigits:
+		return "iccid_length"
+	case !LuhnValid(s):
+		return "iccid_luhn"
+	}
+	return ""
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i]-'0' > 9 {
+			return false
+		}
+	}
+	return true
+}
+
+func digitsBetween(s string, lo, hi int) bool {
+	return len(s) >= lo && len(s) <= hi && allDigits(s)
+}
+
+// cleanText reports whether s is valid UTF-8 without control characters.
+func cleanText(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || unicode.IsControl(r) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+// LuhnValid reports whether digits is a non-empty string of ASCII digits
+// whose last digit is the Luhn check digit of the others.
+func LuhnValid(digits string) bool {
+	if digits == "" {
+		return false
+	}
+	sum, ok := luhnSum(digits, false)
+	return ok && sum%10 == 0
+}
+
+// LuhnCheckDigit returns the ASCII Luhn check digit ('0'..'9') to append to
+// partial, a string of ASCII digits. It returns 0 if partial holds a non-digit.
+func LuhnCheckDigit(partial string) byte {
+	sum, ok := luhnSum(partial, true)
+	if !ok {
+		return 0
+	}
+	return byte('0' + (10-sum%10)%10)
+}
+
+// luhnSum adds the digits of s from the right, doubling every second one;
+// doubleFirst says whether the rightmost digit is doubled (true when the
+// check digit is still to be appended).
+func luhnSum(s string, doubleFirst bool) (int, bool) {
+	sum, double := 0, doubleFirst
+	for i := len(s) - 1; i >= 0; i-- {
+		d := int(s[i]) - '0'
+		if d < 0 || d > 9 {
+			return 0, false
+		}
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum, true
+}
