@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -11,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/simcore/simcore/ingest"
+	"github.com/simcore/simcore/metering"
 	chstore "github.com/simcore/simcore/metering/clickhouse"
 	mpg "github.com/simcore/simcore/metering/postgres"
 	"github.com/simcore/simcore/ops"
@@ -90,8 +94,13 @@ func (c *cmdEnv) openMetering(ctx context.Context, log *slog.Logger, reg *promet
 		m.close()
 		return nil, err
 	}
+	var bw ingest.BatchWriter = w
+	if n, _ := strconv.Atoi(c.getenv("SIMCORE_FAULT_KILL_AFTER_BATCHES")); n > 0 {
+		log.Warn("fault injection: this process kills itself after a batch is stored, before its source is acknowledged", "batches", n)
+		bw = &killAfter{BatchWriter: w, n: n}
+	}
 	m.pipeline, err = ingest.New(ingest.Config{
-		Writer: w, Log: log, Registry: reg, MaxBatch: ic.maxBatch, MaxWait: ic.maxWait,
+		Writer: bw, Log: log, Registry: reg, MaxBatch: ic.maxBatch, MaxWait: ic.maxWait,
 		MaxAge: ic.maxAge, Parsers: ic.parsers, DrainTimeout: c.common.shutdownTimeout,
 	})
 	if err != nil {
@@ -109,4 +118,23 @@ func (m *meteringStack) readiness(s *ops.Server) {
 	if m.pg != nil {
 		s.AddCheck("postgres", func(ctx context.Context) error { return m.pg.Ping(ctx) })
 	}
+}
+
+// killAfter is fault injection for the crash tests: after its n-th stored
+// batch it SIGKILLs its own process, so the batch is in ClickHouse but its
+// source was never acknowledged. Enabled only by
+// SIMCORE_FAULT_KILL_AFTER_BATCHES.
+type killAfter struct {
+	ingest.BatchWriter
+	n int
+}
+
+func (k *killAfter) WriteBatch(ctx context.Context, b *metering.Batch) (metering.WriteResult, error) {
+	res, err := k.BatchWriter.WriteBatch(ctx, b)
+	if err == nil {
+		if k.n--; k.n == 0 {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
+	return res, err
 }
