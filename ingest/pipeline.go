@@ -224,7 +224,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}()
 
-	cur := job{batch: &metering.Batch{}}
+	newBatch := func() *metering.Batch {
+		// Room for a full batch and the group that tips it over.
+		n := p.cfg.MaxBatch + p.cfg.MaxBatch/4
+		return &metering.Batch{Records: make([]metering.Record, 0, n), Sources: make([]string, 0, n)}
+	}
+	cur := job{batch: newBatch()}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	add := func(g *group) {
@@ -252,7 +257,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		timer.Stop()
 		p.gathering.Store(0)
-		cur = job{batch: &metering.Batch{}}
+		cur = job{batch: newBatch()}
 		return true
 	}
 	for ctx.Err() == nil {
@@ -444,7 +449,10 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source) (Summary, error) {
 			cancel()
 		}
 	}
-	if err := g.Wait(); err != nil && firstErr == nil {
+	// A group cut short answers with gctx's error, which says only that
+	// something ended the source; the errgroup returns what did (a read
+	// error such as http.MaxBytesError, ErrStopped, the caller's context).
+	if err := g.Wait(); err != nil && (firstErr == nil || firstErr == gctx.Err()) {
 		firstErr = err
 	}
 	return sum, firstErr

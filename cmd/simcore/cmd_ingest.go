@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,7 @@ type ingestFlags struct {
 	spool    string
 	pushAddr string
 	token    string
+	profile  string
 	ic       ingestConfig
 }
 
@@ -61,6 +63,7 @@ delivered again, in any file or push, counts as a duplicate.`,
 			c.str(&f.spool, "spool", "SIMCORE_INGEST_SPOOL", "", "spool directory to watch (long-running mode)")
 			c.str(&f.pushAddr, "push-addr", "SIMCORE_INGEST_PUSH_ADDR", "", "listen address for HTTP push (long-running mode)")
 			c.str(&f.token, "push-token", "SIMCORE_INGEST_TOKEN", "", "bearer token HTTP push requires")
+			fs.StringVar(&f.profile, "cpu-profile", "", "write a Go CPU profile of the run to this file (diagnostics)")
 		},
 		run: func(ctx context.Context, c *cmdEnv, args []string) error { return runIngest(ctx, c, &f, args) },
 	}
@@ -98,6 +101,17 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 		return err
 	}
 	defer m.close()
+	if f.profile != "" {
+		pf, err := os.Create(f.profile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if len(files) > 0 {
 		return ingestFiles(ctx, c, m.pipeline, files, f.format, mapping)
 	}

@@ -33,8 +33,7 @@ func (c *recordColumns) grow(n int) {
 	}
 }
 
-func (c *recordColumns) add(r *metering.Record, source string, seq uint64, now time.Time) {
-	k := r.Key()
+func (c *recordColumns) add(r *metering.Record, k metering.Key, source string, seq uint64, now time.Time) {
 	c.iccid = append(c.iccid, r.ICCID)
 	c.start = append(c.start, r.StartTime)
 	c.typ = append(c.typ, int8(r.Type))
@@ -64,7 +63,7 @@ func (c *recordColumns) ordered() []any {
 }
 
 // insertRecords inserts the records of b marked in stored as one block.
-func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, stored []bool, n int, seq uint64) error {
+func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, keys []metering.Key, stored []bool, n int, seq uint64) error {
 	start := time.Now()
 	var cols recordColumns
 	cols.grow(n)
@@ -75,7 +74,7 @@ func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, stored []
 			if i < len(b.Sources) {
 				src = b.Sources[i]
 			}
-			cols.add(&b.Records[i], src, seq, now)
+			cols.add(&b.Records[i], keys[i], src, seq, now)
 		}
 	}
 	if err := w.appendAndSend(ctx, insertRecordsSQL, cols.ordered()); err != nil {

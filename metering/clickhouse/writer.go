@@ -64,6 +64,7 @@ type Writer struct {
 	now     func() time.Time
 	id      string
 	keys    *keySet
+	fresh   *keySet // the current batch's keys, reused
 	lastSeq uint64
 	// unresolved batches were begun but their insert's outcome is unknown.
 	unresolved []metering.LedgerBatch
@@ -261,20 +262,22 @@ func (w *Writer) WriteBatch(ctx context.Context, b *metering.Batch) (metering.Wr
 	}
 	w.maybeEvict()
 
-	// Dedupe: against the store, and within the batch.
-	fresh := make(map[metering.Key]struct{}, len(b.Records))
+	// Dedupe: against the store, and within the batch. Keys are computed
+	// once per record.
+	keys := make([]metering.Key, len(b.Records))
+	if w.fresh == nil {
+		w.fresh = newKeySet(2 * len(b.Records))
+	}
+	w.fresh.reset()
 	var months []uint32
 	n := 0
 	for i := range b.Records {
 		r := &b.Records[i]
 		k := r.Key()
-		if w.keys.has(k) {
+		keys[i] = k
+		if w.keys.has(k) || !w.fresh.add(k, 0) {
 			continue
 		}
-		if _, dup := fresh[k]; dup {
-			continue
-		}
-		fresh[k] = struct{}{}
 		res.Stored[i] = true
 		n++
 		if m := yyyymm(r.StartTime); !slices.Contains(months, m) {
@@ -288,7 +291,7 @@ func (w *Writer) WriteBatch(ctx context.Context, b *metering.Batch) (metering.Wr
 		if err != nil {
 			return res, err
 		}
-		if err := w.insertRecords(ctx, b, res.Stored, n, seq); err != nil {
+		if err := w.insertRecords(ctx, b, keys, res.Stored, n, seq); err != nil {
 			// The insert may or may not have landed, wholly or in part (one
 			// part per month). Learn what landed before writing anything
 			// else; until then the batch stays unresolved.
@@ -305,8 +308,7 @@ func (w *Writer) WriteBatch(ctx context.Context, b *metering.Batch) (metering.Wr
 		}
 		for i := range b.Records {
 			if res.Stored[i] {
-				r := &b.Records[i]
-				w.keys.add(r.Key(), unixDay(r.StartTime.Unix()))
+				w.keys.add(keys[i], unixDay(b.Records[i].StartTime.Unix()))
 			}
 		}
 		w.lastSeq = max(w.lastSeq, seq)
