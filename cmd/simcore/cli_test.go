@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/simcore/simcore/internal/testenv"
+	chstore "github.com/simcore/simcore/metering/clickhouse"
+	mpg "github.com/simcore/simcore/metering/postgres"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runCLI(ctx context.Context, env map[string]string, args ...string) (string, string, error) {
+	var out, errb syncBuffer
+	err := run(ctx, args, func(k string) string { return env[k] }, stdio{in: strings.NewReader(""), out: &out, err: &errb})
+	return out.String(), errb.String(), err
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr func(error) bool
+		wantOut string
+	}{
+		{"help lists commands", []string{"help"}, func(err error) bool { return errors.Is(err, errHelp) }, "ingest "},
+		{"help of a command shows its env vars", []string{"help", "ingest"}, func(err error) bool { return errors.Is(err, errHelp) }, "SIMCORE_CLICKHOUSE_ADDR"},
+		{"-h after a command", []string{"usage", "-h"}, func(err error) bool { return errors.Is(err, errHelp) }, "--by"},
+		{"no command", nil, isUsage, "Commands:"},
+		{"unknown command", []string{"frobnicate"}, isUsage, ""},
+		{"not built yet", []string{"worker"}, func(err error) bool { return errors.Is(err, errNotImplemented) }, ""},
+		{"portal not built yet", []string{"portal"}, func(err error) bool { return errors.Is(err, errNotImplemented) }, ""},
+		{"ingest with nothing to do", []string{"ingest"}, isUsage, ""},
+		{"ingest bad format", []string{"ingest", "--format", "xml", "f"}, isUsage, ""},
+		{"unknown flag", []string{"ingest", "--nope"}, isUsage, ""},
+		{"usage bad iccid", []string{"usage", "1234"}, isUsage, ""},
+		{"usage bad granularity", []string{"usage", "8944100000000000075", "--by", "week"}, isUsage, ""},
+		{"usage bad date", []string{"usage", "8944100000000000075", "--from", "yesterday"}, isUsage, ""},
+		{"gen without kind", []string{"gen"}, isUsage, ""},
+		{"bad log level", []string{"migrate", "--log-level", "loud"}, isUsage, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out, _, err := runCLI(context.Background(), nil, tt.args...)
+			if !tt.wantErr(err) {
+				t.Fatalf("err = %v (%T)", err, err)
+			}
+			if !strings.Contains(out, tt.wantOut) {
+				t.Fatalf("stdout lacks %q:\n%s", tt.wantOut, out)
+			}
+		})
+	}
+}
+
+func isUsage(err error) bool { var u usageError; return errors.As(err, &u) }
+
+func TestGenFlagsAfterArgument(t *testing.T) {
+	t.Parallel()
+	out, errOut, err := runCLI(context.Background(), nil, "gen", "cdrs", "--records", "25", "--sims", "3", "--seed", "9")
+	if err != nil {
+		t.Fatalf("gen: %v\n%s", err, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 26 || !strings.HasPrefix(lines[0], "record_id,") {
+		t.Fatalf("gen wrote %d lines (want header + 25), first %q", len(lines), lines[0])
+	}
+	again, _, _ := runCLI(context.Background(), nil, "gen", "cdrs", "--records", "25", "--sims", "3", "--seed", "9")
+	if again != out {
+		t.Fatal("same seed, different output")
+	}
+}
+
+// TestRunDemo runs the engine in-process with demo traffic against the real
+// services: it must listen where it says, answer health and readiness, ingest
+// the demo spool files, accept HTTP push with its token, answer usage, and
+// stop cleanly when its context ends.
+func TestRunDemo(t *testing.T) {
+	chCfg := chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.UniqueName("t_run_")}
+	t.Cleanup(func() { _ = chstore.DropDatabase(context.Background(), chCfg) })
+	state := t.TempDir()
+	env := map[string]string{
+		"SIMCORE_CLICKHOUSE_ADDR":     chCfg.Addr,
+		"SIMCORE_CLICKHOUSE_DATABASE": chCfg.Database,
+		"SIMCORE_POSTGRES_URL":        testenv.Postgres(t, "metering", mpg.MigrationsVersion(), mpg.Migrate),
+		"SIMCORE_OPS_ADDR":            "127.0.0.1:0",
+		"SIMCORE_INGEST_PUSH_ADDR":    "127.0.0.1:0",
+		"SIMCORE_STATE_DIR":           state,
+		"SIMCORE_INGEST_BATCH_WAIT":   "100ms",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--demo", "--demo-every", "300ms"}, func(k string) string { return env[k] }, stdio{in: strings.NewReader(""), out: &out, err: &errb})
+	}()
+
+	opsRe := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/metrics`)
+	pushRe := regexp.MustCompile(`POST (http://127\.0\.0\.1:\d+/v1/ingest)`)
+	var opsAddr, pushURL string
+	waitFor(t, 30*time.Second, func() bool {
+		if m := opsRe.FindStringSubmatch(out.String()); m != nil {
+			opsAddr = m[1]
+		}
+		if m := pushRe.FindStringSubmatch(out.String()); m != nil {
+			pushURL = m[1]
+		}
+		return opsAddr != "" && pushURL != ""
+	}, func() string { return "run did not print its addresses:\n" + out.String() + errb.String() })
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		code, body := get(t, "http://"+opsAddr+path)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, code, body)
+		}
+	}
+	// Demo files get ingested and moved to done/.
+	waitFor(t, 30*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(state, "spool", "done", "demo-*.csv"))
+		return len(m) >= 2
+	}, func() string { return "no demo file reached spool/done:\n" + errb.String() })
+	_, metrics := get(t, "http://"+opsAddr+"/metrics")
+	if !regexp.MustCompile(`simcore_ingest_records_total\{format="csv",outcome="stored",source="spool"\} [1-9]`).MatchString(metrics) {
+		t.Fatalf("metrics show no stored spool records:\n%s", grepLines(metrics, "simcore_ingest"))
+	}
+
+	// HTTP push with the token run --demo wrote.
+	tok, err := os.ReadFile(filepath.Join(state, "ingest-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "record_id,node_id,type,iccid,start_time,bytes_up,bytes_down\n" +
+		"push-1,pushnode,data," + demoICCID(7) + "," + time.Now().UTC().Add(-time.Hour).Format(time.RFC3339) + ",1000,2000\n"
+	for i, want := range []string{`"stored":1`, `"duplicates":1`} {
+		req, _ := http.NewRequest(http.MethodPost, pushURL, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		req.Header.Set("Content-Type", "text/csv")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Fatalf("push %d: %d %s, want %s", i+1, resp.StatusCode, b, want)
+		}
+	}
+
+	// The usage command sees the demo SIM's traffic.
+	uout, uerr, err := runCLI(context.Background(), env, "usage", demoICCID(7), "--json")
+	if err != nil {
+		t.Fatalf("usage: %v\n%s", err, uerr)
+	}
+	var u struct {
+		ICCID string `json:"iccid"`
+		Data  struct {
+			BytesUp uint64 `json:"bytes_up"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(uout), &u); err != nil || u.ICCID != demoICCID(7) || u.Data.BytesUp < 1000 {
+		t.Fatalf("usage output %q (%v): want the demo SIM with at least the pushed 1000 bytes up", uout, err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after cancel", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30 s of cancel")
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
