@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -502,4 +503,54 @@ func FuzzCSVParse(f *testing.F) {
 			t.Fatalf("split parse differs (-whole +split):\n%s", diff)
 		}
 	})
+}
+
+func TestCSVParseConcurrent(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	if _, err := GenerateCSV(&buf, GenConfig{Records: 20_000, Seed: 8, Start: ingestTestNow.AddDate(0, 0, -5), Days: 3, DupRate: 0.05, BadRate: 0.05}); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSplitter(&buf, 16<<10, true)
+	header, err := s.ReadHeaderLine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewCSVParser(header, ingestTestCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunks []Chunk
+	for {
+		c, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks = append(chunks, c)
+	}
+	want := make([][]Item, len(chunks))
+	for i, c := range chunks {
+		want[i] = p.Parse(c, nil)
+	}
+	got := make([][]Item, len(chunks))
+	done := make(chan struct{})
+	for w := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := w; i < len(chunks); i += 4 {
+				got[i] = p.Parse(chunks[i], nil)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	for i := range chunks {
+		if !reflect.DeepEqual(want[i], got[i]) {
+			t.Fatalf("chunk %d parsed differently on another goroutine", i)
+		}
+	}
 }

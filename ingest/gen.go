@@ -121,6 +121,9 @@ type generator struct {
 	span   int64  // seconds over which start times spread
 	line   []byte // the line being built
 
+	session    genRecord // the partial session being written
+	sessionLen int       // its number of records; 0: none open
+
 	ring    [genRingSize][]byte
 	ringLen int
 	ringPos int
@@ -142,6 +145,10 @@ type genRecord struct {
 }
 
 func (g *generator) unique() {
+	if g.sessionLen > 0 {
+		g.nextPartial()
+		return
+	}
 	r := genRecord{
 		sim:   g.rng.intn(g.cfg.SIMs),
 		start: g.cfg.Start.Unix() + int64(g.rng.intn(int(g.span))),
@@ -174,20 +181,29 @@ func (g *generator) unique() {
 	g.emitValid(&r)
 }
 
-// partials writes one data session as n partial records.
+// partials starts a data session of n partial records; unique() writes
+// the rest one at a time, so duplicates and bad lines may fall between
+// them as in a real feed, and the rates hold per line.
 func (g *generator) partials(r genRecord) {
-	n := 2 + g.rng.intn(genMaxPartials-1)
-	n = min(n, g.cfg.Records-g.stats.Lines)
-	for i := 1; i <= n && g.err == nil; i++ {
-		r.sequence = uint64(i)
-		r.duration = uint64(300 + g.rng.intn(3300))
-		r.up, r.down = g.volumes()
-		r.cause = 0
-		if i < n {
-			r.cause = 18 + uint64(g.rng.intn(2))
-		}
-		g.emitValid(&r)
-		r.start += int64(r.duration)
+	g.session = r
+	g.sessionLen = 2 + g.rng.intn(genMaxPartials-1)
+	g.nextPartial()
+}
+
+func (g *generator) nextPartial() {
+	r := &g.session
+	r.sequence++
+	r.duration = uint64(300 + g.rng.intn(3300))
+	r.up, r.down = g.volumes()
+	last := int(r.sequence) == g.sessionLen || g.stats.Lines+1 == g.cfg.Records
+	r.cause = 0
+	if !last {
+		r.cause = 18 + uint64(g.rng.intn(2))
+	}
+	g.emitValid(r)
+	r.start += int64(r.duration)
+	if last {
+		g.sessionLen = 0
 	}
 }
 

@@ -123,8 +123,12 @@ func (s *Splitter) ReadHeaderLine() ([]byte, error) {
 func (s *Splitter) cut(n int) Chunk {
 	c := Chunk{Data: s.buf[:n:n], FirstLine: s.line, Offset: s.offset}
 	rest := s.buf[n:]
-	s.buf = make([]byte, len(rest), max(s.size, 2*len(rest)))
-	copy(s.buf, rest)
+	if len(rest) == 0 && s.err != nil {
+		s.buf = nil // nothing more will be read
+	} else {
+		s.buf = make([]byte, len(rest), max(s.size, 2*len(rest)))
+		copy(s.buf, rest)
+	}
 	s.advance(n, c.Data)
 	return c
 }
