@@ -34,6 +34,10 @@ func (l *Ledger) Acquire(ctx context.Context) (metering.Lease, error) {
 		return nil, fmt.Errorf("%w: acquire connection: %w", metering.ErrLedger, err)
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", writeLockID); err != nil {
+		// The lock may have been granted just as the call failed: close the
+		// session so the server drops it, rather than pool a connection
+		// that might hold it.
+		_ = conn.Conn().Close(context.Background())
 		conn.Release()
 		return nil, fmt.Errorf("%w: take write lock: %w", metering.ErrLedger, err)
 	}

@@ -32,14 +32,28 @@ func newDatabase(t *testing.T) string {
 
 // newPool opens a pool on url. It is closed before the database is dropped
 // (t.Cleanup is LIFO and the database was registered first), and after every
-// lease the test acquired has been released, since Close waits for them.
+// lease the test acquired has been released, since Close waits for them: a
+// Close that does not return means a leaked connection.
 func newPool(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatalf("open pool: %v", err)
 	}
-	t.Cleanup(pool.Close)
+	t.Cleanup(func() {
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			pool.Close()
+		}()
+		select {
+		case <-closed:
+		case <-time.After(30 * time.Second):
+			// The goroutine ends when the database drop kills the
+			// leaked connection.
+			t.Errorf("pool.Close did not return: %d connections are still out", pool.Stat().AcquiredConns())
+		}
+	})
 	return pool
 }
 
@@ -110,7 +124,7 @@ func receive(t *testing.T, ctx context.Context, ch <-chan acquireResult) acquire
 // lock and does not return while it waits.
 func assertBlocked(t *testing.T, ctx context.Context, observer *pgxpool.Pool, ch <-chan acquireResult) {
 	t.Helper()
-	waitForWaiters(t, ctx, observer, 1)
+	waitForWaiters(t, ctx, observer, 1, ch)
 	select {
 	case r := <-ch:
 		t.Fatalf("Acquire returned (err %v) while another writer holds the lease", r.err)
@@ -136,14 +150,17 @@ func advisoryLocks(t *testing.T, ctx context.Context, pool *pgxpool.Pool) (held,
 
 // waitForWaiters waits until n sessions are waiting for the write lock, so a
 // test knows an asynchronous Acquire has reached the server and is blocked
-// there rather than not yet started.
-func waitForWaiters(t *testing.T, ctx context.Context, pool *pgxpool.Pool, n int) {
+// there rather than not yet started. It fails at once if the Acquire
+// returns meanwhile.
+func waitForWaiters(t *testing.T, ctx context.Context, pool *pgxpool.Pool, n int, ch <-chan acquireResult) {
 	t.Helper()
 	for {
 		if _, waiting := advisoryLocks(t, ctx, pool); waiting == n {
 			return
 		}
 		select {
+		case r := <-ch:
+			t.Fatalf("Acquire returned (err %v) instead of waiting for the write lock", r.err)
 		case <-ctx.Done():
 			t.Fatalf("waiting for %d sessions to wait for the write lock: %v", n, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
@@ -156,6 +173,8 @@ func waitForWaiters(t *testing.T, ctx context.Context, pool *pgxpool.Pool, n int
 // count drops shortly after Release, not at once.
 func waitForNoConnsOut(t *testing.T, ctx context.Context, pool *pgxpool.Pool, what string) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	for {
 		n := pool.Stat().AcquiredConns()
 		if n == 0 {
@@ -479,7 +498,7 @@ func TestAcquireContext(t *testing.T) {
 			defer cancel()
 			waiter := acquireAsync(t, waitCtx, NewLedger(pool2))
 			if tt.cancel {
-				waitForWaiters(t, ctx, observer, 1)
+				waitForWaiters(t, ctx, observer, 1, waiter)
 				cancel()
 			}
 
@@ -491,6 +510,10 @@ func TestAcquireContext(t *testing.T) {
 				t.Errorf("Acquire error = %v; want one wrapping metering.ErrLedger and %v", r.err, tt.wantErr)
 			}
 			waitForNoConnsOut(t, ctx, pool2, "after a failed Acquire")
+			// The server stops waiting too (pgx cancels the query as it
+			// closes the connection), so the abandoned waiter cannot take
+			// the lock later behind the next writer's back.
+			waitForWaiters(t, ctx, observer, 0, nil)
 
 			// The holder is unaffected, and the abandoned wait leaves no
 			// lock behind: once the holder releases, the next writer gets in.
@@ -624,8 +647,11 @@ func TestReleaseTwice(t *testing.T) {
 					t.Errorf("pg_locks has %d held write locks after Release; want 0", held)
 				}
 			}
-			// Another process gets the lease at once, and so does this one.
-			other := acquire(t, ctx, NewLedger(observer))
+			// Another process gets the lease (after a close, once the
+			// server has ended the session), and so does this one.
+			soon, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			other := acquire(t, soon, NewLedger(observer))
 			if err := other.Release(ctx); err != nil {
 				t.Fatalf("Release of the other lease: %v", err)
 			}
