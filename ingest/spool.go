@@ -80,6 +80,12 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Run makes these too, but ScanOnce may be called without it.
+	for _, d := range []string{"done", "rejected"} {
+		if err := os.MkdirAll(filepath.Join(s.Dir, d), 0o755); err != nil {
+			return 0, fmt.Errorf("spool: %w", err)
+		}
+	}
 	type cand struct {
 		name string
 		mod  time.Time
