@@ -121,9 +121,8 @@ type group struct {
 	records      []metering.Record
 	sources      []string
 	rejects      []metering.Reject
-	flush        bool         // the source ended: write without waiting for more
-	done         chan Summary // receives the group's outcome once stored
-	err          chan error   // or the reason it was not
+	flush        bool               // the source ended: write without waiting for more
+	res          chan<- groupResult // receives the group's outcome
 }
 
 // Pipeline parses sources in parallel and stores their records in batches
@@ -312,7 +311,7 @@ func (p *Pipeline) write(ctx context.Context, b *metering.Batch, groups []*group
 		if ctx.Err() != nil {
 			p.cfg.Log.Error("batch not written; its sources are not acknowledged", "records", len(b.Records), "err", err)
 			for _, g := range groups {
-				g.err <- fmt.Errorf("%w: %w", ErrStopped, err)
+				g.res <- groupResult{err: fmt.Errorf("%w: %w", ErrStopped, err)}
 			}
 			return
 		}
@@ -338,7 +337,7 @@ func (p *Pipeline) write(ctx context.Context, b *metering.Batch, groups []*group
 		p.m.records.WithLabelValues(g.kind, g.format, "stored").Add(float64(s.Stored))
 		p.m.records.WithLabelValues(g.kind, g.format, "duplicate").Add(float64(s.Duplicates))
 		p.m.records.WithLabelValues(g.kind, g.format, "rejected").Add(float64(s.Rejected))
-		g.done <- s
+		g.res <- groupResult{sum: s}
 	}
 }
 
@@ -354,7 +353,6 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source) (Summary, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	chunks := make(chan Chunk, p.cfg.Parsers)
-	waits := make(chan *group, 4*p.cfg.Parsers+16)
 	g, gctx := errgroup.WithContext(ctx)
 
 	// Read and cut the stream.
@@ -378,6 +376,26 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source) (Summary, error) {
 			}
 		}
 	})
+	// Every group handed to the writer loop is answered on results: by the
+	// loop once its batch is written (or given up), or here if the loop
+	// never took it. The number in flight is bounded by the loop's double
+	// buffer and its input channel, not here.
+	results := make(chan groupResult, 64)
+	var sent atomic.Int64
+	submit := func(gr *group) error {
+		gr.res = results
+		sent.Add(1)
+		select {
+		case p.in <- gr:
+			return nil
+		case <-p.stopped:
+			results <- groupResult{err: ErrStopped}
+			return ErrStopped
+		case <-gctx.Done():
+			results <- groupResult{err: gctx.Err()}
+			return gctx.Err()
+		}
+	}
 	// Parse chunks and hand groups to the writer loop.
 	var parsers sync.WaitGroup
 	for range p.cfg.Parsers {
@@ -387,64 +405,63 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source) (Summary, error) {
 			var items []Item
 			for c := range chunks {
 				items = parser.Parse(c, items[:0])
-				gr := p.makeGroup(src, items)
-				select {
-				case waits <- gr:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-				// Once in waits, a group must be answered: by the writer
-				// loop if it takes the group, else here.
-				select {
-				case p.in <- gr:
-				case <-p.stopped:
-					gr.err <- ErrStopped
-					return ErrStopped
-				case <-gctx.Done():
-					gr.err <- gctx.Err()
-					return gctx.Err()
+				if err := submit(p.makeGroup(src, items)); err != nil {
+					return err
 				}
 			}
 			return nil
 		})
 	}
+	parsersDone := make(chan struct{})
 	go func() {
+		defer close(parsersDone)
 		parsers.Wait()
 		if !src.Linger && gctx.Err() == nil {
 			// Flush at the end of the source: an empty group marks it.
-			gr := &group{kind: src.Kind, format: src.Format, flush: true, done: make(chan Summary, 1), err: make(chan error, 1)}
-			waits <- gr
-			select {
-			case p.in <- gr:
-			case <-p.stopped:
-				gr.err <- ErrStopped
-			case <-gctx.Done():
-				gr.err <- gctx.Err()
-			}
+			_ = submit(&group{kind: src.Kind, format: src.Format, flush: true})
 		}
-		close(waits)
 	}()
 	// Collect outcomes, in any order.
-	var firstErr error
-	for gr := range waits {
+	var (
+		firstErr  error
+		received  int64
+		done      = parsersDone
+		stopped   = p.stopped
+		sawStop   bool
+		allParsed bool
+	)
+	for !allParsed || received != sent.Load() {
+		if allParsed && sawStop {
+			// The loop has answered all it took (it closes stopped after
+			// its last answer); collect those, and any group that slipped
+			// into its input after its final drain has no answer.
+			for more := true; more; {
+				select {
+				case r := <-results:
+					received++
+					firstErr = p.account(&sum, r, firstErr)
+				default:
+					more = false
+				}
+			}
+			if received != sent.Load() {
+				firstErr = cmpErr(firstErr, ErrStopped)
+			}
+			break
+		}
 		select {
-		case s := <-gr.done:
-			sum.Add(s)
-		case err := <-gr.err:
-			if firstErr == nil {
-				firstErr = err
+		case r := <-results:
+			received++
+			if r.err != nil && firstErr == nil {
 				cancel()
 			}
-		case <-p.stopped:
-			// The loop ended; it answered every group it took. A group it
-			// never took has no answer.
-			select {
-			case s := <-gr.done:
-				sum.Add(s)
-			case err := <-gr.err:
-				firstErr = cmpErr(firstErr, err)
-			default:
-				firstErr = cmpErr(firstErr, ErrStopped)
+			firstErr = p.account(&sum, r, firstErr)
+		case <-done:
+			allParsed, done = true, nil
+		case <-stopped:
+			sawStop, stopped = true, nil
+			if firstErr == nil || errors.Is(firstErr, context.Canceled) {
+				firstErr = ErrStopped // the reason the parsers are cut short
 			}
 			cancel()
 		}
@@ -456,6 +473,21 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source) (Summary, error) {
 		firstErr = err
 	}
 	return sum, firstErr
+}
+
+// groupResult is what became of one group: counted, or why not.
+type groupResult struct {
+	sum Summary
+	err error
+}
+
+// account adds r to sum and returns the first error seen.
+func (p *Pipeline) account(sum *Summary, r groupResult, firstErr error) error {
+	if r.err != nil {
+		return cmpErr(firstErr, r.err)
+	}
+	sum.Add(r.sum)
+	return firstErr
 }
 
 func cmpErr(have, next error) error {
@@ -504,7 +536,7 @@ func (p *Pipeline) open(src Source) (Parser, *Splitter, error) {
 }
 
 func (p *Pipeline) makeGroup(src Source, items []Item) *group {
-	gr := &group{kind: src.Kind, format: src.Format, done: make(chan Summary, 1), err: make(chan error, 1)}
+	gr := &group{kind: src.Kind, format: src.Format}
 	if gr.format == "" {
 		gr.format = FormatCSV
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -26,6 +27,8 @@ type ingestConfig struct {
 	maxWait  time.Duration
 	maxAge   time.Duration
 	parsers  int
+	streams  int
+	memMiB   int
 }
 
 func (c *cmdEnv) ingestFlags(ic *ingestConfig) {
@@ -33,6 +36,8 @@ func (c *cmdEnv) ingestFlags(ic *ingestConfig) {
 	c.dur(&ic.maxWait, "batch-wait", "SIMCORE_INGEST_BATCH_WAIT", time.Second, "longest a record waits for its batch")
 	c.dur(&ic.maxAge, "max-age", "SIMCORE_INGEST_MAX_AGE", 90*24*time.Hour, "oldest record start time accepted (the dedupe window)")
 	c.num(&ic.parsers, "parsers", "SIMCORE_INGEST_PARSERS", 0, "parsing goroutines (0: one per CPU)")
+	c.num(&ic.streams, "insert-streams", "SIMCORE_INGEST_INSERT_STREAMS", 2, "blocks one batch is split into and inserted at once")
+	c.num(&ic.memMiB, "memory-limit-mib", "SIMCORE_MEMORY_LIMIT_MIB", 384, "soft memory limit for the Go heap in MiB (0: none; GOMEMLIMIT wins)")
 }
 
 // meteringStack is metering wired to its stores.
@@ -83,12 +88,17 @@ func (c *cmdEnv) openMetering(ctx context.Context, log *slog.Logger, reg *promet
 	if ic == nil {
 		return m, nil
 	}
+	if ic.memMiB > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// The dedupe key set and two batches in flight are the live heap;
+		// without a limit the GC lets the heap double before it runs.
+		debug.SetMemoryLimit(int64(ic.memMiB) << 20)
+	}
 	if m.pg, err = pgxpool.New(ctx, c.common.postgresURL); err != nil {
 		m.close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	w, err := chstore.NewWriter(ctx, chstore.WriterConfig{
-		Conn: m.ch, Ledger: mpg.NewLedger(m.pg), MaxAge: ic.maxAge, Log: log, Registry: reg,
+		Conn: m.ch, Ledger: mpg.NewLedger(m.pg), MaxAge: ic.maxAge, Log: log, Registry: reg, Streams: ic.streams,
 	})
 	if err != nil {
 		m.close()

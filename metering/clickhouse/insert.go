@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/simcore/simcore/metering"
 )
 
@@ -62,11 +64,18 @@ func (c *recordColumns) ordered() []any {
 		c.dur, c.up, c.down, c.mccmnc, c.rat, c.apn, c.peer, c.sequence, c.cause, c.source, c.seq, c.ingested}
 }
 
-// insertRecords inserts the records of b marked in stored as one block.
+// insertRecords inserts the records of b marked in stored, split into
+// w.streams blocks sent at once on separate connections: ClickHouse handles
+// one insert (and its materialized views) on one core, so parallel blocks use
+// the others. All carry batch_seq = seq; if any fails, the caller resolves
+// what landed by seq, as for a single block.
 func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, keys []metering.Key, stored []bool, n int, seq uint64) error {
 	start := time.Now()
-	var cols recordColumns
-	cols.grow(n)
+	streams := max(1, min(w.streams, n/minStreamRows))
+	cols := make([]recordColumns, streams)
+	for i := range cols {
+		cols[i].grow(n/streams + 1)
+	}
 	now := w.now().UTC().Truncate(time.Second)
 	for i := range b.Records {
 		if stored[i] {
@@ -74,15 +83,23 @@ func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, keys []me
 			if i < len(b.Sources) {
 				src = b.Sources[i]
 			}
-			cols.add(&b.Records[i], keys[i], src, seq, now)
+			// Split by key so each block spans every partition evenly.
+			cols[int(keys[i].Hi%uint64(streams))].add(&b.Records[i], keys[i], src, seq, now)
 		}
 	}
-	if err := w.appendAndSend(ctx, insertRecordsSQL, cols.ordered()); err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range cols {
+		g.Go(func() error { return w.appendAndSend(gctx, insertRecordsSQL, cols[i].ordered()) })
+	}
+	if err := g.Wait(); err != nil {
 		return fmt.Errorf("insert usage batch %d (%d records): %w", seq, n, err)
 	}
 	w.m.insert.WithLabelValues("usage_records").Observe(time.Since(start).Seconds())
 	return nil
 }
+
+// minStreamRows is the smallest block worth its own insert stream.
+const minStreamRows = 5000
 
 const insertRejectsSQL = `INSERT INTO rejected_records (reject_hi, reject_lo, source, format, line, offset, reason, detail, raw, rejected_at)`
 

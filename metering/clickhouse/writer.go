@@ -29,6 +29,9 @@ type WriterConfig struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 	Now      func() time.Time
+	// Streams is how many blocks one batch's insert is split into and sent
+	// at once; default 2 (ClickHouse inserts a block on one core).
+	Streams int
 }
 
 // Validate reports a configuration that cannot work.
@@ -69,6 +72,7 @@ type Writer struct {
 	// unresolved batches were begun but their insert's outcome is unknown.
 	unresolved []metering.LedgerBatch
 	lastEvict  time.Time
+	streams    int
 	m          writerMetrics
 }
 
@@ -88,15 +92,19 @@ func NewWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Streams == 0 {
+		cfg.Streams = 2
+	}
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
 	w := &Writer{
-		conn:   cfg.Conn,
-		ledger: cfg.Ledger,
-		log:    cfg.Log,
-		maxAge: cfg.MaxAge,
-		now:    cfg.Now,
-		id:     hex.EncodeToString(idb[:]),
+		conn:    cfg.Conn,
+		ledger:  cfg.Ledger,
+		log:     cfg.Log,
+		maxAge:  cfg.MaxAge,
+		now:     cfg.Now,
+		id:      hex.EncodeToString(idb[:]),
+		streams: max(cfg.Streams, 1),
 		m: writerMetrics{
 			insert: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 				Name:    "simcore_ingest_insert_duration_seconds",
