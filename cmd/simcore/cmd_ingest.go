@@ -192,7 +192,7 @@ func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *promethe
 		return err
 	}
 	log.Info("ingest running", "ops", "http://"+opsSrv.Addr(), "spool", f.spool, "push", comps.pushURL())
-	return runComponents(ctx, c.common.shutdownTimeout, opsSrv, m.pipeline, comps)
+	return runComponents(ctx, log, c.common.shutdownTimeout, opsSrv, m.pipeline, comps)
 }
 
 // ingestParts are the long-running ingest sources.
@@ -233,7 +233,7 @@ func ingestComponents(c *cmdEnv, log *slog.Logger, m *meteringStack, spool, push
 // runComponents runs the pipeline loop, the ops server and the ingest
 // sources until ctx ends, then drains: sources stop first, then the
 // pipeline flushes, then the ops server closes.
-func runComponents(ctx context.Context, drain time.Duration, opsSrv *ops.Server, p *ingest.Pipeline, parts *ingestParts, extra ...func(context.Context) error) error {
+func runComponents(ctx context.Context, log *slog.Logger, drain time.Duration, opsSrv *ops.Server, p *ingest.Pipeline, parts *ingestParts, extra ...func(context.Context) error) error {
 	// The pipeline outlives its sources: it stops after they have.
 	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPipeline()
@@ -255,6 +255,10 @@ func runComponents(ctx context.Context, drain time.Duration, opsSrv *ops.Server,
 	opsDone := make(chan error, 1)
 	go func() { opsDone <- opsSrv.Serve(opsCtx, drain) }()
 
+	go func() {
+		<-gctx.Done()
+		log.Info("stopping: sources first, then the pipeline drains", "timeout", drain)
+	}()
 	err := g.Wait()
 	stopPipeline()
 	if perr := <-loop; err == nil {
@@ -267,6 +271,7 @@ func runComponents(ctx context.Context, drain time.Duration, opsSrv *ops.Server,
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
+	log.Info("stopped", "err", err)
 	return err
 }
 

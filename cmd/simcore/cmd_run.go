@@ -115,11 +115,11 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	var extra []func(context.Context) error
 	if f.demo {
 		d := &demoTraffic{spool: f.spool, every: f.demoEvery, log: log}
-		fmt.Fprintf(c.io.out, "  demo traffic:     a CDR file every %s; try: simcore usage %s --by day\n", f.demoEvery, demoICCID(7))
+		fmt.Fprintf(c.io.out, "  demo traffic:     a CDR file every %s; try: bin/simcore usage %s --by day\n", f.demoEvery, demoICCID(7))
 		extra = append(extra, d.run)
 	}
 	fmt.Fprintln(c.io.out, "Press Ctrl-C to stop.")
-	return runComponents(ctx, c.common.shutdownTimeout, opsSrv, m.pipeline, parts, extra...)
+	return runComponents(ctx, log, c.common.shutdownTimeout, opsSrv, m.pipeline, parts, extra...)
 }
 
 // demoTraffic drops generated CDR files into the spool.
@@ -168,7 +168,7 @@ func (d *demoTraffic) drop() error {
 	}
 	bw := bufio.NewWriter(f)
 	_, err = ingest.GenerateCSV(bw, ingest.GenConfig{
-		Records: 2000, SIMs: demoSIMs, Seed: now.UnixNano(), Start: now.Add(-24 * time.Hour), Days: 1,
+		Records: 2000, SIMs: demoSIMs, Seed: now.UnixNano(), Start: now.Add(-30 * time.Hour), Days: 1,
 		DupRate: 0.02, BadRate: 0.005, NodeID: "demo-" + now.Format("20060102T150405.000000"),
 	})
 	if err == nil {
