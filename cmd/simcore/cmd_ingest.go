@@ -197,9 +197,9 @@ func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *promethe
 
 // ingestParts are the long-running ingest sources.
 type ingestParts struct {
-	spool    *ingest.Spool
-	push     *http.Server
-	pushLn   net.Listener
+	spool  *ingest.Spool
+	push   *http.Server
+	pushLn net.Listener
 }
 
 func (p *ingestParts) pushURL() string {

@@ -266,4 +266,3 @@ func checkStore(t *testing.T, cfg chstore.Config, ref reference) {
 		t.Errorf("rejected_records holds %d rows, want %d", rejected, ref.bad)
 	}
 }
-
