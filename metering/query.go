@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/simcore/simcore/numbering"
 )
 
 // ErrInvalidQuery marks a usage query that cannot be answered as asked.
@@ -176,7 +178,7 @@ type SessionPage struct {
 func ValidateICCID(iccid string) error { return validateICCID(iccid) }
 
 func validateICCID(s string) error {
-	if p := iccidProblem(s); p != "" {
+	if p := numbering.ICCIDProblem(s); p != "" {
 		return invalid("iccid", p)
 	}
 	return nil

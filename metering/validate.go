@@ -5,6 +5,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/simcore/simcore/numbering"
 )
 
 // ErrInvalidRecord is matched (errors.Is) by every *ValidationError.
@@ -24,11 +26,9 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRec
 
 // Limits applied by Validate.
 const (
-	MaxIDBytes     = 128       // RecordID and NodeID
-	MaxTextBytes   = 128       // RAT, APN, PeerNumber
-	MaxFutureSkew  = time.Hour // how far after now a StartTime may be
-	minICCIDDigits = 18
-	maxICCIDDigits = 20
+	MaxIDBytes    = 128       // RecordID and NodeID
+	MaxTextBytes  = 128       // RAT, APN, PeerNumber
+	MaxFutureSkew = time.Hour // how far after now a StartTime may be
 )
 
 // Validate checks r and returns nil or a *ValidationError naming the first
@@ -67,16 +67,16 @@ func (r *Record) Validate(now time.Time, maxAge time.Duration) error {
 	default:
 		return invalid("type", "type_invalid")
 	}
-	if reason := iccidProblem(r.ICCID); reason != "" {
+	if reason := numbering.ICCIDProblem(r.ICCID); reason != "" {
 		return invalid("iccid", reason)
 	}
-	if r.IMSI != "" && !digitsBetween(r.IMSI, 14, 15) {
+	if r.IMSI != "" && !numbering.ValidIMSI(r.IMSI) {
 		return invalid("imsi", "imsi_invalid")
 	}
-	if r.MSISDN != "" && (!digitsBetween(r.MSISDN, 1, 15) || r.MSISDN[0] == '0') {
+	if r.MSISDN != "" && !numbering.ValidMSISDN(r.MSISDN) {
 		return invalid("msisdn", "msisdn_invalid")
 	}
-	if r.MCCMNC != "" && !digitsBetween(r.MCCMNC, 5, 6) {
+	if r.MCCMNC != "" && !numbering.DigitsBetween(r.MCCMNC, 5, 6) {
 		return invalid("mcc_mnc", "mcc_mnc_invalid")
 	}
 	if r.StartTime.IsZero() {
@@ -111,34 +111,6 @@ func invalid(field, reason string) error {
 	return &ValidationError{Field: field, Reason: reason}
 }
 
-// iccidProblem returns the reason code for an invalid ICCID, or "".
-func iccidProblem(s string) string {
-	switch {
-	case s == "":
-		return "missing_iccid"
-	case !allDigits(s):
-		return "iccid_not_digits"
-	case len(s) < minICCIDDigits || len(s) > maxICCIDDigits:
-		return "iccid_length"
-	case !LuhnValid(s):
-		return "iccid_luhn"
-	}
-	return ""
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i]-'0' > 9 {
-			return false
-		}
-	}
-	return true
-}
-
-func digitsBetween(s string, lo, hi int) bool {
-	return len(s) >= lo && len(s) <= hi && allDigits(s)
-}
-
 // cleanText reports whether s is valid UTF-8 without control characters.
 func cleanText(s string) bool {
 	for i := 0; i < len(s); {
@@ -161,42 +133,8 @@ func cleanText(s string) bool {
 
 // LuhnValid reports whether digits is a non-empty string of ASCII digits
 // whose last digit is the Luhn check digit of the others.
-func LuhnValid(digits string) bool {
-	if digits == "" {
-		return false
-	}
-	sum, ok := luhnSum(digits, false)
-	return ok && sum%10 == 0
-}
+func LuhnValid(digits string) bool { return numbering.LuhnValid(digits) }
 
 // LuhnCheckDigit returns the ASCII Luhn check digit ('0'..'9') to append to
 // partial, a string of ASCII digits. It returns 0 if partial holds a non-digit.
-func LuhnCheckDigit(partial string) byte {
-	sum, ok := luhnSum(partial, true)
-	if !ok {
-		return 0
-	}
-	return byte('0' + (10-sum%10)%10)
-}
-
-// luhnSum adds the digits of s from the right, doubling every second one;
-// doubleFirst says whether the rightmost digit is doubled (true when the
-// check digit is still to be appended).
-func luhnSum(s string, doubleFirst bool) (int, bool) {
-	sum, double := 0, doubleFirst
-	for i := len(s) - 1; i >= 0; i-- {
-		d := int(s[i]) - '0'
-		if d < 0 || d > 9 {
-			return 0, false
-		}
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum, true
-}
+func LuhnCheckDigit(partial string) byte { return numbering.LuhnCheckDigit(partial) }
