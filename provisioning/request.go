@@ -1,0 +1,190 @@
+package provisioning
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/simcore/simcore/numbering"
+)
+
+// Kind is what a provisioning request asks for.
+type Kind string
+
+// Request kinds. Activate and deactivate are scheduled by a dates request.
+const (
+	KindSIMSwap    Kind = "sim_swap"
+	KindVoicemail  Kind = "voicemail"
+	KindForwarding Kind = "forwarding"
+	KindAPNSMS     Kind = "apn_sms"
+	KindDates      Kind = "dates"
+	KindSuspend    Kind = "suspend"
+	KindResume     Kind = "resume"
+	KindActivate   Kind = "activate"
+	KindDeactivate Kind = "deactivate"
+)
+
+// State is where a request is. It moves pending → in_progress → done or
+// failed, and back to pending between attempts.
+type State string
+
+// Request states.
+const (
+	StatePending    State = "pending"
+	StateInProgress State = "in_progress"
+	StateDone       State = "done"
+	StateFailed     State = "failed"
+)
+
+// Terminal reports whether the request will not change any more.
+func (s State) Terminal() bool { return s == StateDone || s == StateFailed }
+
+// Request is one asked-for change, its progress and its outcome.
+type Request struct {
+	ID             string          `json:"id"`
+	SubscriptionID int64           `json:"subscription_id"`
+	Kind           Kind            `json:"kind"`
+	Params         json.RawMessage `json:"params"`
+	State          State           `json:"state"`
+	Attempts       int             `json:"attempts"`
+	LastError      string          `json:"last_error,omitempty"`
+	Outcome        json.RawMessage `json:"outcome,omitempty"`
+	RequestedBy    string          `json:"requested_by"`
+	NotBefore      time.Time       `json:"not_before"` // scheduled requests run at or after it
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	// Messages are the SMS parts sent for the request, with their delivery
+	// state as the SMSC reports it.
+	Messages []MessageState `json:"messages,omitempty"`
+}
+
+// MessageState is one submitted SMS part and its latest receipt.
+type MessageState struct {
+	MessageID string    `json:"message_id"`
+	State     string    `json:"state"` // SUBMITTED until a receipt says otherwise
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// SIMSwapParams moves the subscription's number to a new SIM from inventory.
+type SIMSwapParams struct {
+	NewICCID string `json:"new_iccid"`
+}
+
+// VoicemailParams turns voicemail on or off and sets its language.
+type VoicemailParams struct {
+	Enabled  bool   `json:"enabled"`
+	Language string `json:"language"`
+}
+
+// ForwardingParams sets a condition to a number, or cancels it (Number "").
+type ForwardingParams struct {
+	Condition ForwardingKind `json:"condition"`
+	Number    string         `json:"number"`
+}
+
+// DatesParams sets the plan's start and end dates (UTC days). A nil End
+// means open-ended.
+type DatesParams struct {
+	Start time.Time  `json:"start"`
+	End   *time.Time `json:"end,omitempty"`
+}
+
+// ScheduleParams is the payload of activate and deactivate: the dates
+// version they were scheduled for.
+type ScheduleParams struct {
+	DatesVersion int `json:"dates_version"`
+}
+
+// VoicemailLanguageCheck says whether a voicemail language code is offered;
+// the list is data (see notify.go), passed in so rules stay testable.
+type VoicemailLanguageCheck func(code string) bool
+
+// ValidateParams decodes and checks p for kind, at time now. Errors wrap
+// ErrInvalid (an *InputError naming the field).
+func ValidateParams(kind Kind, p json.RawMessage, now time.Time, vmLang VoicemailLanguageCheck) error {
+	strict := func(v any) error {
+		if len(p) == 0 {
+			p = json.RawMessage("{}")
+		}
+		if err := json.Unmarshal(p, v); err != nil {
+			return inputErr("params", "%v", err)
+		}
+		return nil
+	}
+	switch kind {
+	case KindSIMSwap:
+		var s SIMSwapParams
+		if err := strict(&s); err != nil {
+			return err
+		}
+		if pr := numbering.ICCIDProblem(s.NewICCID); pr != "" {
+			return inputErr("new_iccid", "%s", pr)
+		}
+	case KindVoicemail:
+		var v VoicemailParams
+		if err := strict(&v); err != nil {
+			return err
+		}
+		if v.Language == "" || (vmLang != nil && !vmLang(v.Language)) {
+			return inputErr("language", "%q is not an offered voicemail language", v.Language)
+		}
+	case KindForwarding:
+		var f ForwardingParams
+		if err := strict(&f); err != nil {
+			return err
+		}
+		known := false
+		for _, k := range ForwardingKinds {
+			known = known || k == f.Condition
+		}
+		if !known {
+			return inputErr("condition", "want one of %v", ForwardingKinds)
+		}
+		if f.Number != "" && !numbering.ValidMSISDN(f.Number) {
+			return inputErr("number", "want an E.164 number as digits")
+		}
+	case KindDates:
+		var d DatesParams
+		if err := strict(&d); err != nil {
+			return err
+		}
+		today := now.UTC().Truncate(24 * time.Hour)
+		if d.Start.IsZero() {
+			return inputErr("start", "required")
+		}
+		if d.Start.Before(today) {
+			return inputErr("start", "%s is in the past", d.Start.Format(time.DateOnly))
+		}
+		if d.End != nil && !d.End.After(d.Start) {
+			return inputErr("end", "must be after start")
+		}
+	case KindAPNSMS, KindSuspend, KindResume:
+		if len(p) > 0 && string(p) != "{}" && string(p) != "null" {
+			return inputErr("params", "%s takes no parameters", kind)
+		}
+	case KindActivate, KindDeactivate:
+		var s ScheduleParams
+		return strict(&s)
+	default:
+		return inputErr("kind", "unknown kind %q", kind)
+	}
+	return nil
+}
+
+// UserKinds are the kinds operators and subscribers may ask for; activate
+// and deactivate only come from a dates request.
+var UserKinds = []Kind{KindSIMSwap, KindVoicemail, KindForwarding, KindAPNSMS, KindDates, KindSuspend, KindResume}
+
+// IsUserKind reports whether k may be submitted directly.
+func IsUserKind(k Kind) bool {
+	for _, u := range UserKinds {
+		if u == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (k Kind) String() string { return string(k) }
+
+var _ fmt.Stringer = Kind("")

@@ -1,0 +1,68 @@
+package provisioning
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Change is what a finished request changes in the subscription, stored in
+// the same transaction that marks the request done.
+type Change struct {
+	SwapTo     *SIM               // the new SIM becomes active, the old one retired
+	Voicemail  *VoicemailSettings //
+	Forwarding *ForwardingParams  // Number "" removes the condition
+	Dates      *DatesParams       // also bumps DatesVersion
+	Status     SubscriptionStatus // "" leaves it
+}
+
+// Store keeps inventory, subscriptions and requests (provisioning/postgres).
+type Store interface {
+	// CreateRequest stores r as pending, filling ID, CreatedAt and
+	// UpdatedAt. For a SIM swap it reserves the new SIM in the same
+	// transaction: ErrSIMNotFound, ErrSIMNotInStock.
+	CreateRequest(ctx context.Context, r *Request) error
+	// Request returns a request with its messages; ErrRequestNotFound.
+	Request(ctx context.Context, id string) (Request, error)
+	// Subscription returns a subscription with its subscriber, plan and
+	// services; ErrSubscriptionNotFound.
+	Subscription(ctx context.Context, id int64) (Subscription, error)
+	// SIM returns an inventory SIM; ErrSIMNotFound.
+	SIM(ctx context.Context, iccid string) (SIM, error)
+	// StartRequest moves a pending request to in_progress and counts the
+	// attempt, if every earlier request of its subscription that is due
+	// (not_before <= now) is finished; otherwise ErrNotReady. A finished
+	// request is returned as it is.
+	StartRequest(ctx context.Context, id string, now time.Time) (Request, error)
+	// RetryLater puts an in-progress request back to pending with why.
+	RetryLater(ctx context.Context, id, why string) error
+	// Complete marks the request done with its outcome and applies ch.
+	Complete(ctx context.Context, id string, outcome json.RawMessage, ch Change) error
+	// Fail marks the request failed with why, releasing a SIM it reserved.
+	Fail(ctx context.Context, id, why string) error
+	// RecordMessages notes the SMS parts submitted for a request.
+	RecordMessages(ctx context.Context, id string, messageIDs []string) error
+	// RecordReceipt updates the state of a submitted SMS part; unknown
+	// message ids are ignored (false).
+	RecordReceipt(ctx context.Context, messageID, state string, at time.Time) (bool, error)
+}
+
+// Notice is a message to a subscriber about a finished request, sent by its
+// own task so a slow SMSC or mail server never holds a network change back.
+type Notice struct {
+	ID       string         `json:"id"`      // unique per request and channel: the task id
+	Channel  string         `json:"channel"` // sms or email
+	To       string         `json:"to"`      // MSISDN or email address
+	Language string         `json:"language"`
+	Key      string         `json:"key"` // template key
+	Data     map[string]any `json:"data"`
+}
+
+// Queue runs requests and notices in the background (workers/asynq).
+type Queue interface {
+	// EnqueueRequest schedules r's task at r.NotBefore; the same request
+	// enqueued twice runs once.
+	EnqueueRequest(ctx context.Context, r Request) error
+	// EnqueueNotice schedules a notice; the same notice id runs once.
+	EnqueueNotice(ctx context.Context, n Notice) error
+}
