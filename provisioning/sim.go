@@ -43,7 +43,7 @@ type InputError struct {
 	Reason string
 }
 
-func (e *InputError) Error() string  { return e.Field + ": " + e.Reason }
+func (e *InputError) Error() string   { return e.Field + ": " + e.Reason }
 func (e *InputError) Is(t error) bool { return t == ErrInvalid }
 
 func inputErr(field, format string, a ...any) error {
