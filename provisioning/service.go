@@ -1,0 +1,291 @@
+package provisioning
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MaxAttempts is how many times a request is tried against the network
+// before it fails.
+const MaxAttempts = 8
+
+// Service applies the rules of provisioning: it records requests, and its
+// Apply, called by a worker, carries one out on the network and records what
+// happened.
+type Service struct {
+	Store   Store
+	Queue   Queue
+	Gateway Gateway
+	SMS     SMSSender
+	// SMSFrom is the sender address of notices and APN messages.
+	SMSFrom string
+	// VoicemailLanguage checks voicemail languages; nil accepts any.
+	VoicemailLanguage VoicemailLanguageCheck
+	Now               func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Submit records a request for subscription sub and queues it. Errors:
+// ErrInvalid (an *InputError), ErrSubscriptionNotFound, ErrSIMNotFound,
+// ErrSIMNotInStock.
+func (s *Service) Submit(ctx context.Context, sub int64, kind Kind, params json.RawMessage, by string) (Request, error) {
+	if !IsUserKind(kind) {
+		return Request{}, inputErr("kind", "unknown kind %q; want one of %v", kind, UserKinds)
+	}
+	if err := ValidateParams(kind, params, s.now(), s.VoicemailLanguage); err != nil {
+		return Request{}, err
+	}
+	if len(params) == 0 {
+		params = json.RawMessage("{}")
+	}
+	if _, err := s.Store.Subscription(ctx, sub); err != nil {
+		return Request{}, err
+	}
+	r := Request{SubscriptionID: sub, Kind: kind, Params: params, State: StatePending, RequestedBy: by, NotBefore: s.now()}
+	if err := s.Store.CreateRequest(ctx, &r); err != nil {
+		return Request{}, err
+	}
+	if err := s.Queue.EnqueueRequest(ctx, r); err != nil {
+		// The request is recorded; the sweeper or a resubmission queues it.
+		return r, fmt.Errorf("queue request %s: %w", r.ID, err)
+	}
+	return r, nil
+}
+
+// Apply carries out request id. It returns nil when the request is finished
+// (done or failed for good), ErrNotReady when an earlier request of the same
+// subscription is still open, an error wrapping ErrPermanent when it failed
+// for good, and any other error when it should be tried again.
+func (s *Service) Apply(ctx context.Context, id string) error {
+	r, err := s.Store.StartRequest(ctx, id, s.now())
+	if err != nil {
+		return err
+	}
+	if r.State.Terminal() {
+		return nil
+	}
+	sub, err := s.Store.Subscription(ctx, r.SubscriptionID)
+	if err != nil {
+		return s.retry(ctx, r, err)
+	}
+	res, err := s.carryOut(ctx, r, sub)
+	if err != nil {
+		if errors.Is(err, ErrPermanent) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) {
+			if ferr := s.Store.Fail(ctx, r.ID, err.Error()); ferr != nil {
+				return ferr
+			}
+			return fmt.Errorf("request %s failed: %w", r.ID, errors.Join(ErrPermanent, err))
+		}
+		return s.retry(ctx, r, err)
+	}
+	outcome, _ := json.Marshal(res.outcome)
+	if err := s.Store.Complete(ctx, r.ID, outcome, res.change); err != nil {
+		// The network has the change; a retry repeats it under the same
+		// idempotency key and completes the record.
+		return fmt.Errorf("complete request %s: %w", r.ID, err)
+	}
+	for _, n := range res.notices {
+		if err := s.Queue.EnqueueNotice(ctx, n); err != nil {
+			return fmt.Errorf("queue notice %s: %w", n.ID, err)
+		}
+	}
+	for _, next := range res.schedule {
+		if err := s.Store.CreateRequest(ctx, &next); err != nil {
+			return fmt.Errorf("schedule %s: %w", next.Kind, err)
+		}
+		if err := s.Queue.EnqueueRequest(ctx, next); err != nil {
+			return fmt.Errorf("queue %s: %w", next.Kind, err)
+		}
+	}
+	return nil
+}
+
+// retry records a transient failure, or the final one after MaxAttempts.
+func (s *Service) retry(ctx context.Context, r Request, cause error) error {
+	if r.Attempts >= MaxAttempts {
+		why := fmt.Sprintf("gave up after %d attempts: %v", r.Attempts, cause)
+		if err := s.Store.Fail(ctx, r.ID, why); err != nil {
+			return err
+		}
+		return fmt.Errorf("request %s: %w: %s", r.ID, ErrPermanent, why)
+	}
+	if err := s.Store.RetryLater(ctx, r.ID, cause.Error()); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// result is what carrying out a request produced.
+type result struct {
+	outcome  map[string]any
+	change   Change
+	notices  []Notice
+	schedule []Request
+}
+
+func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (result, error) {
+	var res result
+	key := r.ID // the idempotency key of every network change the request makes
+	notice := func(noticeKey string, data map[string]any, email bool) {
+		res.notices = append(res.notices, Notice{ID: r.ID + ":sms", Channel: "sms", To: sub.MSISDN, Language: sub.Subscriber.Language, Key: noticeKey, Data: data})
+		if email && sub.Subscriber.Email != "" {
+			res.notices = append(res.notices, Notice{ID: r.ID + ":email", Channel: "email", To: sub.Subscriber.Email, Language: sub.Subscriber.Language, Key: noticeKey, Data: data})
+		}
+	}
+	if sub.Status == StatusEnded {
+		return res, fmt.Errorf("%w: subscription %d has ended", ErrConflict, sub.ID)
+	}
+	switch r.Kind {
+	case KindSIMSwap:
+		var p SIMSwapParams
+		if err := json.Unmarshal(r.Params, &p); err != nil {
+			return res, inputErr("params", "%v", err)
+		}
+		sim, err := s.Store.SIM(ctx, p.NewICCID)
+		if err != nil {
+			return res, err
+		}
+		if sim.State != SIMReserved && sim.State != SIMActive {
+			return res, fmt.Errorf("%w: SIM %s is %s", ErrConflict, sim.ICCID, sim.State)
+		}
+		if err := s.Gateway.SwapSIM(ctx, key, sub.MSISDN, sim.IMSI, sim.ICCID); err != nil {
+			return res, err
+		}
+		res.change.SwapTo = &sim
+		res.outcome = map[string]any{"msisdn": sub.MSISDN, "old_iccid": sub.ICCID, "new_iccid": sim.ICCID}
+		notice("sim_swap_done", map[string]any{"MSISDN": sub.MSISDN, "ICCIDLast4": last4(sim.ICCID), "Name": sub.Subscriber.Name}, true)
+	case KindVoicemail:
+		var p VoicemailParams
+		if err := json.Unmarshal(r.Params, &p); err != nil {
+			return res, inputErr("params", "%v", err)
+		}
+		v := VoicemailSettings(p)
+		if err := s.Gateway.SetVoicemail(ctx, key, sub.MSISDN, v); err != nil {
+			return res, err
+		}
+		res.change.Voicemail = &v
+		res.outcome = map[string]any{"voicemail": v}
+		notice("voicemail_changed", map[string]any{"Enabled": v.Enabled, "Language": v.Language}, false)
+	case KindForwarding:
+		var p ForwardingParams
+		if err := json.Unmarshal(r.Params, &p); err != nil {
+			return res, inputErr("params", "%v", err)
+		}
+		if err := s.Gateway.SetForwarding(ctx, key, sub.MSISDN, p.Condition, p.Number); err != nil {
+			return res, err
+		}
+		res.change.Forwarding = &p
+		res.outcome = map[string]any{"condition": p.Condition, "number": p.Number}
+		notice("forwarding_changed", map[string]any{"Condition": string(p.Condition), "Number": p.Number}, false)
+	case KindAPNSMS:
+		text, err := RenderSMS(Notification{Key: "apn_settings", Language: sub.Subscriber.Language, Data: map[string]any{
+			"APN": sub.Plan.APN, "Username": sub.Plan.APNUsername, "Password": sub.Plan.APNPassword, "Plan": sub.Plan.Name,
+		}})
+		if err != nil {
+			return res, fmt.Errorf("%w: %w", ErrPermanent, err)
+		}
+		sent, err := s.SMS.SendSMS(ctx, SMS{To: sub.MSISDN, From: s.SMSFrom, Text: text, Ref: r.ID})
+		if err != nil {
+			return res, err
+		}
+		if err := s.Store.RecordMessages(ctx, r.ID, sent.MessageIDs); err != nil {
+			return res, err
+		}
+		res.outcome = map[string]any{"message_ids": sent.MessageIDs, "parts": sent.Parts}
+	case KindDates:
+		var p DatesParams
+		if err := json.Unmarshal(r.Params, &p); err != nil {
+			return res, inputErr("params", "%v", err)
+		}
+		res.change.Dates = &p
+		version := sub.DatesVersion + 1
+		params, _ := json.Marshal(ScheduleParams{DatesVersion: version})
+		res.schedule = append(res.schedule, Request{SubscriptionID: sub.ID, Kind: KindActivate, Params: params, State: StatePending, RequestedBy: "schedule:" + r.ID, NotBefore: p.Start})
+		if p.End != nil {
+			res.schedule = append(res.schedule, Request{SubscriptionID: sub.ID, Kind: KindDeactivate, Params: params, State: StatePending, RequestedBy: "schedule:" + r.ID, NotBefore: *p.End})
+		}
+		res.outcome = map[string]any{"start": p.Start, "end": p.End, "dates_version": version}
+		notice("plan_dates_changed", map[string]any{"Start": p.Start.Format(time.DateOnly), "End": dateOrEmpty(p.End)}, false)
+	case KindActivate, KindDeactivate:
+		var p ScheduleParams
+		if err := json.Unmarshal(r.Params, &p); err != nil {
+			return res, inputErr("params", "%v", err)
+		}
+		if p.DatesVersion != sub.DatesVersion {
+			res.outcome = map[string]any{"skipped": "superseded by a later dates change"}
+			return res, nil
+		}
+		if r.Kind == KindActivate {
+			if err := s.Gateway.CreateSubscriber(ctx, key, sub.MSISDN, sub.IMSI, sub.ICCID); err != nil {
+				return res, err
+			}
+			res.change.Status = StatusActive
+		} else {
+			if err := s.Gateway.DeleteSubscriber(ctx, key, sub.MSISDN); err != nil {
+				return res, err
+			}
+			res.change.Status = StatusEnded
+		}
+		res.outcome = map[string]any{"status": res.change.Status}
+	case KindSuspend, KindResume:
+		suspend := r.Kind == KindSuspend
+		if err := s.Gateway.SetBarring(ctx, key, sub.MSISDN, Barring{All: suspend}); err != nil {
+			return res, err
+		}
+		res.change.Status = StatusActive
+		noticeKey := "service_resumed"
+		if suspend {
+			res.change.Status, noticeKey = StatusSuspended, "service_suspended"
+		}
+		res.outcome = map[string]any{"status": res.change.Status}
+		notice(noticeKey, map[string]any{"MSISDN": sub.MSISDN}, true)
+	default:
+		return res, inputErr("kind", "unknown kind %q", r.Kind)
+	}
+	return res, nil
+}
+
+// SendNotice renders and sends a notice. Errors wrap ErrPermanent when
+// resending cannot help (no such template, a refused address).
+func (s *Service) SendNotice(ctx context.Context, n Notice, mail Mailer) error {
+	note := Notification{Key: n.Key, Language: n.Language, Data: n.Data}
+	switch n.Channel {
+	case "sms":
+		text, err := RenderSMS(note)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrPermanent, err)
+		}
+		_, err = s.SMS.SendSMS(ctx, SMS{To: n.To, From: s.SMSFrom, Text: text, Ref: n.ID})
+		return err
+	case "email":
+		subject, body, err := RenderEmail(note)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrPermanent, err)
+		}
+		return mail.SendEmail(ctx, Email{To: n.To, Subject: subject, Text: body})
+	}
+	return fmt.Errorf("%w: unknown notice channel %q", ErrPermanent, n.Channel)
+}
+
+func last4(s string) string {
+	if len(s) <= 4 {
+		return s
+	}
+	return s[len(s)-4:]
+}
+
+func dateOrEmpty(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.Format(time.DateOnly)
+}
