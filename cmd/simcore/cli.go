@@ -63,15 +63,20 @@ type cmdEnv struct {
 	common commonConfig
 }
 
-type envVar struct{ name, flag, def string }
+type envVar struct {
+	name, flag, def string
+	secret          bool // never print its value
+}
 
 func commands() []*command {
 	return []*command{
 		runCommand(),
 		ingestCommand(),
-		{name: "worker", summary: "run the provisioning workers (Asynq on Redis)", issue: "#4 provisioning"},
+		workerCommand(),
 		{name: "portal", summary: "serve the self-service portal API", issue: "#6 portal API"},
-		{name: "netsim", summary: "run the network simulator (provisioning gateway, SMSC)", issue: "#4 provisioning"},
+		netsimCommand(),
+		provisionCommand(),
+		simsCommand(),
 		migrateCommand(),
 		genCommand(),
 		usageCommand(),
@@ -165,8 +170,10 @@ func printCommandHelp(w io.Writer, c *command, env *cmdEnv) {
 		fmt.Fprintf(w, "\nNot implemented yet (issue %s): running it exits 2.\n", c.issue)
 	}
 	byFlag := map[string]string{}
+	secret := map[string]bool{}
 	for _, e := range env.envs {
 		byFlag[e.flag] = e.name
+		secret[e.flag] = e.secret
 	}
 	var lines []string
 	env.fs.VisitAll(func(f *flag.Flag) {
@@ -179,7 +186,11 @@ func printCommandHelp(w io.Writer, c *command, env *cmdEnv) {
 		if ev := byFlag[f.Name]; ev != "" {
 			l += " [$" + ev + "]"
 		}
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+		if secret[f.Name] {
+			if f.DefValue != "" {
+				l += " (set)"
+			}
+		} else if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
 			l += fmt.Sprintf(" (default %q)", f.DefValue)
 		}
 		lines = append(lines, l)

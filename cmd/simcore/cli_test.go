@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -57,7 +58,6 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"-h after a command", []string{"usage", "-h"}, func(err error) bool { return errors.Is(err, errHelp) }, "--by"},
 		{"no command", nil, isUsage, "Commands:"},
 		{"unknown command", []string{"frobnicate"}, isUsage, ""},
-		{"not built yet", []string{"worker"}, func(err error) bool { return errors.Is(err, errNotImplemented) }, ""},
 		{"portal not built yet", []string{"portal"}, func(err error) bool { return errors.Is(err, errNotImplemented) }, ""},
 		{"ingest with nothing to do", []string{"ingest"}, isUsage, ""},
 		{"ingest bad format", []string{"ingest", "--format", "xml", "f"}, isUsage, ""},
@@ -116,7 +116,13 @@ func TestRunDemo(t *testing.T) {
 		"SIMCORE_INGEST_PUSH_ADDR":    "127.0.0.1:0",
 		"SIMCORE_STATE_DIR":           state,
 		"SIMCORE_INGEST_BATCH_WAIT":   "100ms",
+		"SIMCORE_ACTIVATION_KEY":      "00112233445566778899aabbccddeeff",
+		"SIMCORE_NETSIM_HLR_ADDR":     "127.0.0.1:0",
+		"SIMCORE_NETSIM_SMSC_ADDR":    "127.0.0.1:0",
+		"SIMCORE_NETSIM_SMTP_ADDR":    "127.0.0.1:0",
 	}
+	redisAddr, redisDB := testenv.RedisDB(t)
+	env["SIMCORE_REDIS_ADDR"], env["SIMCORE_REDIS_DB"] = redisAddr, strconv.Itoa(redisDB)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuffer
@@ -189,6 +195,30 @@ func TestRunDemo(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(uout), &u); err != nil || u.ICCID != demoICCID(7) || u.Data.BytesUp < 1000 {
 		t.Fatalf("usage output %q (%v): want the demo SIM with at least the pushed 1000 bytes up", uout, err)
+	}
+
+	// Provisioning through the CLI against the running workers and the
+	// embedded network simulator.
+	pout, perr, err := runCLI(context.Background(), env, "provision", "voicemail", demoMSISDN(1), "on", "--language", "he")
+	if err != nil {
+		t.Fatalf("provision: %v\n%s", err, perr)
+	}
+	var req struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(pout), &req); err != nil || req.ID == "" {
+		t.Fatalf("provision printed %q (%v)", pout, err)
+	}
+	sout, serr, err := runCLI(context.Background(), env, "provision", "status", req.ID, "--wait", "--timeout", "60s")
+	if err != nil {
+		t.Fatalf("provision status --wait: %v\n%s%s", err, sout, serr)
+	}
+	if err := json.Unmarshal([]byte(sout), &req); err != nil || req.State != "done" {
+		t.Fatalf("request ended %q (%v):\n%s", req.State, err, sout)
+	}
+	if _, _, err := runCLI(context.Background(), env, "provision", "dates", demoMSISDN(1), "2001-01-01"); !isUsage(err) {
+		t.Fatalf("a start date in the past: err %v, want a usage error", err)
 	}
 
 	cancel()

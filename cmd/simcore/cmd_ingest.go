@@ -62,7 +62,7 @@ delivered again, in any file or push, counts as a duplicate.`,
 			fs.StringVar(&f.mapping, "mapping", "", "column-mapping file (YAML) for --format mapped")
 			c.str(&f.spool, "spool", "SIMCORE_INGEST_SPOOL", "", "spool directory to watch (long-running mode)")
 			c.str(&f.pushAddr, "push-addr", "SIMCORE_INGEST_PUSH_ADDR", "", "listen address for HTTP push (long-running mode)")
-			c.str(&f.token, "push-token", "SIMCORE_INGEST_TOKEN", "", "bearer token HTTP push requires")
+			c.secretStr(&f.token, "push-token", "SIMCORE_INGEST_TOKEN", "", "bearer token HTTP push requires")
 			fs.StringVar(&f.profile, "cpu-profile", "", "write a Go CPU profile of the run to this file (diagnostics)")
 		},
 		run: func(ctx context.Context, c *cmdEnv, args []string) error { return runIngest(ctx, c, &f, args) },

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,7 +23,10 @@ type runFlags struct {
 	pushAddr  string
 	token     string
 	demoEvery time.Duration
+	netsim    bool
 	ic        ingestConfig
+	pc        provConfig
+	nc        netsimConfig
 }
 
 func runCommand() *command {
@@ -51,7 +55,10 @@ STATE_DIR/ingest-token (mode 0600).`,
 			c.str(&f.stateDir, "state-dir", "SIMCORE_STATE_DIR", ".run", "directory for local state (spool, demo token)")
 			c.str(&f.spool, "spool", "SIMCORE_INGEST_SPOOL", "", "spool directory (default STATE_DIR/spool)")
 			c.str(&f.pushAddr, "push-addr", "SIMCORE_INGEST_PUSH_ADDR", "127.0.0.1:8470", "listen address for HTTP push; empty to disable")
-			c.str(&f.token, "push-token", "SIMCORE_INGEST_TOKEN", "", "bearer token HTTP push requires")
+			c.secretStr(&f.token, "push-token", "SIMCORE_INGEST_TOKEN", "", "bearer token HTTP push requires")
+			fs.BoolVar(&f.netsim, "netsim", true, "start the embedded network simulator (set false when the gateway, SMSC and SMTP flags name real endpoints)")
+			c.provFlags(&f.pc)
+			c.netsimFlags(&f.nc)
 		},
 		run: func(ctx context.Context, c *cmdEnv, args []string) error { return runEngine(ctx, c, &f, args) },
 	}
@@ -100,6 +107,25 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	if err != nil {
 		return err
 	}
+	var netsim *netsimParts
+	if f.netsim {
+		if netsim, err = startNetsim(ctx, log, reg, &f.nc, &f.pc); err != nil {
+			return err
+		}
+		// Talk to the embedded simulator where it actually listens.
+		f.pc.gatewayURL = "http://" + netsim.ln.Addr().String()
+		f.pc.smscAddr, f.pc.smtpAddr = netsim.smsc.Addr(), netsim.mail.Addr()
+	}
+	prov, err := c.openProvisioning(ctx, log, reg, &f.pc, true)
+	if err != nil {
+		return err
+	}
+	defer prov.close()
+	prov.readiness(opsSrv)
+	extra := []func(context.Context) error{prov.runWorker}
+	if netsim != nil {
+		extra = append(extra, netsim.serve(c.common.shutdownTimeout))
+	}
 	fmt.Fprintf(c.io.out, "simcore running\n")
 	fmt.Fprintf(c.io.out, "  metrics, health:  http://%s/metrics  /healthz  /readyz\n", opsSrv.Addr())
 	fmt.Fprintf(c.io.out, "  ingest spool:     %s (drop .csv or .ndjson files; see done/ and rejected/)\n", f.spool)
@@ -111,9 +137,27 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 		fmt.Fprintln(c.io.out, ")")
 	}
 	fmt.Fprintln(c.io.out, "  clickhouse:       "+c.common.clickhouseAddr+" database "+c.common.clickhouseDB)
-	fmt.Fprintln(c.io.out, "  not yet built:    portal (#6), provisioning workers and network simulator (#4)")
-	var extra []func(context.Context) error
+	fmt.Fprintf(c.io.out, "  provisioning:     workers on Redis %s; gateway %s, SMSC %s, SMTP %s\n", c.common.redisAddr, f.pc.gatewayURL, f.pc.smscAddr, f.pc.smtpAddr)
+	if netsim != nil {
+		fmt.Fprintf(c.io.out, "  network sim:      gateway http://%s/v1, SMSC %s, mail sink %s\n", netsim.ln.Addr(), netsim.smsc.Addr(), netsim.mail.Addr())
+	}
+	fmt.Fprintln(c.io.out, "  not yet built:    portal (#6)")
 	if f.demo {
+		h, err := f.pc.hasher()
+		if err != nil {
+			return fmt.Errorf("demo needs SIMCORE_ACTIVATION_KEY (make services writes one): %w", err)
+		}
+		if err := seedDemo(ctx, prov, h); err != nil {
+			return fmt.Errorf("seed demo provisioning: %w", err)
+		}
+		if netsim != nil {
+			if err := seedNetwork(ctx, prov); err != nil {
+				return fmt.Errorf("seed the network simulator: %w", err)
+			}
+		}
+		dp := &demoProvisioning{p: prov, every: f.demoEvery, log: log, nextSIM: demoSubscriptions, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+		extra = append(extra, dp.run)
+		fmt.Fprintf(c.io.out, "  demo provisioning: a request every %s to %d demo lines; try: bin/simcore provision voicemail %s on --language he\n", f.demoEvery, demoSubscriptions, demoMSISDN(1))
 		d := &demoTraffic{spool: f.spool, every: f.demoEvery, log: log}
 		fmt.Fprintf(c.io.out, "  demo traffic:     a CDR file every %s; try: bin/simcore usage %s --by day\n", f.demoEvery, demoICCID(7))
 		extra = append(extra, d.run)

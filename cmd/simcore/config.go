@@ -31,6 +31,12 @@ func (c *cmdEnv) str(p *string, name, envName, def, usage string) {
 	c.envs = append(c.envs, envVar{name: envName, flag: name, def: def})
 }
 
+// secretStr is str for passwords and tokens: help never shows the value.
+func (c *cmdEnv) secretStr(p *string, name, envName, def, usage string) {
+	c.str(p, name, envName, def, usage)
+	c.envs[len(c.envs)-1].secret = true
+}
+
 func (c *cmdEnv) dur(p *time.Duration, name, envName string, def time.Duration, usage string) {
 	if v := c.getenv(envName); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
@@ -40,6 +46,18 @@ func (c *cmdEnv) dur(p *time.Duration, name, envName string, def time.Duration, 
 		}
 	}
 	c.fs.DurationVar(p, name, def, usage)
+	c.envs = append(c.envs, envVar{name: envName, flag: name})
+}
+
+func (c *cmdEnv) float(p *float64, name, envName string, def float64, usage string) {
+	if v := c.getenv(envName); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			def = f
+		} else {
+			fmt.Fprintf(c.io.err, "simcore: ignoring %s=%q: %v\n", envName, v, err)
+		}
+	}
+	c.fs.Float64Var(p, name, def, usage)
 	c.envs = append(c.envs, envVar{name: envName, flag: name})
 }
 
@@ -66,7 +84,7 @@ func (c *cmdEnv) clickhouseFlags() {
 }
 
 func (c *cmdEnv) postgresFlags() {
-	c.str(&c.common.postgresURL, "postgres-url", "SIMCORE_POSTGRES_URL", "postgres://postgres@127.0.0.1:15432/simcore?sslmode=disable", "PostgreSQL connection URL")
+	c.secretStr(&c.common.postgresURL, "postgres-url", "SIMCORE_POSTGRES_URL", "postgres://postgres@127.0.0.1:15432/simcore?sslmode=disable", "PostgreSQL connection URL")
 }
 
 func (c *cmdEnv) redisFlags() {

@@ -19,6 +19,7 @@ import (
 	chstore "github.com/simcore/simcore/metering/clickhouse"
 	mpg "github.com/simcore/simcore/metering/postgres"
 	"github.com/simcore/simcore/ops"
+	ppg "github.com/simcore/simcore/provisioning/postgres"
 )
 
 // ingestConfig is the ingest pipeline's tuning, from flags.
@@ -72,7 +73,10 @@ func (c *cmdEnv) migrateAll(ctx context.Context, log *slog.Logger) error {
 	if err := mpg.Migrate(ctx, c.common.postgresURL); err != nil {
 		return err
 	}
-	log.Info("postgres migrated", "domain", "metering")
+	if err := ppg.Migrate(ctx, c.common.postgresURL); err != nil {
+		return err
+	}
+	log.Info("postgres migrated", "domains", "metering, provisioning")
 	return nil
 }
 

@@ -584,7 +584,13 @@ ch_down() {
 # --------------------------------------------------------------------------
 
 write_env() {
-	local tmp
+	local tmp key
+	# A development key for hashing SIM activation codes, made once and kept
+	# (rows hashed with it must stay verifiable). Production sets its own.
+	if [ ! -s "$RUN/activation-key" ]; then
+		(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$RUN/activation-key")
+	fi
+	key="$(cat "$RUN/activation-key")"
 	tmp="$(mktemp "$RUN/env.XXXXXX")"
 	cat >"$tmp" <<EOF
 export SIMCORE_POSTGRES_URL=postgres://postgres@$HOST:$PG_PORT/$DB?sslmode=disable
@@ -592,8 +598,9 @@ export SIMCORE_REDIS_ADDR=$HOST:$REDIS_PORT
 export SIMCORE_CLICKHOUSE_ADDR=$HOST:$CH_TCP_PORT
 export SIMCORE_CLICKHOUSE_DATABASE=$DB
 export SIMCORE_CLICKHOUSE_HTTP_ADDR=$HOST:$CH_HTTP_PORT
+export SIMCORE_ACTIVATION_KEY=$key
 EOF
-	chmod 0644 "$tmp"
+	chmod 0600 "$tmp"
 	mv -f -- "$tmp" "$RUN/env"
 }
 

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/simcore/simcore/provisioning"
+)
+
+func simsCommand() *command {
+	var pc provConfig
+	return &command{
+		name:    "sims",
+		args:    "import FILE",
+		summary: "load SIM inventory from CSV (iccid,imsi,activation_code)",
+		long: `Validates every row (ICCID with its Luhn digit, IMSI of 14-15 digits, an
+activation code of 6-64 characters), stores the valid ones as in stock with
+the activation code keyed-hashed (SIMCORE_ACTIVATION_KEY), and reports each
+rejected row with its line and reason on stderr. A header row is optional.
+Prints {"read":N,"imported":N,"rejected":N}; exit 0 when the file was
+processed, rejects included.`,
+		flags: func(c *cmdEnv, fs *flag.FlagSet) {
+			c.logFlags()
+			c.postgresFlags()
+			c.provFlags(&pc)
+		},
+		run: func(ctx context.Context, c *cmdEnv, args []string) error {
+			if len(args) != 2 || args[0] != "import" {
+				return usagef("sims: simcore sims import FILE")
+			}
+			h, err := pc.hasher()
+			if errors.Is(err, provisioning.ErrNoActivationKey) {
+				return usagef("sims import: set SIMCORE_ACTIVATION_KEY to a hex key of at least 16 bytes (make services writes one to .run/env)")
+			}
+			if err != nil {
+				return err
+			}
+			rows, header, err := readSIMRows(args[1])
+			if err != nil {
+				return err
+			}
+			log, err := c.logger()
+			if err != nil {
+				return err
+			}
+			if err := c.migrateAll(ctx, log); err != nil {
+				return err
+			}
+			p, err := c.openProvisioning(ctx, log, nil, &pc, false)
+			if err != nil {
+				return err
+			}
+			defer p.close()
+			res, err := p.store.ImportSIMs(ctx, rows, h)
+			if err != nil {
+				return err
+			}
+			for _, re := range res.Rejected {
+				fmt.Fprintf(c.io.err, "line %d: %s: %s\n", re.Row+header, re.Field, re.Reason)
+			}
+			return printJSONLine(c, map[string]int{"read": len(rows), "imported": res.Imported, "rejected": len(res.Rejected)})
+		},
+	}
+}
+
+// readSIMRows reads the file's rows and says how many header lines came
+// before them (0 or 1), so rejects can name file lines.
+func readSIMRows(path string) ([]provisioning.SIMImportRow, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	var (
+		rows   []provisioning.SIMImportRow
+		header int
+	)
+	for line := 1; ; line++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", path, err)
+		}
+		if line == 1 && len(rec) > 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "iccid") {
+			header = 1
+			continue
+		}
+		for len(rec) < 3 {
+			rec = append(rec, "")
+		}
+		rows = append(rows, provisioning.SIMImportRow{ICCID: strings.TrimSpace(rec[0]), IMSI: strings.TrimSpace(rec[1]), ActivationCode: rec[2]})
+	}
+	return rows, header, nil
+}
+
+func printJSONLine(c *cmdEnv, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(c.io.out, string(b))
+	return err
+}

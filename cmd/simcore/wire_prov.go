@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	hq "github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/simcore/simcore/ops"
+	"github.com/simcore/simcore/provisioning"
+	ppg "github.com/simcore/simcore/provisioning/postgres"
+	wasynq "github.com/simcore/simcore/workers/asynq"
+	"github.com/simcore/simcore/workers/email"
+	"github.com/simcore/simcore/workers/gateway"
+	wsmpp "github.com/simcore/simcore/workers/smpp"
+)
+
+// provConfig says where the network is: by default the embedded simulator
+// (simcore netsim) on loopback; real endpoints are configuration.
+type provConfig struct {
+	gatewayURL, gatewayToken               string
+	smscAddr, smscSystemID, smscPassword   string
+	smsFrom                                string
+	smsWindow                              int
+	smsRate                                float64
+	smtpAddr, mailFrom, smtpUser, smtpPass string
+	smtpTLS                                string
+	activationKey                          string
+	concurrency                            int
+	redisDB                                int
+}
+
+func (c *cmdEnv) provFlags(pc *provConfig) {
+	c.redisFlags()
+	c.num(&pc.redisDB, "redis-db", "SIMCORE_REDIS_DB", 0, "Redis database of the task queue")
+	c.str(&pc.gatewayURL, "gateway-url", "SIMCORE_GATEWAY_URL", "http://127.0.0.1:8480", "provisioning gateway base URL")
+	c.secretStr(&pc.gatewayToken, "gateway-token", "SIMCORE_GATEWAY_TOKEN", "netsim-gateway-token", "provisioning gateway bearer token")
+	c.str(&pc.smscAddr, "smsc-addr", "SIMCORE_SMSC_ADDR", "127.0.0.1:2775", "SMSC (SMPP 3.4) address")
+	c.str(&pc.smscSystemID, "smsc-system-id", "SIMCORE_SMSC_SYSTEM_ID", "simcore", "SMPP system_id")
+	c.secretStr(&pc.smscPassword, "smsc-password", "SIMCORE_SMSC_PASSWORD", "netsim", "SMPP password")
+	c.str(&pc.smsFrom, "sms-from", "SIMCORE_SMS_FROM", "simcore", "sender address of SMS notices")
+	c.num(&pc.smsWindow, "sms-window", "SIMCORE_SMS_WINDOW", 10, "SMPP submits outstanding at once (agree it with the SMSC operator)")
+	c.float(&pc.smsRate, "sms-rate", "SIMCORE_SMS_RATE", 100, "SMPP submits per second at most (agree it with the SMSC operator)")
+	c.str(&pc.smtpAddr, "smtp-addr", "SIMCORE_SMTP_ADDR", "127.0.0.1:2525", "SMTP server for email notices")
+	c.str(&pc.mailFrom, "mail-from", "SIMCORE_MAIL_FROM", "simcore@localhost", "sender of email notices")
+	c.str(&pc.smtpUser, "smtp-user", "SIMCORE_SMTP_USER", "", "SMTP user")
+	c.secretStr(&pc.smtpPass, "smtp-password", "SIMCORE_SMTP_PASSWORD", "", "SMTP password")
+	c.str(&pc.smtpTLS, "smtp-tls", "SIMCORE_SMTP_TLS", "none", "SMTP TLS: none (loopback only), starttls or tls")
+	c.secretStr(&pc.activationKey, "activation-key", "SIMCORE_ACTIVATION_KEY", "", "hex key for hashing SIM activation codes (at least 16 bytes)")
+	c.num(&pc.concurrency, "concurrency", "SIMCORE_WORKER_CONCURRENCY", 50, "provisioning tasks processed at once")
+}
+
+func (pc *provConfig) redisOpt(addr string) hq.RedisClientOpt {
+	return hq.RedisClientOpt{Addr: addr, DB: pc.redisDB}
+}
+
+func (pc *provConfig) hasher() (*provisioning.ActivationHasher, error) {
+	key, err := hex.DecodeString(pc.activationKey)
+	if err != nil {
+		return nil, usagef("SIMCORE_ACTIVATION_KEY is not hex: %v", err)
+	}
+	return provisioning.NewActivationHasher(key)
+}
+
+// provStack is provisioning wired to its stores and the network.
+type provStack struct {
+	pool    *pgxpool.Pool
+	store   *ppg.Store
+	queue   *wasynq.Queue
+	svc     *provisioning.Service
+	sms     *wsmpp.Sender
+	mailer  *email.Mailer
+	worker  *wasynq.Worker
+	rdb     *redis.Client
+	cleanup []func()
+}
+
+func (p *provStack) close() {
+	for i := len(p.cleanup) - 1; i >= 0; i-- {
+		p.cleanup[i]()
+	}
+}
+
+// openProvisioning connects the store and the queue; with network it also
+// builds the gateway client, the SMPP sender, the mailer and the worker.
+func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, pc *provConfig, network bool) (*provStack, error) {
+	p := &provStack{}
+	var err error
+	if p.pool, err = pgxpool.New(ctx, c.common.postgresURL); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	p.cleanup = append(p.cleanup, p.pool.Close)
+	p.store = ppg.New(p.pool)
+	p.queue = wasynq.NewQueue(pc.redisOpt(c.common.redisAddr))
+	p.cleanup = append(p.cleanup, func() { p.queue.Close() })
+	p.rdb = redis.NewClient(&redis.Options{Addr: c.common.redisAddr, DB: pc.redisDB})
+	p.cleanup = append(p.cleanup, func() { p.rdb.Close() })
+	p.svc = &provisioning.Service{Store: p.store, Queue: p.queue, SMSFrom: pc.smsFrom, VoicemailLanguage: provisioning.IsVoicemailLanguage}
+	if !network {
+		return p, nil
+	}
+	gw, err := gateway.New(gateway.Config{BaseURL: pc.gatewayURL, Token: pc.gatewayToken, Timeout: 10 * time.Second, Registry: reg})
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	p.svc.Gateway = gw
+	p.sms, err = wsmpp.New(wsmpp.Config{
+		Addr: pc.smscAddr, SystemID: pc.smscSystemID, Password: pc.smscPassword, SourceAddr: pc.smsFrom,
+		Window: pc.smsWindow, Rate: pc.smsRate, Log: log, Registry: reg,
+		OnReceipt: func(r provisioning.DeliveryReceipt) {
+			if _, err := p.store.RecordReceipt(context.Background(), r.MessageID, r.State, r.Done); err != nil {
+				log.Warn("record delivery receipt", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	p.svc.SMS = p.sms
+	p.mailer, err = email.New(email.Config{Addr: pc.smtpAddr, From: pc.mailFrom, Username: pc.smtpUser, Password: pc.smtpPass, TLS: pc.smtpTLS, Timeout: 10 * time.Second, Registry: reg, Log: log})
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	p.worker, err = wasynq.NewWorker(wasynq.Config{Redis: pc.redisOpt(c.common.redisAddr), Service: p.svc, Mailer: p.mailer, Concurrency: pc.concurrency, Log: log, Registry: reg})
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// runWorker runs the SMPP sender and the task worker until ctx ends.
+func (p *provStack) runWorker(ctx context.Context) error {
+	go func() {
+		if err := p.sms.Start(ctx); err != nil && ctx.Err() == nil {
+			slog.Default().Error("smpp sender stopped", "err", err)
+		}
+	}()
+	if err := p.worker.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	p.worker.Shutdown()
+	return p.sms.Close()
+}
+
+func (p *provStack) readiness(s *ops.Server) {
+	s.AddCheck("postgres", func(ctx context.Context) error { return p.pool.Ping(ctx) })
+	s.AddCheck("redis", func(ctx context.Context) error { return p.rdb.Ping(ctx).Err() })
+}

@@ -1,0 +1,238 @@
+// Package asynq runs provisioning requests and notices as Asynq tasks on
+// Redis: a Queue that enqueues them (one task per request, its id the task
+// id, so a repeated enqueue cannot run twice) and a Worker that processes
+// them with the provisioning service, retrying transient failures with
+// exponential backoff and stopping on permanent ones (asynq.SkipRetry).
+//
+// It imports the provisioning domain and Asynq; no other adapter.
+package asynq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	hq "github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/simcore/simcore/provisioning"
+)
+
+// Task types.
+const (
+	TypeRequest = "provision:request"
+	TypeNotice  = "provision:notice"
+)
+
+// QueueName is the Asynq queue provisioning tasks run on.
+const QueueName = "provisioning"
+
+// Retention keeps finished tasks inspectable (and their ids taken, so a
+// late duplicate enqueue is refused) for a day.
+const Retention = 24 * time.Hour
+
+type requestPayload struct {
+	ID string `json:"id"`
+}
+
+// Queue implements provisioning.Queue on an Asynq client.
+type Queue struct {
+	client *hq.Client
+}
+
+var _ provisioning.Queue = (*Queue)(nil)
+
+// NewQueue returns a queue on Redis at opt.
+func NewQueue(opt hq.RedisClientOpt) *Queue { return &Queue{client: hq.NewClient(opt)} }
+
+// Close closes the Redis connection.
+func (q *Queue) Close() error { return q.client.Close() }
+
+// EnqueueRequest schedules r at r.NotBefore with task id "req:<id>"; an
+// existing task of that id means it is queued already.
+func (q *Queue) EnqueueRequest(ctx context.Context, r provisioning.Request) error {
+	b, _ := json.Marshal(requestPayload{ID: r.ID})
+	_, err := q.client.EnqueueContext(ctx, hq.NewTask(TypeRequest, b),
+		hq.TaskID("req:"+r.ID), hq.Queue(QueueName), hq.ProcessAt(r.NotBefore),
+		hq.MaxRetry(10_000), hq.Retention(Retention), hq.Timeout(time.Minute))
+	if errors.Is(err, hq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// EnqueueNotice schedules n with task id "notice:<n.ID>".
+func (q *Queue) EnqueueNotice(ctx context.Context, n provisioning.Notice) error {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	_, err = q.client.EnqueueContext(ctx, hq.NewTask(TypeNotice, b),
+		hq.TaskID("notice:"+n.ID), hq.Queue(QueueName), hq.MaxRetry(12), hq.Retention(Retention), hq.Timeout(time.Minute))
+	if errors.Is(err, hq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// Config configures a Worker.
+type Config struct {
+	Redis       hq.RedisClientOpt
+	Service     *provisioning.Service
+	Mailer      provisioning.Mailer
+	Concurrency int // default 50: tasks mostly wait on the network
+	Log         *slog.Logger
+	Registry    prometheus.Registerer
+}
+
+// Worker processes provisioning tasks.
+type Worker struct {
+	cfg Config
+	srv *hq.Server
+	m   workerMetrics
+}
+
+type workerMetrics struct {
+	tasks   *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+}
+
+// RetryAfter is an error carrying how long to wait before the next attempt
+// (a gateway's Retry-After).
+type RetryAfter interface{ RetryAfter() time.Duration }
+
+// NewWorker returns a worker; Start runs it.
+func NewWorker(cfg Config) (*Worker, error) {
+	if cfg.Service == nil || cfg.Log == nil {
+		return nil, errors.New("asynq worker: service and logger are required")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 50
+	}
+	w := &Worker{cfg: cfg, m: workerMetrics{
+		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "simcore_provisioning_tasks_total",
+			Help: "Provisioning tasks processed, by type and outcome (done, waiting, retry, failed).",
+		}, []string{"type", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "simcore_provisioning_task_duration_seconds",
+			Help:    "Time to process one provisioning task, by type.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}, []string{"type"}),
+	}}
+	if cfg.Registry != nil {
+		insp := hq.NewInspector(cfg.Redis)
+		depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "simcore_provisioning_queue_tasks",
+			Help: "Tasks waiting in the provisioning queue (pending, scheduled and retrying).",
+		}, func() float64 {
+			qi, err := insp.GetQueueInfo(QueueName)
+			if err != nil {
+				return 0
+			}
+			return float64(qi.Pending + qi.Scheduled + qi.Retry)
+		})
+		for _, c := range []prometheus.Collector{w.m.tasks, w.m.latency, depth} {
+			if err := cfg.Registry.Register(c); err != nil {
+				return nil, fmt.Errorf("register worker metrics: %w", err)
+			}
+		}
+	}
+	w.srv = hq.NewServer(cfg.Redis, hq.Config{
+		Concurrency:     cfg.Concurrency,
+		Queues:          map[string]int{QueueName: 1},
+		RetryDelayFunc:  retryDelay,
+		Logger:          slogAdapter{cfg.Log},
+		LogLevel:        hq.WarnLevel,
+		ShutdownTimeout: 10 * time.Second,
+		IsFailure:       func(err error) bool { return !errors.Is(err, provisioning.ErrNotReady) },
+	})
+	return w, nil
+}
+
+// retryDelay waits a second for a request whose turn has not come, the
+// gateway's Retry-After when it gave one, and otherwise backs off
+// exponentially from 1 s to 5 min. (Asynq rounds delays to whole seconds.)
+func retryDelay(n int, err error, _ *hq.Task) time.Duration {
+	if errors.Is(err, provisioning.ErrNotReady) {
+		return time.Second
+	}
+	var ra RetryAfter
+	if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+		return ra.RetryAfter()
+	}
+	d := time.Second << min(n, 9)
+	return min(d, 5*time.Minute)
+}
+
+// Start starts processing; Shutdown stops it.
+func (w *Worker) Start() error {
+	mux := hq.NewServeMux()
+	mux.HandleFunc(TypeRequest, w.handleRequest)
+	mux.HandleFunc(TypeNotice, w.handleNotice)
+	return w.srv.Start(mux)
+}
+
+// Shutdown waits for running tasks (up to the server's timeout) and stops.
+func (w *Worker) Shutdown() { w.srv.Shutdown() }
+
+func (w *Worker) handleRequest(ctx context.Context, t *hq.Task) error {
+	start := time.Now()
+	defer func() { w.m.latency.WithLabelValues("request").Observe(time.Since(start).Seconds()) }()
+	var p requestPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ID == "" {
+		w.m.tasks.WithLabelValues("request", "failed").Inc()
+		return fmt.Errorf("bad request task payload: %v: %w", err, hq.SkipRetry)
+	}
+	err := w.cfg.Service.Apply(ctx, p.ID)
+	return w.outcome("request", p.ID, err)
+}
+
+func (w *Worker) handleNotice(ctx context.Context, t *hq.Task) error {
+	start := time.Now()
+	defer func() { w.m.latency.WithLabelValues("notice").Observe(time.Since(start).Seconds()) }()
+	var n provisioning.Notice
+	if err := json.Unmarshal(t.Payload(), &n); err != nil {
+		w.m.tasks.WithLabelValues("notice", "failed").Inc()
+		return fmt.Errorf("bad notice task payload: %v: %w", err, hq.SkipRetry)
+	}
+	if n.Channel == "email" && w.cfg.Mailer == nil {
+		w.m.tasks.WithLabelValues("notice", "failed").Inc()
+		return fmt.Errorf("notice %s: no mailer configured: %w", n.ID, hq.SkipRetry)
+	}
+	err := w.cfg.Service.SendNotice(ctx, n, w.cfg.Mailer)
+	return w.outcome("notice", n.ID, err)
+}
+
+func (w *Worker) outcome(typ, id string, err error) error {
+	switch {
+	case err == nil:
+		w.m.tasks.WithLabelValues(typ, "done").Inc()
+		return nil
+	case errors.Is(err, provisioning.ErrNotReady):
+		w.m.tasks.WithLabelValues(typ, "waiting").Inc()
+		return err
+	case errors.Is(err, provisioning.ErrPermanent), errors.Is(err, provisioning.ErrRequestNotFound):
+		w.m.tasks.WithLabelValues(typ, "failed").Inc()
+		w.cfg.Log.Warn("provisioning task failed for good", "type", typ, "id", id, "err", err)
+		return fmt.Errorf("%w: %w", err, hq.SkipRetry)
+	default:
+		w.m.tasks.WithLabelValues(typ, "retry").Inc()
+		w.cfg.Log.Info("provisioning task will be retried", "type", typ, "id", id, "err", err)
+		return err
+	}
+}
+
+// slogAdapter routes Asynq's logs to slog.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a slogAdapter) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a slogAdapter) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a slogAdapter) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a slogAdapter) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}

@@ -1,0 +1,359 @@
+package asynq_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	hq "github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/simcore/simcore/internal/testenv"
+	"github.com/simcore/simcore/netsim/hlr"
+	"github.com/simcore/simcore/netsim/mailsink"
+	"github.com/simcore/simcore/netsim/smsc"
+	"github.com/simcore/simcore/provisioning"
+	ppg "github.com/simcore/simcore/provisioning/postgres"
+	wasynq "github.com/simcore/simcore/workers/asynq"
+	"github.com/simcore/simcore/workers/email"
+	"github.com/simcore/simcore/workers/gateway"
+	wsmpp "github.com/simcore/simcore/workers/smpp"
+)
+
+// env is provisioning end to end: real PostgreSQL and Redis, the network
+// simulator over HTTP, SMPP and SMTP on 127.0.0.1, and a running worker.
+type env struct {
+	store *ppg.Store
+	svc   *provisioning.Service
+	hlr   *hlr.Server
+	smsc  *smsc.Server
+	mail  *mailsink.Server
+}
+
+func iccid(i int) string {
+	s := fmt.Sprintf("894477%012d", i)
+	return s + string(luhn(s))
+}
+
+func luhn(s string) byte {
+	sum, double := 0, true
+	for i := len(s) - 1; i >= 0; i-- {
+		d := int(s[i] - '0')
+		if double {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return byte('0' + (10-sum%10)%10)
+}
+
+func msisdn(i int) string { return fmt.Sprintf("4477009%05d", i) }
+
+func newEnv(t *testing.T, gatewayFailureRate float64) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	pgURL := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
+	pool, err := pgxpool.New(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	e := &env{store: ppg.New(pool)}
+
+	if e.hlr, err = hlr.New(hlr.Config{Token: "tok", FailureRate: gatewayFailureRate, Seed: 1, Log: log}); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(e.hlr.Handler())
+	t.Cleanup(hs.Close)
+	gw, err := gateway.New(gateway.Config{BaseURL: hs.URL, Token: "tok", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if e.smsc, err = smsc.New(smsc.Config{Addr: "127.0.0.1:0", SystemID: "simcore", Password: "pw", ReceiptDelay: 50 * time.Millisecond, Log: log}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.smsc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.smsc.Close() })
+	if e.mail, err = mailsink.New(mailsink.Config{Addr: "127.0.0.1:0", Log: log}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mail.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.mail.Close() })
+	mailer, err := email.New(email.Config{Addr: e.mail.Addr(), From: "simcore@example.com", TLS: "none", Timeout: 5 * time.Second, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := wsmpp.New(wsmpp.Config{Addr: e.smsc.Addr(), SystemID: "simcore", Password: "pw", SourceAddr: "simcore", Window: 10, Rate: 1000, Log: log,
+		OnReceipt: func(r provisioning.DeliveryReceipt) {
+			_, _ = e.store.RecordReceipt(context.Background(), r.MessageID, r.State, r.Done)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = sender.Start(ctx) }()
+	t.Cleanup(func() { sender.Close() })
+
+	addr, db := testenv.RedisDB(t)
+	opt := hq.RedisClientOpt{Addr: addr, DB: db}
+	q := wasynq.NewQueue(opt)
+	t.Cleanup(func() { q.Close() })
+	e.svc = &provisioning.Service{Store: e.store, Queue: q, Gateway: gw, SMS: sender, SMSFrom: "simcore", VoicemailLanguage: provisioning.IsVoicemailLanguage}
+	w, err := wasynq.NewWorker(wasynq.Config{Redis: opt, Service: e.svc, Mailer: mailer, Concurrency: 20, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Shutdown)
+	return e
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// line creates SIM i in stock plus a subscription on it, activated on the
+// network through a dates request, and returns the subscription id.
+func (e *env) line(t *testing.T, i int, lang string) int64 {
+	t.Helper()
+	ctx := testenv.Context(t, time.Minute)
+	h, _ := provisioning.NewActivationHasher([]byte("0123456789abcdef0123"))
+	res, err := e.store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: iccid(i), IMSI: fmt.Sprintf("23415%010d", i), ActivationCode: "CODE123456"}}, h)
+	if err != nil || res.Imported != 1 {
+		t.Fatalf("import SIM %d: %+v %v", i, res, err)
+	}
+	plan, err := e.store.CreatePlan(ctx, provisioning.Plan{Name: "Test plan", APN: "test.apn", APNUsername: "u", APNPassword: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := e.store.CreateAccount(ctx, "acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subr, err := e.store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "Dana", Email: fmt.Sprintf("s%d@example.com", i), Language: lang})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := e.store.CreateSubscription(ctx, subr, plan, msisdn(i), iccid(i), time.Now().UTC().Truncate(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.submitAndWait(t, sub, provisioning.KindDates, provisioning.DatesParams{Start: time.Now().UTC().Truncate(24 * time.Hour)}, provisioning.StateDone)
+	// The dates request schedules the activation; wait until the network has the line.
+	e.waitFor(t, func() bool { _, ok := e.hlr.Subscriber(msisdn(i)); return ok }, "line %d never reached the HLR", i)
+	return sub
+}
+
+func (e *env) submit(t *testing.T, sub int64, kind provisioning.Kind, params any) provisioning.Request {
+	t.Helper()
+	b, _ := json.Marshal(params)
+	r, err := e.svc.Submit(testenv.Context(t, time.Minute), sub, kind, b, "test")
+	if err != nil {
+		t.Fatalf("submit %s: %v", kind, err)
+	}
+	return r
+}
+
+func (e *env) wait(t *testing.T, id string, want provisioning.State) provisioning.Request {
+	t.Helper()
+	var r provisioning.Request
+	e.waitFor(t, func() bool {
+		var err error
+		r, err = e.store.Request(context.Background(), id)
+		return err == nil && r.State.Terminal()
+	}, "request %s did not finish", id)
+	if r.State != want {
+		t.Fatalf("request %s (%s) ended %s (%s), want %s", id, r.Kind, r.State, r.LastError, want)
+	}
+	return r
+}
+
+func (e *env) submitAndWait(t *testing.T, sub int64, kind provisioning.Kind, params any, want provisioning.State) provisioning.Request {
+	t.Helper()
+	return e.wait(t, e.submit(t, sub, kind, params).ID, want)
+}
+
+func (e *env) waitFor(t *testing.T, cond func() bool, format string, a ...any) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf(format, a...)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestProvisioningEndToEnd(t *testing.T) {
+	e := newEnv(t, 0)
+	sub := e.line(t, 1, "he")
+
+	t.Run("voicemail on in Hebrew, with an SMS notice", func(t *testing.T) {
+		e.submitAndWait(t, sub, provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: true, Language: "he"}, provisioning.StateDone)
+		ns, _ := e.hlr.Subscriber(msisdn(1))
+		if !ns.Voicemail.Enabled || ns.Voicemail.Language != "he" {
+			t.Fatalf("HLR voicemail %+v, want on/he", ns.Voicemail)
+		}
+		e.waitFor(t, func() bool { return smsTo(e.smsc, msisdn(1), "") > 0 }, "no SMS notice reached the SMSC")
+	})
+
+	t.Run("two quick forwarding changes apply in order", func(t *testing.T) {
+		a := e.submit(t, sub, provisioning.KindForwarding, provisioning.ForwardingParams{Condition: provisioning.ForwardBusy, Number: "447700900999"})
+		b := e.submit(t, sub, provisioning.KindForwarding, provisioning.ForwardingParams{Condition: provisioning.ForwardBusy})
+		ra, rb := e.wait(t, a.ID, provisioning.StateDone), e.wait(t, b.ID, provisioning.StateDone)
+		if !rb.UpdatedAt.After(ra.UpdatedAt) && !rb.UpdatedAt.Equal(ra.UpdatedAt) {
+			t.Fatalf("second request finished before the first")
+		}
+		ns, _ := e.hlr.Subscriber(msisdn(1))
+		if n, ok := ns.Forwarding[provisioning.ForwardBusy]; ok {
+			t.Fatalf("busy forwarding is %q after set then cancel; want none", n)
+		}
+		got, err := e.store.Subscription(context.Background(), sub)
+		if err != nil || len(got.Forwarding) != 0 {
+			t.Fatalf("stored forwarding %v (%v), want none", got.Forwarding, err)
+		}
+	})
+
+	t.Run("APN settings by SMS, with the delivery receipt", func(t *testing.T) {
+		r := e.submitAndWait(t, sub, provisioning.KindAPNSMS, nil, provisioning.StateDone)
+		e.waitFor(t, func() bool {
+			got, err := e.store.Request(context.Background(), r.ID)
+			return err == nil && len(got.Messages) > 0 && got.Messages[0].State == "DELIVRD"
+		}, "APN SMS has no DELIVRD receipt")
+		if smsTo(e.smsc, msisdn(1), "test.apn") == 0 {
+			t.Fatal("no SMS carried the APN name")
+		}
+	})
+
+	t.Run("SIM swap keeps the number and services, retires the old SIM", func(t *testing.T) {
+		h, _ := provisioning.NewActivationHasher([]byte("0123456789abcdef0123"))
+		if _, err := e.store.ImportSIMs(context.Background(), []provisioning.SIMImportRow{{ICCID: iccid(500), IMSI: "234159999999999", ActivationCode: "CODE999999"}}, h); err != nil {
+			t.Fatal(err)
+		}
+		e.submitAndWait(t, sub, provisioning.KindSIMSwap, provisioning.SIMSwapParams{NewICCID: iccid(500)}, provisioning.StateDone)
+		ns, _ := e.hlr.Subscriber(msisdn(1))
+		if ns.ICCID != iccid(500) || ns.IMSI != "234159999999999" || !ns.Voicemail.Enabled {
+			t.Fatalf("HLR after swap: %+v", ns)
+		}
+		old, _ := e.store.SIM(context.Background(), iccid(1))
+		nw, _ := e.store.SIM(context.Background(), iccid(500))
+		if old.State != provisioning.SIMRetired || nw.State != provisioning.SIMActive {
+			t.Fatalf("SIM states old %s new %s, want retired/active", old.State, nw.State)
+		}
+		e.waitFor(t, func() bool {
+			for _, m := range e.mail.Messages() {
+				if len(m.To) > 0 && m.To[0] == "s1@example.com" && strings.Contains(m.Text, msisdn(1)) {
+					return true
+				}
+			}
+			return false
+		}, "no swap email reached the mail sink")
+		// The retired SIM cannot be swapped to again.
+		b, _ := json.Marshal(provisioning.SIMSwapParams{NewICCID: iccid(1)})
+		if _, err := e.svc.Submit(context.Background(), sub, provisioning.KindSIMSwap, b, "test"); !errors.Is(err, provisioning.ErrSIMNotInStock) {
+			t.Fatalf("swap to a retired SIM: %v, want ErrSIMNotInStock", err)
+		}
+	})
+
+	t.Run("suspend and resume bar and unbar the line", func(t *testing.T) {
+		e.submitAndWait(t, sub, provisioning.KindSuspend, nil, provisioning.StateDone)
+		if ns, _ := e.hlr.Subscriber(msisdn(1)); !ns.Barring.All {
+			t.Fatal("not barred after suspend")
+		}
+		e.submitAndWait(t, sub, provisioning.KindResume, nil, provisioning.StateDone)
+		if ns, _ := e.hlr.Subscriber(msisdn(1)); ns.Barring.All {
+			t.Fatal("still barred after resume")
+		}
+	})
+
+	t.Run("bad requests are refused at submission", func(t *testing.T) {
+		for _, tc := range []struct {
+			kind   provisioning.Kind
+			params string
+		}{
+			{provisioning.KindDates, `{"start":"2020-01-01T00:00:00Z"}`},
+			{provisioning.KindVoicemail, `{"enabled":true,"language":"xx"}`},
+			{provisioning.KindForwarding, `{"condition":"sometimes","number":"447700900999"}`},
+			{provisioning.KindSIMSwap, `{"new_iccid":"1234"}`},
+			{provisioning.KindActivate, `{}`},
+		} {
+			if _, err := e.svc.Submit(context.Background(), sub, tc.kind, json.RawMessage(tc.params), "test"); !errors.Is(err, provisioning.ErrInvalid) {
+				t.Errorf("%s %s: err %v, want ErrInvalid", tc.kind, tc.params, err)
+			}
+		}
+	})
+}
+
+// TestProvisioningRetriesTransientGatewayFailures runs against a gateway
+// that fails 40% of requests transiently: every request still ends done.
+func TestProvisioningRetriesTransientGatewayFailures(t *testing.T) {
+	e := newEnv(t, 0)
+	sub := e.line(t, 2, "da")
+	if err := e.hlr.SetFailureRate(0.4); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, lang := range []string{"en", "he", "en", "he"} {
+		ids = append(ids, e.submit(t, sub, provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: i%2 == 0, Language: lang}).ID)
+	}
+	for _, id := range ids {
+		e.wait(t, id, provisioning.StateDone)
+	}
+	if ns, _ := e.hlr.Subscriber(msisdn(2)); ns.Voicemail.Enabled || ns.Voicemail.Language != "he" {
+		t.Fatalf("voicemail %+v, want the last change (off, he)", ns.Voicemail)
+	}
+}
+
+// TestProvisioningPermanentFailure: a line the network does not know fails
+// for good with the gateway's reason, without retries.
+func TestProvisioningPermanentFailure(t *testing.T) {
+	e := newEnv(t, 0)
+	ctx := testenv.Context(t, time.Minute)
+	h, _ := provisioning.NewActivationHasher([]byte("0123456789abcdef0123"))
+	if _, err := e.store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: iccid(3), IMSI: "234150000000003", ActivationCode: "CODE123456"}}, h); err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := e.store.CreatePlan(ctx, provisioning.Plan{Name: "p", APN: "a"})
+	acct, _ := e.store.CreateAccount(ctx, "a")
+	subr, _ := e.store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "n", Email: "x@example.com", Language: "en"})
+	sub, err := e.store.CreateSubscription(ctx, subr, plan, msisdn(3), iccid(3), time.Now().UTC().Truncate(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Never activated on the network: the gateway answers 404.
+	r := e.submitAndWait(t, sub, provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: true, Language: "en"}, provisioning.StateFailed)
+	if r.Attempts != 1 || r.LastError == "" {
+		t.Fatalf("failed after %d attempts with %q; want 1 attempt and the gateway's reason", r.Attempts, r.LastError)
+	}
+}
+
+func smsTo(s *smsc.Server, to, contains string) int {
+	n := 0
+	for _, m := range s.Messages() {
+		if m.Destination == to && strings.Contains(m.Text, contains) {
+			n++
+		}
+	}
+	return n
+}
