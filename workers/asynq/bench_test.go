@@ -1,0 +1,197 @@
+package asynq_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	hq "github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/simcore/simcore/internal/testenv"
+	"github.com/simcore/simcore/netsim/hlr"
+	"github.com/simcore/simcore/netsim/mailsink"
+	"github.com/simcore/simcore/netsim/smsc"
+	"github.com/simcore/simcore/provisioning"
+	ppg "github.com/simcore/simcore/provisioning/postgres"
+	wasynq "github.com/simcore/simcore/workers/asynq"
+	"github.com/simcore/simcore/workers/email"
+	"github.com/simcore/simcore/workers/gateway"
+	wsmpp "github.com/simcore/simcore/workers/smpp"
+)
+
+// BenchmarkProvisioningThroughput measures requests end to end: recorded
+// (Submit), applied to the simulated network by one worker (concurrency
+// 32), and marked done, with their SMS notices sent to the simulated SMSC.
+// Lines get one request at a time per round (a line's requests are applied
+// in order, so a second one would wait its turn); b.N requests run as
+// rounds over benchLines lines. Reports requests/s and submit-to-done
+// latency percentiles.
+func BenchmarkProvisioningThroughput(b *testing.B) {
+	const benchLines = 4000
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+
+	pgURL := testenv.Postgres(b, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
+	pool, err := pgxpool.New(ctx, pgURL+"&pool_max_conns=80")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	store := ppg.New(pool)
+	sim, err := hlr.New(hlr.Config{Token: "tok", Seed: 1, Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(sim.Handler())
+	defer hs.Close()
+	gw, err := gateway.New(gateway.Config{BaseURL: hs.URL, Token: "tok", Timeout: 10 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc, err := smsc.New(smsc.Config{Addr: "127.0.0.1:0", SystemID: "simcore", Password: "pw", ReceiptDelay: 10 * time.Millisecond, Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sc.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer sc.Close()
+	ms, err := mailsink.New(mailsink.Config{Addr: "127.0.0.1:0", Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ms.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer ms.Close()
+	mailer, err := email.New(email.Config{Addr: ms.Addr(), From: "simcore@example.com", TLS: "none", Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sender, err := wsmpp.New(wsmpp.Config{Addr: sc.Addr(), SystemID: "simcore", Password: "pw", SourceAddr: "simcore", Window: 50, Rate: math.Inf(1), Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = sender.Start(ctx)
+	defer sender.Close()
+	addr, db := testenv.RedisDB(b)
+	opt := hq.RedisClientOpt{Addr: addr, DB: db, PoolSize: 100}
+	q := wasynq.NewQueue(opt)
+	defer q.Close()
+	svc := &provisioning.Service{Store: store, Queue: q, Gateway: gw, SMS: sender, SMSFrom: "simcore", VoicemailLanguage: provisioning.IsVoicemailLanguage}
+	w, err := wasynq.NewWorker(wasynq.Config{Redis: opt, Service: svc, Mailer: mailer, Concurrency: 32, Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer w.Shutdown()
+
+	// Lines: SIMs, subscriptions, and the network's copy of them.
+	h, _ := provisioning.NewActivationHasher([]byte("0123456789abcdef0123"))
+	rows := make([]provisioning.SIMImportRow, benchLines)
+	for i := range rows {
+		rows[i] = provisioning.SIMImportRow{ICCID: iccid(10_000 + i), IMSI: fmt.Sprintf("23415%010d", 10_000+i), ActivationCode: "CODE123456"}
+	}
+	if _, err := store.ImportSIMs(ctx, rows, h); err != nil {
+		b.Fatal(err)
+	}
+	plan, _ := store.CreatePlan(ctx, provisioning.Plan{Name: "bench", APN: "bench.apn"})
+	acct, _ := store.CreateAccount(ctx, "bench")
+	subs := make([]int64, benchLines)
+	for i := range subs {
+		subr, err := store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "b", Email: "b@example.com", Language: "en"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if subs[i], err = store.CreateSubscription(ctx, subr, plan, msisdn(10_000+i), iccid(10_000+i), time.Now().UTC().Truncate(24*time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+		if err := gw.CreateSubscriber(ctx, "seed:"+msisdn(10_000+i), msisdn(10_000+i), rows[i].IMSI, rows[i].ICCID); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	rounds := (b.N + benchLines - 1) / benchLines
+	var (
+		mu   sync.Mutex
+		lats []time.Duration
+	)
+	b.ResetTimer()
+	start := time.Now()
+	total := 0
+	for round := range rounds {
+		n := min(benchLines, b.N-total)
+		ids := make([]string, n)
+		submitted := make([]time.Time, n)
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := g; i < n; i += 16 {
+					p, _ := json.Marshal(provisioning.VoicemailParams{Enabled: round%2 == 0, Language: "he"})
+					submitted[i] = time.Now()
+					r, err := svc.Submit(ctx, subs[i], provisioning.KindVoicemail, p, "bench")
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					ids[i] = r.ID
+				}
+			}()
+		}
+		wg.Wait()
+		b.Logf("round %d: %d submitted in %s", round, n, time.Since(start).Round(time.Millisecond))
+		// Wait until the round is done; latency is submit → done as stored.
+		for {
+			var done int
+			if err := pool.QueryRow(ctx, "SELECT count(*) FROM provisioning_requests WHERE id = ANY($1::uuid[]) AND state = 'done'", ids).Scan(&done); err != nil {
+				b.Fatal(err)
+			}
+			if done == n {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		rowsDone, err := pool.Query(ctx, "SELECT id::text, updated_at FROM provisioning_requests WHERE id = ANY($1::uuid[])", ids)
+		if err != nil {
+			b.Fatal(err)
+		}
+		at := map[string]time.Time{}
+		for rowsDone.Next() {
+			var (
+				id string
+				t  time.Time
+			)
+			_ = rowsDone.Scan(&id, &t)
+			at[id] = t
+		}
+		rowsDone.Close()
+		mu.Lock()
+		for i, id := range ids {
+			lats = append(lats, at[id].Sub(submitted[i]))
+		}
+		mu.Unlock()
+		total += n
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "requests/s")
+	b.ReportMetric(float64(lats[len(lats)/2].Milliseconds()), "p50_ms")
+	b.ReportMetric(float64(lats[len(lats)*99/100].Milliseconds()), "p99_ms")
+	if ns, ok := sim.Subscriber(msisdn(10_000)); !ok || ns.Voicemail.Language != "he" {
+		b.Fatalf("network state not applied: %+v", ns)
+	}
+}
