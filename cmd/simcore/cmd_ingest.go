@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/simcore/simcore/ingest"
 	"github.com/simcore/simcore/ops"
@@ -228,51 +226,6 @@ func ingestComponents(c *cmdEnv, log *slog.Logger, m *meteringStack, spool, push
 		parts.pushLn = ln
 	}
 	return parts, nil
-}
-
-// runComponents runs the pipeline loop, the ops server and the ingest
-// sources until ctx ends, then drains: sources stop first, then the
-// pipeline flushes, then the ops server closes.
-func runComponents(ctx context.Context, log *slog.Logger, drain time.Duration, opsSrv *ops.Server, p *ingest.Pipeline, parts *ingestParts, extra ...func(context.Context) error) error {
-	// The pipeline outlives its sources: it stops after they have.
-	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopPipeline()
-	loop := make(chan error, 1)
-	go func() { loop <- p.Run(pctx) }()
-
-	g, gctx := errgroup.WithContext(ctx)
-	if parts.spool != nil {
-		g.Go(func() error { return parts.spool.Run(gctx) })
-	}
-	if parts.push != nil {
-		g.Go(func() error { return ops.ServeHTTP(gctx, parts.push, parts.pushLn, drain) })
-	}
-	for _, fn := range extra {
-		g.Go(func() error { return fn(gctx) })
-	}
-	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopOps()
-	opsDone := make(chan error, 1)
-	go func() { opsDone <- opsSrv.Serve(opsCtx, drain) }()
-
-	go func() {
-		<-gctx.Done()
-		log.Info("stopping: sources first, then the pipeline drains", "timeout", drain)
-	}()
-	err := g.Wait()
-	stopPipeline()
-	if perr := <-loop; err == nil {
-		err = perr
-	}
-	stopOps()
-	if oerr := <-opsDone; err == nil {
-		err = oerr
-	}
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	log.Info("stopped", "err", err)
-	return err
 }
 
 func randomToken() string {

@@ -8,12 +8,14 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/simcore/simcore/ingest"
 	"github.com/simcore/simcore/ops"
 )
 
 // runAll runs parts and the ops server until ctx ends or a part fails, then
-// stops them all and the ops server last.
-func runAll(ctx context.Context, log *slog.Logger, drain time.Duration, opsSrv *ops.Server, parts ...func(context.Context) error) error {
+// stops the parts, runs after (if any: a drain that must follow them), and
+// closes the ops server last.
+func runAll(ctx context.Context, log *slog.Logger, drain time.Duration, opsSrv *ops.Server, after func() error, parts ...func(context.Context) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range parts {
 		g.Go(func() error { return p(gctx) })
@@ -27,6 +29,11 @@ func runAll(ctx context.Context, log *slog.Logger, drain time.Duration, opsSrv *
 		log.Info("stopping", "timeout", drain)
 	}()
 	err := g.Wait()
+	if after != nil {
+		if aerr := after(); err == nil {
+			err = aerr
+		}
+	}
 	stopOps()
 	if oerr := <-opsDone; err == nil {
 		err = oerr
@@ -36,4 +43,24 @@ func runAll(ctx context.Context, log *slog.Logger, drain time.Duration, opsSrv *
 	}
 	log.Info("stopped", "err", err)
 	return err
+}
+
+// runComponents runs the ingest pipeline under its sources (spool, push)
+// and any other parts: on shutdown the sources stop first, then the
+// pipeline flushes what they handed it, then the ops server closes.
+func runComponents(ctx context.Context, log *slog.Logger, drain time.Duration, opsSrv *ops.Server, p *ingest.Pipeline, parts *ingestParts, extra ...func(context.Context) error) error {
+	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPipeline()
+	loop := make(chan error, 1)
+	go func() { loop <- p.Run(pctx) }()
+	if parts.spool != nil {
+		extra = append(extra, parts.spool.Run)
+	}
+	if parts.push != nil {
+		extra = append(extra, func(ctx context.Context) error { return ops.ServeHTTP(ctx, parts.push, parts.pushLn, drain) })
+	}
+	return runAll(ctx, log, drain, opsSrv, func() error {
+		stopPipeline()
+		return <-loop
+	}, extra...)
 }

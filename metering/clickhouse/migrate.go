@@ -2,15 +2,15 @@ package clickhouse
 
 import (
 	"context"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
+
+	"github.com/simcore/simcore/internal/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -82,16 +82,4 @@ func Migrate(ctx context.Context, cfg Config) (int64, error) {
 
 // MigrationsVersion is a hash of the embedded migrations, so test templates
 // are rebuilt when a migration changes.
-func MigrationsVersion() string {
-	h := sha256.New()
-	_ = fs.WalkDir(migrations, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := migrations.ReadFile(p)
-		h.Write([]byte(p))
-		h.Write(b)
-		return err
-	})
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}
+func MigrationsVersion() string { return migrate.Version(migrations) }
