@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/simcore/simcore/provisioning"
+	wasynq "github.com/simcore/simcore/workers/asynq"
 )
 
 func provisionCommand() *command {
@@ -18,11 +19,12 @@ func provisionCommand() *command {
 		language string
 		wait     bool
 		timeout  time.Duration
+		archived int
 	)
 	return &command{
 		name:    "provision",
-		args:    "KIND MSISDN [ARGS] | status ID",
-		summary: "submit a provisioning request, or show one's state",
+		args:    "KIND MSISDN [ARGS] | status ID | queue",
+		summary: "submit a provisioning request, or show one's state or the task queue's",
 		long: `Kinds (MSISDN is the subscription's number, E.164 digits):
   swap MSISDN NEW_ICCID               move the number to a new SIM from inventory
   voicemail MSISDN on|off [--language he]
@@ -32,7 +34,11 @@ func provisionCommand() *command {
   dates MSISDN START [END]            plan start and end (YYYY-MM-DD, UTC); not in the past
   suspend MSISDN | resume MSISDN
   status ID [--wait]                  a request's state and outcome; --wait until it finishes
-Prints the request as JSON. Workers (simcore worker, or run) carry it out.`,
+  queue [--archived N]                tasks in the queue by state (pending, active, scheduled,
+                                      retry, archived, completed) and processed/failed today;
+                                      --archived N adds the last N archived tasks (failed for
+                                      good or out of retries), newest first, with their errors
+Prints the request, or the queue, as JSON. Workers (simcore worker, or run) carry requests out.`,
 		flags: func(c *cmdEnv, fs *flag.FlagSet) {
 			c.logFlags()
 			c.postgresFlags()
@@ -40,10 +46,20 @@ Prints the request as JSON. Workers (simcore worker, or run) carry it out.`,
 			fs.StringVar(&language, "language", "en", "voicemail language")
 			fs.BoolVar(&wait, "wait", false, "with status: wait until the request is done or failed")
 			fs.DurationVar(&timeout, "timeout", time.Minute, "with --wait: how long to wait")
+			fs.IntVar(&archived, "archived", 0, "with queue: also list the last N archived tasks")
 		},
 		run: func(ctx context.Context, c *cmdEnv, args []string) error {
+			if len(args) > 0 && args[0] == "queue" {
+				if len(args) != 1 {
+					return usagef("provision queue: takes no arguments (see simcore provision -h)")
+				}
+				if archived < 0 {
+					return usagef("provision queue: --archived %d: want 0 or more", archived)
+				}
+				return provisionQueue(ctx, c, &pc, archived)
+			}
 			if len(args) < 2 {
-				return usagef("provision: say KIND MSISDN ... or status ID (see simcore provision -h)")
+				return usagef("provision: say KIND MSISDN ..., status ID or queue (see simcore provision -h)")
 			}
 			log, err := c.logger()
 			if err != nil {
@@ -180,6 +196,32 @@ func provisionStatus(ctx context.Context, c *cmdEnv, p *provStack, id string, wa
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// provisionQueue prints the task queue's counts and, for archived > 0, its
+// last archived tasks. It needs Redis only: the queue is all it reads.
+func provisionQueue(ctx context.Context, c *cmdEnv, pc *provConfig, archived int) error {
+	insp := wasynq.NewInspector(pc.redisOpt(c.common.redisAddr))
+	defer insp.Close()
+	counts, err := insp.Counts(ctx)
+	if err != nil {
+		return fmt.Errorf("provision queue: %w", err)
+	}
+	out := struct {
+		Counts   wasynq.QueueCounts `json:"counts"`
+		Archived *[]wasynq.TaskInfo `json:"archived,omitempty"` // present, maybe empty, when asked for
+	}{Counts: counts}
+	if archived > 0 {
+		tasks, err := insp.Archived(ctx, archived)
+		if err != nil {
+			return fmt.Errorf("provision queue: %w", err)
+		}
+		if tasks == nil {
+			tasks = []wasynq.TaskInfo{}
+		}
+		out.Archived = &tasks
+	}
+	return printJSON(c, out)
 }
 
 func printJSON(c *cmdEnv, v any) error {

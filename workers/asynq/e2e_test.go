@@ -34,6 +34,7 @@ type env struct {
 	hlr   *hlr.Server
 	smsc  *smsc.Server
 	mail  *mailsink.Server
+	redis hq.RedisClientOpt
 }
 
 func iccid(i int) string {
@@ -58,7 +59,13 @@ func luhn(s string) byte {
 
 func msisdn(i int) string { return fmt.Sprintf("4477009%05d", i) }
 
-func newEnv(t *testing.T, gatewayFailureRate float64) *env {
+// refusedLine is the line whose number the SMSC refuses for good
+// (ESME_RINVDSTADR) in every env.
+const refusedLine = 99
+
+// newEnv starts the network simulator, the stores and a worker. The gateway
+// and the SMSC fail the given fractions of requests transiently.
+func newEnv(t *testing.T, gatewayFailureRate, smscFailureRate float64) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -82,7 +89,8 @@ func newEnv(t *testing.T, gatewayFailureRate float64) *env {
 		t.Fatal(err)
 	}
 
-	if e.smsc, err = smsc.New(smsc.Config{Addr: "127.0.0.1:0", SystemID: "simcore", Password: "pw", ReceiptDelay: 50 * time.Millisecond, Log: log}); err != nil {
+	if e.smsc, err = smsc.New(smsc.Config{Addr: "127.0.0.1:0", SystemID: "simcore", Password: "pw", ReceiptDelay: 50 * time.Millisecond,
+		FailureRate: smscFailureRate, RejectPrefixes: []string{msisdn(refusedLine)}, Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.smsc.Start(ctx); err != nil {
@@ -112,6 +120,7 @@ func newEnv(t *testing.T, gatewayFailureRate float64) *env {
 
 	addr, db := testenv.RedisDB(t)
 	opt := hq.RedisClientOpt{Addr: addr, DB: db}
+	e.redis = opt
 	q := wasynq.NewQueue(opt)
 	t.Cleanup(func() { q.Close() })
 	e.svc = &provisioning.Service{Store: e.store, Queue: q, Gateway: gw, SMS: sender, SMSFrom: "simcore", VoicemailLanguage: provisioning.IsVoicemailLanguage}
@@ -137,6 +146,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 // network through a dates request, and returns the subscription id.
 func (e *env) line(t *testing.T, i int, lang string) int64 {
 	t.Helper()
+	sub := e.subscription(t, i, lang)
+	e.submitAndWait(t, sub, provisioning.KindDates, provisioning.DatesParams{Start: time.Now().UTC().Truncate(24 * time.Hour)}, provisioning.StateDone)
+	// The dates request schedules the activation; wait until the network has the line.
+	e.waitFor(t, func() bool { _, ok := e.hlr.Subscriber(msisdn(i)); return ok }, "line %d never reached the HLR", i)
+	return sub
+}
+
+// subscription creates SIM i in stock plus a subscription on it, unknown to
+// the network, and returns the subscription id.
+func (e *env) subscription(t *testing.T, i int, lang string) int64 {
+	t.Helper()
 	ctx := testenv.Context(t, time.Minute)
 	h, _ := provisioning.NewActivationHasher([]byte("0123456789abcdef0123"))
 	res, err := e.store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: iccid(i), IMSI: fmt.Sprintf("23415%010d", i), ActivationCode: "CODE123456"}}, h)
@@ -159,9 +179,6 @@ func (e *env) line(t *testing.T, i int, lang string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.submitAndWait(t, sub, provisioning.KindDates, provisioning.DatesParams{Start: time.Now().UTC().Truncate(24 * time.Hour)}, provisioning.StateDone)
-	// The dates request schedules the activation; wait until the network has the line.
-	e.waitFor(t, func() bool { _, ok := e.hlr.Subscriber(msisdn(i)); return ok }, "line %d never reached the HLR", i)
 	return sub
 }
 
@@ -206,7 +223,7 @@ func (e *env) waitFor(t *testing.T, cond func() bool, format string, a ...any) {
 }
 
 func TestProvisioningEndToEnd(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newEnv(t, 0, 0)
 	sub := e.line(t, 1, "he")
 
 	t.Run("voicemail on in Hebrew, with an SMS notice", func(t *testing.T) {
@@ -308,11 +325,12 @@ func TestProvisioningEndToEnd(t *testing.T) {
 // TestProvisioningRetriesTransientGatewayFailures runs against a gateway
 // that fails 40% of requests transiently: every request still ends done.
 func TestProvisioningRetriesTransientGatewayFailures(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newEnv(t, 0, 0)
 	sub := e.line(t, 2, "da")
 	if err := e.hlr.SetFailureRate(0.4); err != nil {
 		t.Fatal(err)
 	}
+	e.fastRetries(t)
 	var ids []string
 	for i, lang := range []string{"en", "he", "en", "he"} {
 		ids = append(ids, e.submit(t, sub, provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: i%2 == 0, Language: lang}).ID)
@@ -328,7 +346,7 @@ func TestProvisioningRetriesTransientGatewayFailures(t *testing.T) {
 // TestProvisioningPermanentFailure: a line the network does not know fails
 // for good with the gateway's reason, without retries.
 func TestProvisioningPermanentFailure(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newEnv(t, 0, 0)
 	ctx := testenv.Context(t, time.Minute)
 	h, _ := provisioning.NewActivationHasher([]byte("0123456789abcdef0123"))
 	if _, err := e.store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: iccid(3), IMSI: "234150000000003", ActivationCode: "CODE123456"}}, h); err != nil {
@@ -346,6 +364,141 @@ func TestProvisioningPermanentFailure(t *testing.T) {
 	if r.Attempts != 1 || r.LastError == "" {
 		t.Fatalf("failed after %d attempts with %q; want 1 attempt and the gateway's reason", r.Attempts, r.LastError)
 	}
+}
+
+// TestProvisioningRetriesSMSCFailures runs against an SMSC that answers 30%
+// of submit_sm with a transient error (ESME_RTHROTTLED or ESME_RSYSERR): APN
+// requests queued on one line all end done, in order, each SMS accepted once
+// and receipted, and the notices of other requests still arrive. A number
+// the SMSC refuses for good fails its request at the first attempt.
+//
+// A request gives up after provisioning.MaxAttempts (8) failed attempts,
+// which at 30% happens to one request in 15,000; at 50% it would be one in
+// 256, too flaky for several requests per run.
+func TestProvisioningRetriesSMSCFailures(t *testing.T) {
+	e := newEnv(t, 0, 0.3)
+	e.fastRetries(t)
+	// The refused number has a subscription of its own (sending it SMS
+	// needs no network activation), so its request runs alongside.
+	refused := e.submit(t, e.subscription(t, refusedLine, "en"), provisioning.KindAPNSMS, nil)
+	const line = 4
+	sub := e.line(t, line, "en") // English: the APN SMS is one part, one submit_sm per attempt
+
+	// Each request waits for the one before it (about a second a hop: an
+	// idle Asynq worker looks for tasks once a second), so keep them few.
+	var apn []string
+	for i := range 5 {
+		apn = append(apn, e.submit(t, sub, provisioning.KindAPNSMS, nil).ID)
+		if i == 1 {
+			e.submit(t, sub, provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: true, Language: "en"})
+		}
+	}
+	retried, ids := 0, map[string]bool{}
+	var last provisioning.Request
+	check := func(id string) {
+		t.Helper()
+		r := e.wait(t, id, provisioning.StateDone)
+		if r.UpdatedAt.Before(last.UpdatedAt) {
+			t.Errorf("request %s finished before the one queued ahead of it", id)
+		}
+		last = r
+		if r.Attempts > 1 {
+			retried++
+			if !strings.Contains(r.LastError, "ESME_RTHROTTLED") && !strings.Contains(r.LastError, "ESME_RSYSERR") {
+				t.Errorf("request %s took %d attempts, last error %q; want the SMSC's transient status", id, r.Attempts, r.LastError)
+			}
+		}
+		if len(r.Messages) != 1 || r.Messages[0].MessageID == "" || ids[r.Messages[0].MessageID] {
+			t.Fatalf("request %s recorded messages %+v; want one new message id", id, r.Messages)
+		}
+		ids[r.Messages[0].MessageID] = true
+	}
+	for _, id := range apn {
+		check(id)
+	}
+	// In about one run in six the SMSC fails none of the five; add requests
+	// until it has, so that every run covers a retry.
+	for retried == 0 {
+		if len(apn) == 25 {
+			t.Fatalf("the SMSC failed none of %d APN submits", len(apn))
+		}
+		apn = append(apn, e.submit(t, sub, provisioning.KindAPNSMS, nil).ID)
+		check(apn[len(apn)-1])
+	}
+	t.Logf("%d of %d APN requests needed more than one attempt", retried, len(apn))
+	e.waitFor(t, func() bool {
+		for _, id := range apn {
+			r, err := e.store.Request(context.Background(), id)
+			if err != nil || r.Messages[0].State != "DELIVRD" {
+				return false
+			}
+		}
+		return true
+	}, "not every APN SMS has a DELIVRD receipt")
+	if n := smsTo(e.smsc, msisdn(line), "APN: test.apn"); n != len(apn) {
+		t.Errorf("the SMSC accepted %d APN messages, want %d: one per request", n, len(apn))
+	}
+	for _, text := range []string{"Your plan now starts on", "Your voicemail is on"} {
+		e.waitFor(t, func() bool { return smsTo(e.smsc, msisdn(line), text) > 0 }, "no notice %q reached the SMSC", text)
+	}
+
+	t.Run("a refused number fails at once with the SMSC's reason", func(t *testing.T) {
+		r := e.wait(t, refused.ID, provisioning.StateFailed)
+		if r.Attempts != 1 || !strings.Contains(r.LastError, "ESME_RINVDSTADR") {
+			t.Fatalf("failed after %d attempts with %q; want 1 attempt and ESME_RINVDSTADR", r.Attempts, r.LastError)
+		}
+		if n := smsTo(e.smsc, msisdn(refusedLine), ""); n != 0 {
+			t.Fatalf("the SMSC accepted %d messages to the refused number", n)
+		}
+		// Its task is archived, for an operator to see why.
+		insp := wasynq.NewInspector(e.redis)
+		defer insp.Close()
+		var task wasynq.TaskInfo
+		e.waitFor(t, func() bool {
+			tasks, err := insp.Archived(context.Background(), 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ti := range tasks {
+				if ti.RequestID == r.ID {
+					task = ti
+					return true
+				}
+			}
+			return false
+		}, "the task of request %s is not archived", r.ID)
+		if !strings.Contains(task.LastError, "ESME_RINVDSTADR") || task.Retried != 0 {
+			t.Fatalf("archived task %+v; want ESME_RINVDSTADR, never retried", task)
+		}
+	})
+}
+
+// fastRetries moves retrying tasks back to pending every 100 ms until the
+// test ends. Asynq forwards due retries only every 5 s, after a backoff that
+// doubles with each failure; this skips the waiting, while every attempt,
+// and the limits on them, stay real.
+func (e *env) fastRetries(t *testing.T) {
+	t.Helper()
+	insp := hq.NewInspector(e.redis)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_, _ = insp.RunAllRetryTasks(wasynq.QueueName) // the queue may not exist yet
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		insp.Close()
+	})
 }
 
 func smsTo(s *smsc.Server, to, contains string) int {
