@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/simcore/simcore/provisioning"
+	ppg "github.com/simcore/simcore/provisioning/postgres"
 )
 
 func simsCommand() *command {
@@ -50,7 +51,7 @@ processed, rejects included.`,
 			if err != nil {
 				return err
 			}
-			if err := c.migrateAll(ctx, log); err != nil {
+			if err := ppg.Migrate(ctx, c.common.postgresURL); err != nil {
 				return err
 			}
 			p, err := c.openProvisioning(ctx, log, nil, &pc, false)

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/simcore/simcore/internal/testenv"
+	ppg "github.com/simcore/simcore/provisioning/postgres"
+)
+
+// TestSIMsImport loads an inventory file with good and bad rows through the
+// CLI: good rows are stored in stock with verifiable activation codes, each
+// bad row is reported with its file line, and a second import of the same
+// file stores nothing new.
+func TestSIMsImport(t *testing.T) {
+	env := map[string]string{
+		"SIMCORE_POSTGRES_URL":   testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate),
+		"SIMCORE_ACTIVATION_KEY": "00112233445566778899aabbccddeeff",
+		"SIMCORE_LOG_LEVEL":      "warn",
+	}
+	file := filepath.Join(t.TempDir(), "sims.csv")
+	rows := []string{
+		"iccid,imsi,activation_code",
+		demoICCID(1) + ",234150000000001,ABC12345",
+		demoICCID(2) + ",234150000000002,ABC12346",
+		"8944100000000000013,234150000000003,ABC12347", // wrong Luhn digit
+		demoICCID(4) + ",2341500,ABC12348",             // IMSI too short
+		demoICCID(1) + ",234150000000005,ABC12349",     // ICCID repeated
+		demoICCID(6) + ",234150000000006,123",          // code too short
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(rows, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runCLI(context.Background(), env, "sims", "import", file)
+	if err != nil {
+		t.Fatalf("sims import: %v\n%s", err, errOut)
+	}
+	var sum map[string]int
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("summary %q: %v", out, err)
+	}
+	if sum["read"] != 6 || sum["imported"] != 2 || sum["rejected"] != 4 {
+		t.Fatalf("summary %v, want read 6, imported 2, rejected 4", sum)
+	}
+	for _, want := range []string{"line 4: iccid", "line 5: imsi", "line 6: iccid", "line 7: activation_code"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("rejects lack %q:\n%s", want, errOut)
+		}
+	}
+	again, _, err := runCLI(context.Background(), env, "sims", "import", file)
+	if err != nil || !strings.Contains(again, `"imported":0`) {
+		t.Fatalf("second import: %q %v, want nothing imported", again, err)
+	}
+	if _, _, err := runCLI(context.Background(), map[string]string{"SIMCORE_POSTGRES_URL": env["SIMCORE_POSTGRES_URL"]}, "sims", "import", file); !isUsage(err) {
+		t.Fatalf("without an activation key: %v, want a usage error", err)
+	}
+}
