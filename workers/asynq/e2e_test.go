@@ -304,6 +304,31 @@ func TestProvisioningEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("an end date schedules the deactivation for that day", func(t *testing.T) {
+		today := time.Now().UTC().Truncate(24 * time.Hour)
+		end := today.AddDate(0, 0, 30)
+		e.submitAndWait(t, sub, provisioning.KindDates, provisioning.DatesParams{Start: today, End: &end}, provisioning.StateDone)
+		reqs, err := e.store.ListRequests(context.Background(), sub, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var deact *provisioning.Request
+		for i := range reqs {
+			if reqs[i].Kind == provisioning.KindDeactivate && reqs[i].NotBefore.Equal(end) {
+				deact = &reqs[i]
+				break
+			}
+		}
+		if deact == nil || deact.State != provisioning.StatePending {
+			t.Fatalf("no pending deactivation for %s among %d requests", end.Format(time.DateOnly), len(reqs))
+		}
+		// A later request is not held back by the deactivation due next month.
+		e.submitAndWait(t, sub, provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: true, Language: "en"}, provisioning.StateDone)
+		if ns, ok := e.hlr.Subscriber(msisdn(1)); !ok {
+			t.Fatalf("line left the network before its end date: %+v", ns)
+		}
+	})
+
 	t.Run("bad requests are refused at submission", func(t *testing.T) {
 		for _, tc := range []struct {
 			kind   provisioning.Kind
