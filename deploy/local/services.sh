@@ -23,10 +23,20 @@ RUN="$ROOT/.run"
 HOST=127.0.0.1
 DB=simcore
 
-PG_PORT="${SIMCORE_PG_PORT:-15432}"
-REDIS_PORT="${SIMCORE_REDIS_PORT:-16379}"
-CH_TCP_PORT="${SIMCORE_CH_TCP_PORT:-19000}"
-CH_HTTP_PORT="${SIMCORE_CH_HTTP_PORT:-18123}"
+# Ports are chosen at the first `up` of a checkout and kept in .run/ports:
+# the defaults, or the next free ones when something else (another
+# checkout's services: a developer's beside CI's) holds them. SIMCORE_*_PORT
+# in the environment wins.
+PORTS_FILE="$RUN/ports"
+SAVED_PG_PORT="" SAVED_REDIS_PORT="" SAVED_CH_TCP_PORT="" SAVED_CH_HTTP_PORT=""
+if [ -s "$PORTS_FILE" ]; then
+	# shellcheck source=/dev/null
+	. "$PORTS_FILE"
+fi
+PG_PORT="${SIMCORE_PG_PORT:-${SAVED_PG_PORT:-15432}}"
+REDIS_PORT="${SIMCORE_REDIS_PORT:-${SAVED_REDIS_PORT:-16379}}"
+CH_TCP_PORT="${SIMCORE_CH_TCP_PORT:-${SAVED_CH_TCP_PORT:-19000}}"
+CH_HTTP_PORT="${SIMCORE_CH_HTTP_PORT:-${SAVED_CH_HTTP_PORT:-18123}}"
 
 PG_DIR="$RUN/postgres"
 PG_DATA="$PG_DIR/data"
@@ -617,9 +627,42 @@ require_root() {
 	[ "$(id -u)" = 0 ] || die "must run as root (installs packages and runs PostgreSQL as the postgres user)"
 }
 
+# port_busy PORT: something accepts connections on $HOST:PORT.
+port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# choose_ports picks and records this checkout's ports once.
+choose_ports() {
+	[ -s "$PORTS_FILE" ] && return 0
+	# Services this checkout already runs keep the ports they have.
+	if [ ! -e "$PG_DATA/postmaster.pid" ] && [ ! -e "$REDIS_PID" ] && [ ! -e "$CH_DIR/clickhouse.pid" ]; then
+		local taken=" "
+		next_free() {
+			local p=$1
+			while port_busy "$p" || [[ "$taken" == *" $p "* ]]; do
+				p=$((p + 1))
+				[ "$p" -lt $(($1 + 200)) ] || die "no free port in $1-$(($1 + 199)) on $HOST"
+			done
+			echo "$p"
+		}
+		[ -n "${SIMCORE_PG_PORT:-}" ] || PG_PORT="$(next_free "$PG_PORT")"
+		taken+="$PG_PORT "
+		[ -n "${SIMCORE_REDIS_PORT:-}" ] || REDIS_PORT="$(next_free "$REDIS_PORT")"
+		taken+="$REDIS_PORT "
+		[ -n "${SIMCORE_CH_TCP_PORT:-}" ] || CH_TCP_PORT="$(next_free "$CH_TCP_PORT")"
+		taken+="$CH_TCP_PORT "
+		[ -n "${SIMCORE_CH_HTTP_PORT:-}" ] || CH_HTTP_PORT="$(next_free "$CH_HTTP_PORT")"
+	fi
+	printf 'SAVED_PG_PORT=%s\nSAVED_REDIS_PORT=%s\nSAVED_CH_TCP_PORT=%s\nSAVED_CH_HTTP_PORT=%s\n' \
+		"$PG_PORT" "$REDIS_PORT" "$CH_TCP_PORT" "$CH_HTTP_PORT" >"$PORTS_FILE"
+	if [ "$PG_PORT$REDIS_PORT$CH_TCP_PORT$CH_HTTP_PORT" != "15432163791900018123" ]; then
+		log "ports in use elsewhere; this checkout uses postgres $PG_PORT, redis $REDIS_PORT, clickhouse $CH_TCP_PORT/$CH_HTTP_PORT"
+	fi
+}
+
 cmd_up() {
 	require_root
 	lock
+	choose_ports
 	ensure_packages
 	pg_up
 	redis_up
