@@ -3,11 +3,11 @@ package smsc
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
+
+	"github.com/simcore/simcore/internal/smppframe"
 )
 
 // Command statuses the simulator sends (SMPP 3.4 §5.1.3).
@@ -24,9 +24,9 @@ const (
 	StatusThrottled   uint32 = 0x58 // ESME_RTHROTTLED: transient
 	StatusInvMsgLen   uint32 = 0x01 // ESME_RINVMSGLEN
 	StatusInvSrcAdr   uint32 = 0x0A // ESME_RINVSRCADR
-	respBit           uint32 = 0x80000000
-	headerLen                = 16
-	maxPDULen                = 64 << 10 // message_payload may carry up to 64 KiB
+	respBit                  = smppframe.RespBit
+	headerLen                = smppframe.HeaderLen
+	maxPDULen                = smppframe.MaxPDULen
 	tagReceiptedID    uint16 = 0x001E
 	tagMessageState   uint16 = 0x0427
 	tagMessagePayload uint16 = 0x0424
@@ -39,39 +39,13 @@ const (
 	stateUndeliverable byte = 5
 )
 
-type header struct {
-	length uint32
-	id     pdu.ID
-	status uint32
-	seq    uint32
-}
+// header is a PDU header (see internal/smppframe).
+type header = smppframe.Header
 
-var errFrame = errors.New("malformed pdu")
+var errFrame = smppframe.ErrFrame
 
-// readFrame reads one PDU and returns its header and the whole frame
-// (header included). A length outside [16, maxPDULen] cannot be skipped
-// safely, so it is an error that ends the session.
-func readFrame(r *bufio.Reader) (header, []byte, error) {
-	var hb [headerLen]byte
-	if _, err := io.ReadFull(r, hb[:]); err != nil {
-		return header{}, nil, err
-	}
-	h := header{
-		length: binary.BigEndian.Uint32(hb[0:4]),
-		id:     pdu.ID(binary.BigEndian.Uint32(hb[4:8])),
-		status: binary.BigEndian.Uint32(hb[8:12]),
-		seq:    binary.BigEndian.Uint32(hb[12:16]),
-	}
-	if h.length < headerLen || h.length > maxPDULen {
-		return h, nil, fmt.Errorf("%w: command_length %d", errFrame, h.length)
-	}
-	frame := make([]byte, h.length)
-	copy(frame, hb[:])
-	if _, err := io.ReadFull(r, frame[headerLen:]); err != nil {
-		return h, nil, err
-	}
-	return h, frame, nil
-}
+// readFrame reads one PDU: its header and the whole frame.
+func readFrame(r *bufio.Reader) (header, []byte, error) { return smppframe.Read(r) }
 
 // builder appends a PDU; finish writes command_length.
 type builder []byte

@@ -104,7 +104,7 @@ func TestEncodeMatchesCapturedPDUs(t *testing.T) {
 			}
 			// Our frames read back through the framer unchanged.
 			h, frame, err := readFrame(bufio.NewReader(bytes.NewReader(got)))
-			if err != nil || !bytes.Equal(frame, got) || int(h.length) != len(got) {
+			if err != nil || !bytes.Equal(frame, got) || int(h.Length) != len(got) {
 				t.Errorf("readFrame: %v, %x", err, frame)
 			}
 		})

@@ -116,8 +116,8 @@ func (c *rawClient) submit(dst string, esm byte, sm []byte) (header, string) {
 	f.Set(pdufield.ShortMessage, sm)
 	seq := c.send(p)
 	h, frame := c.read()
-	if h.id != pdu.SubmitSMRespID || h.seq != seq {
-		c.t.Fatalf("got %v seq %d, want submit_sm_resp seq %d", h.id, h.seq, seq)
+	if h.ID != pdu.SubmitSMRespID || h.Seq != seq {
+		c.t.Fatalf("got %v seq %d, want submit_sm_resp seq %d", h.ID, h.Seq, seq)
 	}
 	return h, strings.TrimRight(string(frame[headerLen:]), "\x00")
 }
@@ -143,12 +143,12 @@ func TestBind(t *testing.T) {
 			t.Parallel()
 			c := dial(t, s.Addr())
 			h := c.bind(tt.id, tt.systemID, tt.password)
-			if h.id != tt.id|pdu.ID(respBit) || h.status != tt.want {
-				t.Fatalf("bind: %v status %#x, want %v status %#x", h.id, h.status, tt.id|pdu.ID(respBit), tt.want)
+			if h.ID != tt.id|pdu.ID(respBit) || h.Status != tt.want {
+				t.Fatalf("bind: %v status %#x, want %v status %#x", h.ID, h.Status, tt.id|pdu.ID(respBit), tt.want)
 			}
 			if tt.want == StatusOK {
-				if h := c.bind(tt.id, tt.systemID, tt.password); h.status != StatusAlyBnd {
-					t.Errorf("second bind: status %#x, want ESME_RALYBND", h.status)
+				if h := c.bind(tt.id, tt.systemID, tt.password); h.Status != StatusAlyBnd {
+					t.Errorf("second bind: status %#x, want ESME_RALYBND", h.Status)
 				}
 			}
 		})
@@ -161,29 +161,29 @@ func TestSessionCommands(t *testing.T) {
 	c := dial(t, s.Addr())
 
 	// submit_sm before bind
-	if h, _ := c.submit("4512345678", 0, []byte("x")); h.status != StatusInvBndSts {
-		t.Errorf("submit before bind: status %#x, want ESME_RINVBNDSTS", h.status)
+	if h, _ := c.submit("4512345678", 0, []byte("x")); h.Status != StatusInvBndSts {
+		t.Errorf("submit before bind: status %#x, want ESME_RINVBNDSTS", h.Status)
 	}
 	seq := c.send(pdu.NewEnquireLink())
-	if h, _ := c.read(); h.id != pdu.EnquireLinkRespID || h.seq != seq {
-		t.Errorf("enquire_link: got %v seq %d", h.id, h.seq)
+	if h, _ := c.read(); h.ID != pdu.EnquireLinkRespID || h.Seq != seq {
+		t.Errorf("enquire_link: got %v seq %d", h.ID, h.Seq)
 	}
 	// cancel_sm is not implemented: generic_nack ESME_RINVCMDID.
 	cancel := newPDU(pdu.CancelSMID, 0, 99).cstring("").cstring("1").byte1(1).byte1(1).cstring("1").byte1(1).byte1(1).cstring("2").finish()
 	c.sendRaw(cancel)
-	if h, _ := c.read(); h.id != pdu.GenericNACKID || h.status != StatusInvCmdID || h.seq != 99 {
-		t.Errorf("cancel_sm: got %v status %#x seq %d", h.id, h.status, h.seq)
+	if h, _ := c.read(); h.ID != pdu.GenericNACKID || h.Status != StatusInvCmdID || h.Seq != 99 {
+		t.Errorf("cancel_sm: got %v status %#x seq %d", h.ID, h.Status, h.Seq)
 	}
-	if h := c.bind(pdu.BindReceiverID, "simcore", "secret"); h.status != StatusOK {
-		t.Fatalf("bind: %#x", h.status)
+	if h := c.bind(pdu.BindReceiverID, "simcore", "secret"); h.Status != StatusOK {
+		t.Fatalf("bind: %#x", h.Status)
 	}
 	// A receiver may not submit.
-	if h, _ := c.submit("4512345678", 0, []byte("x")); h.status != StatusInvBndSts {
-		t.Errorf("submit on receiver: status %#x, want ESME_RINVBNDSTS", h.status)
+	if h, _ := c.submit("4512345678", 0, []byte("x")); h.Status != StatusInvBndSts {
+		t.Errorf("submit on receiver: status %#x, want ESME_RINVBNDSTS", h.Status)
 	}
 	seq = c.send(pdu.NewUnbind())
-	if h, _ := c.read(); h.id != pdu.UnbindRespID || h.seq != seq {
-		t.Errorf("unbind: got %v seq %d", h.id, h.seq)
+	if h, _ := c.read(); h.ID != pdu.UnbindRespID || h.Seq != seq {
+		t.Errorf("unbind: got %v seq %d", h.ID, h.Seq)
 	}
 	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.r.ReadByte(); !errors.Is(err, io.EOF) {
@@ -212,11 +212,11 @@ func TestSubmitOutcomes(t *testing.T) {
 			c.bind(pdu.BindTransmitterID, "simcore", "secret")
 			for range 10 {
 				h, id := c.submit(tt.dst, 0, []byte("hello"))
-				if !containsStatus(tt.want, h.status) {
-					t.Fatalf("status %#x, want one of %#x", h.status, tt.want)
+				if !containsStatus(tt.want, h.Status) {
+					t.Fatalf("status %#x, want one of %#x", h.Status, tt.want)
 				}
-				if (h.status == StatusOK) != (id != "") {
-					t.Fatalf("status %#x with message id %q", h.status, id)
+				if (h.Status == StatusOK) != (id != "") {
+					t.Fatalf("status %#x with message id %q", h.Status, id)
 				}
 			}
 		})
@@ -293,18 +293,18 @@ func TestReceipts(t *testing.T) {
 			tt.cfg.ReceiptDelay = 10 * time.Millisecond
 			s := startServer(t, tt.cfg)
 			rx := dial(t, s.Addr())
-			if h := rx.bind(pdu.BindReceiverID, "simcore", "secret"); h.status != StatusOK {
-				t.Fatalf("bind receiver: %#x", h.status)
+			if h := rx.bind(pdu.BindReceiverID, "simcore", "secret"); h.Status != StatusOK {
+				t.Fatalf("bind receiver: %#x", h.Status)
 			}
 			tx := dial(t, s.Addr())
 			tx.bind(pdu.BindTransmitterID, "simcore", "secret")
 			h, id := tx.submit(tt.dst, 0, []byte("Hello there"))
-			if h.status != StatusOK || !tt.idPattern(id) {
-				t.Fatalf("submit: status %#x id %q", h.status, id)
+			if h.Status != StatusOK || !tt.idPattern(id) {
+				t.Fatalf("submit: status %#x id %q", h.Status, id)
 			}
 			rh, frame := rx.read()
-			if rh.id != pdu.DeliverSMID || rh.seq != 1 {
-				t.Fatalf("got %v seq %d, want deliver_sm numbered 1 by the SMSC", rh.id, rh.seq)
+			if rh.ID != pdu.DeliverSMID || rh.Seq != 1 {
+				t.Fatalf("got %v seq %d, want deliver_sm numbered 1 by the SMSC", rh.ID, rh.Seq)
 			}
 			esm, text, tlvID, state := parseDeliverSM(t, frame)
 			if esm != 0x04 {
@@ -321,7 +321,7 @@ func TestReceipts(t *testing.T) {
 			if !tt.wantTLVs && (tlvID != "" || state != nil) {
 				t.Errorf("TLVs sent: %q %v", tlvID, state)
 			}
-			rx.sendRaw(encodeEmpty(pdu.DeliverSMRespID, 0, rh.seq))
+			rx.sendRaw(encodeEmpty(pdu.DeliverSMRespID, 0, rh.Seq))
 			waitFor(t, func() bool { return s.Stats().ReceiptsAcked == 1 })
 		})
 	}
@@ -336,23 +336,23 @@ func TestReceiptRedeliveredAfterReceiverLoss(t *testing.T) {
 
 	rx1 := dial(t, s.Addr())
 	// The receipt waiting for a receiver must not overtake bind_resp.
-	if h := rx1.bind(pdu.BindReceiverID, "simcore", "secret"); h.id != pdu.BindReceiverRespID || h.status != StatusOK {
-		t.Fatalf("bind: got %v status %#x first", h.id, h.status)
+	if h := rx1.bind(pdu.BindReceiverID, "simcore", "secret"); h.ID != pdu.BindReceiverRespID || h.Status != StatusOK {
+		t.Fatalf("bind: got %v status %#x first", h.ID, h.Status)
 	}
-	if h, frame := rx1.read(); h.id != pdu.DeliverSMID || !bytes.Contains(frame, []byte("id:"+id)) {
-		t.Fatalf("first receiver got %v %q", h.id, frame)
+	if h, frame := rx1.read(); h.ID != pdu.DeliverSMID || !bytes.Contains(frame, []byte("id:"+id)) {
+		t.Fatalf("first receiver got %v %q", h.ID, frame)
 	}
 	rx1.c.Close() // lost without acknowledging
 
 	rx2 := dial(t, s.Addr())
-	if h := rx2.bind(pdu.BindTransceiverID, "simcore", "secret"); h.id != pdu.BindTransceiverRespID || h.status != StatusOK {
-		t.Fatalf("bind: got %v status %#x first", h.id, h.status)
+	if h := rx2.bind(pdu.BindTransceiverID, "simcore", "secret"); h.ID != pdu.BindTransceiverRespID || h.Status != StatusOK {
+		t.Fatalf("bind: got %v status %#x first", h.ID, h.Status)
 	}
 	h, frame := rx2.read()
-	if h.id != pdu.DeliverSMID || !bytes.Contains(frame, []byte("id:"+id)) {
-		t.Fatalf("second receiver got %v %q", h.id, frame)
+	if h.ID != pdu.DeliverSMID || !bytes.Contains(frame, []byte("id:"+id)) {
+		t.Fatalf("second receiver got %v %q", h.ID, frame)
 	}
-	rx2.sendRaw(encodeEmpty(pdu.DeliverSMRespID, 0, h.seq))
+	rx2.sendRaw(encodeEmpty(pdu.DeliverSMRespID, 0, h.Seq))
 	waitFor(t, func() bool { return s.Stats().ReceiptsAcked == 1 })
 	if st := s.Stats(); st.ReceiptsSent != 2 {
 		t.Errorf("receipts sent %d, want 2", st.ReceiptsSent)
@@ -372,8 +372,8 @@ func TestRespDelayKeepsSubmitsOutstanding(t *testing.T) {
 		c.send(p)
 	}
 	for range 5 {
-		if h, _ := c.read(); h.id != pdu.SubmitSMRespID || h.status != StatusOK {
-			t.Fatalf("got %v %#x", h.id, h.status)
+		if h, _ := c.read(); h.ID != pdu.SubmitSMRespID || h.Status != StatusOK {
+			t.Fatalf("got %v %#x", h.ID, h.Status)
 		}
 	}
 	if got := s.Stats().MaxOutstanding; got != 5 {
@@ -416,8 +416,8 @@ func TestCloseAndRestartOnSameAddress(t *testing.T) {
 	}
 	s2 := startServer(t, Config{Addr: addr})
 	c2 := dial(t, s2.Addr())
-	if h := c2.bind(pdu.BindTransmitterID, "simcore", "secret"); h.status != StatusOK {
-		t.Errorf("bind after restart: %#x", h.status)
+	if h := c2.bind(pdu.BindTransmitterID, "simcore", "secret"); h.Status != StatusOK {
+		t.Errorf("bind after restart: %#x", h.Status)
 	}
 }
 
@@ -430,8 +430,8 @@ func TestMalformedLengthGetsGenericNack(t *testing.T) {
 	binary.BigEndian.PutUint32(b[4:8], uint32(pdu.EnquireLinkID))
 	binary.BigEndian.PutUint32(b[12:16], 5)
 	c.sendRaw(b)
-	if h, _ := c.read(); h.id != pdu.GenericNACKID || h.status != StatusInvCmdLen {
-		t.Errorf("got %v %#x, want generic_nack ESME_RINVCMDLEN", h.id, h.status)
+	if h, _ := c.read(); h.ID != pdu.GenericNACKID || h.Status != StatusInvCmdLen {
+		t.Errorf("got %v %#x, want generic_nack ESME_RINVCMDLEN", h.ID, h.Status)
 	}
 }
 

@@ -173,29 +173,29 @@ func (ss *session) read() error {
 			if errors.Is(err, errFrame) {
 				// The stream cannot be resynchronised: answer, and let the
 				// writer close the connection once the answer is out.
-				ss.send(encodeEmpty(pdu.GenericNACKID, StatusInvCmdLen, h.seq))
+				ss.send(encodeEmpty(pdu.GenericNACKID, StatusInvCmdLen, h.Seq))
 				ss.send(nil)
 				io.Copy(io.Discard, r)
 			}
 			return err
 		}
-		switch h.id {
+		switch h.ID {
 		case pdu.BindTransmitterID, pdu.BindReceiverID, pdu.BindTransceiverID:
 			ss.bind(h, frame)
 		case pdu.EnquireLinkID:
-			ss.send(encodeEmpty(pdu.EnquireLinkRespID, StatusOK, h.seq))
+			ss.send(encodeEmpty(pdu.EnquireLinkRespID, StatusOK, h.Seq))
 		case pdu.UnbindID:
 			ss.srv.unbindSession(ss)
-			ss.send(encodeEmpty(pdu.UnbindRespID, StatusOK, h.seq))
+			ss.send(encodeEmpty(pdu.UnbindRespID, StatusOK, h.Seq))
 			ss.send(nil) // the writer closes after flushing; the next read fails
 		case pdu.SubmitSMID:
 			ss.submit(h, frame)
 		case pdu.DeliverSMRespID, pdu.GenericNACKID:
-			ss.srv.receiptAnswered(ss, h.seq, h.status)
+			ss.srv.receiptAnswered(ss, h.Seq, h.Status)
 		case pdu.EnquireLinkRespID, pdu.UnbindRespID:
 		default:
-			if uint32(h.id)&respBit == 0 {
-				ss.send(encodeEmpty(pdu.GenericNACKID, StatusInvCmdID, h.seq))
+			if uint32(h.ID)&respBit == 0 {
+				ss.send(encodeEmpty(pdu.GenericNACKID, StatusInvCmdID, h.Seq))
 			}
 		}
 	}
@@ -213,8 +213,8 @@ func bindType(id pdu.ID) string {
 }
 
 func (ss *session) bind(h header, frame []byte) {
-	typ := bindType(h.id)
-	respID := h.id | pdu.ID(respBit)
+	typ := bindType(h.ID)
+	respID := h.ID | pdu.ID(respBit)
 	status := StatusOK
 	var systemID, password string
 	p, err := pdu.Decode(bytes.NewReader(frame))
@@ -235,12 +235,12 @@ func (ss *session) bind(h header, frame []byte) {
 	if status != StatusOK {
 		ss.srv.m.binds.WithLabelValues(typ, outcomeRefused).Inc()
 		ss.log.Info("smsc bind refused", "type", typ, "system_id", systemID, "status", status)
-		ss.send(encodeBindResp(respID, status, h.seq, ss.srv.cfg.SystemID))
+		ss.send(encodeBindResp(respID, status, h.Seq, ss.srv.cfg.SystemID))
 		return
 	}
 	// Answer first: once bound the session may get receipts, which must
 	// not overtake bind_resp.
-	ss.send(encodeBindResp(respID, StatusOK, h.seq, ss.srv.cfg.SystemID))
+	ss.send(encodeBindResp(respID, StatusOK, h.Seq, ss.srv.cfg.SystemID))
 	ss.srv.bindSession(ss, typ, systemID)
 	ss.srv.m.binds.WithLabelValues(typ, outcomeOK).Inc()
 	ss.log.Info("smsc bound", "type", typ, "system_id", systemID)
@@ -264,7 +264,7 @@ func (ss *session) submit(h header, frame []byte) {
 	s := ss.srv
 	s.outstandingAdd(1)
 	status, id := ss.accept(frame)
-	resp := encodeSubmitSMResp(status, h.seq, id)
+	resp := encodeSubmitSMResp(status, h.Seq, id)
 	if s.cfg.RespDelay <= 0 {
 		s.outstandingAdd(-1)
 		ss.send(resp)

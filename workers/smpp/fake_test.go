@@ -48,10 +48,10 @@ func fakeSMSC(t *testing.T, script func(c net.Conn, r *bufio.Reader, bind pdu.ID
 				if err != nil {
 					return
 				}
-				resp := append(encodeResponse(h.id|pdu.ID(respBit), statusOK, h.seq), "fake\x00"...)
+				resp := append(encodeResponse(h.ID|pdu.ID(respBit), statusOK, h.Seq), "fake\x00"...)
 				resp[3] = byte(len(resp))
 				c.Write(resp)
-				script(c, r, h.id)
+				script(c, r, h.ID)
 			}()
 		}
 	}()
@@ -70,8 +70,8 @@ func TestEnquireLinkDetectsDeadPeer(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if h.id == pdu.EnquireLinkRespID {
-				answered <- h.seq
+			if h.ID == pdu.EnquireLinkRespID {
+				answered <- h.Seq
 			} // everything else: silence
 		}
 	})
@@ -108,11 +108,11 @@ func TestCapturedMalformedReceiptEndToEnd(t *testing.T) {
 			if err != nil {
 				return
 			}
-			switch h.id {
+			switch h.ID {
 			case pdu.DeliverSMRespID:
 				acked <- h
 			case pdu.EnquireLinkID:
-				c.Write(encodeResponse(pdu.EnquireLinkRespID, 0, h.seq))
+				c.Write(encodeResponse(pdu.EnquireLinkRespID, 0, h.Seq))
 			}
 		}
 	})
@@ -132,8 +132,8 @@ func TestCapturedMalformedReceiptEndToEnd(t *testing.T) {
 	}
 	select {
 	case h := <-acked:
-		if h.seq != 5 || h.status != statusOK {
-			t.Errorf("deliver_sm_resp seq %d status %#x, want 5 ESME_ROK", h.seq, h.status)
+		if h.Seq != 5 || h.Status != statusOK {
+			t.Errorf("deliver_sm_resp seq %d status %#x, want 5 ESME_ROK", h.Seq, h.Status)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("receipt not acknowledged")

@@ -9,51 +9,28 @@ import (
 	"io"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
+
 	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
+	"github.com/simcore/simcore/internal/smppframe"
 )
 
 const (
-	respBit   uint32 = 0x80000000
-	headerLen        = 16
-	maxPDULen        = 64 << 10 // message_payload may carry up to 64 KiB
+	respBit   = smppframe.RespBit
+	headerLen = smppframe.HeaderLen
+	maxPDULen = smppframe.MaxPDULen
 
 	tagReceiptedMessageID uint16 = 0x001E
 	tagMessagePayload     uint16 = 0x0424
 	tagMessageState       uint16 = 0x0427
 )
 
-type header struct {
-	length uint32
-	id     pdu.ID
-	status uint32
-	seq    uint32
-}
+// header is a PDU header (see internal/smppframe).
+type header = smppframe.Header
 
-var errFrame = errors.New("smpp: malformed pdu")
+var errFrame = smppframe.ErrFrame
 
-// readFrame reads one PDU: its header and the whole frame. A length outside
-// [16, maxPDULen] leaves the stream unreadable, so it is an error.
-func readFrame(r *bufio.Reader) (header, []byte, error) {
-	var hb [headerLen]byte
-	if _, err := io.ReadFull(r, hb[:]); err != nil {
-		return header{}, nil, err
-	}
-	h := header{
-		length: binary.BigEndian.Uint32(hb[0:4]),
-		id:     pdu.ID(binary.BigEndian.Uint32(hb[4:8])),
-		status: binary.BigEndian.Uint32(hb[8:12]),
-		seq:    binary.BigEndian.Uint32(hb[12:16]),
-	}
-	if h.length < headerLen || h.length > maxPDULen {
-		return h, nil, fmt.Errorf("%w: command_length %d", errFrame, h.length)
-	}
-	frame := make([]byte, h.length)
-	copy(frame, hb[:])
-	if _, err := io.ReadFull(r, frame[headerLen:]); err != nil {
-		return h, nil, err
-	}
-	return h, frame, nil
-}
+// readFrame reads one PDU: its header and the whole frame.
+func readFrame(r *bufio.Reader) (header, []byte, error) { return smppframe.Read(r) }
 
 // serialize encodes a go-smpp PDU with our sequence number.
 func serialize(p pdu.Body, seq uint32) ([]byte, error) {

@@ -88,7 +88,7 @@ func TestReadFrame(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
 			}
-			if tt.ok && (!bytes.Equal(frame, b) || int(h.length) != len(b)) {
+			if tt.ok && (!bytes.Equal(frame, b) || int(h.Length) != len(b)) {
 				t.Errorf("frame %x, want %x", frame, b)
 			}
 		})

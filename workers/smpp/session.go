@@ -103,13 +103,13 @@ func (s *session) bind(cfg Config) error {
 			return fmt.Errorf("smpp: %s: %w", command, err)
 		}
 		switch {
-		case h.id == pdu.EnquireLinkID: // some SMSCs probe at once
-			s.write(encodeResponse(pdu.EnquireLinkRespID, statusOK, h.seq))
+		case h.ID == pdu.EnquireLinkID: // some SMSCs probe at once
+			s.write(encodeResponse(pdu.EnquireLinkRespID, statusOK, h.Seq))
 			continue
-		case uint32(h.id)&respBit == 0 || h.seq != 1:
-			return fmt.Errorf("smpp: %s: unexpected %s", command, h.id)
-		case h.status != statusOK:
-			return &StatusError{Command: command, Status: h.status}
+		case uint32(h.ID)&respBit == 0 || h.Seq != 1:
+			return fmt.Errorf("smpp: %s: unexpected %s", command, h.ID)
+		case h.Status != statusOK:
+			return &StatusError{Command: command, Status: h.Status}
 		}
 		return nil
 	}
@@ -243,15 +243,15 @@ func (s *session) read() {
 			s.close(fmt.Errorf("read: %w", err))
 			return
 		}
-		if uint32(h.id)&respBit != 0 {
-			s.complete(h.seq, h.id, result{status: h.status, body: frame[headerLen:]})
+		if uint32(h.ID)&respBit != 0 {
+			s.complete(h.Seq, h.ID, result{status: h.Status, body: frame[headerLen:]})
 			continue
 		}
-		switch h.id {
+		switch h.ID {
 		case pdu.EnquireLinkID:
-			err = s.write(encodeResponse(pdu.EnquireLinkRespID, statusOK, h.seq))
+			err = s.write(encodeResponse(pdu.EnquireLinkRespID, statusOK, h.Seq))
 		case pdu.UnbindID:
-			s.write(encodeResponse(pdu.UnbindRespID, statusOK, h.seq))
+			s.write(encodeResponse(pdu.UnbindRespID, statusOK, h.Seq))
 			s.close(errors.New("unbound by the SMSC"))
 			return
 		case pdu.DeliverSMID:
@@ -261,9 +261,9 @@ func (s *session) read() {
 			}
 			// Acknowledged even when undecodable: a retry would not decode
 			// better, and an SMSC redelivers an unacknowledged PDU forever.
-			err = s.write(encodeResponse(pdu.DeliverSMRespID, statusOK, h.seq))
+			err = s.write(encodeResponse(pdu.DeliverSMRespID, statusOK, h.Seq))
 		default: // data_sm, alert_notification, outbind...: not supported
-			err = s.write(encodeResponse(pdu.GenericNACKID, statusInvCmdID, h.seq))
+			err = s.write(encodeResponse(pdu.GenericNACKID, statusInvCmdID, h.Seq))
 		}
 		if err != nil {
 			s.close(fmt.Errorf("write: %w", err))
