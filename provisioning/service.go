@@ -47,9 +47,7 @@ func (s *Service) Submit(ctx context.Context, sub int64, kind Kind, params json.
 	if len(params) == 0 {
 		params = json.RawMessage("{}")
 	}
-	if _, err := s.Store.Subscription(ctx, sub); err != nil {
-		return Request{}, err
-	}
+	// CreateRequest answers ErrSubscriptionNotFound itself: no lookup here.
 	r := Request{SubscriptionID: sub, Kind: kind, Params: params, State: StatePending, RequestedBy: by, NotBefore: s.now()}
 	if err := s.Store.CreateRequest(ctx, &r); err != nil {
 		return Request{}, err
