@@ -121,7 +121,9 @@ func (r *Reader) Usage(ctx context.Context, q metering.UsageQuery) (metering.Usa
 	if err := q.Validate(); err != nil {
 		return metering.Usage{}, err
 	}
-	q.From, q.To = q.From.UTC(), q.To.UTC()
+	// Records start on whole seconds, so [From, To) holds the same records
+	// as [ceil(From), ceil(To)).
+	q.From, q.To = ceilTo(q.From.UTC(), time.Second), ceilTo(q.To.UTC(), time.Second)
 	out := metering.Usage{ICCID: q.ICCID, From: q.From, To: q.To}
 	sql, args := buildUsageSQL(q)
 	rows, err := r.conn.Query(ctx, sql, args...)
@@ -252,6 +254,7 @@ func (r *Reader) Sessions(ctx context.Context, q metering.SessionQuery) (meterin
 		}
 		after = &c
 	}
+	q.From, q.To = ceilTo(q.From.UTC(), time.Second), ceilTo(q.To.UTC(), time.Second)
 	sql, args := buildSessionsSQL(q, after)
 	rows, err := r.conn.Query(ctx, sql, args...)
 	if err != nil {

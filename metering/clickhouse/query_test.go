@@ -747,3 +747,24 @@ func TestReaderSessionsPaging(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderUsageFractionalBounds: records are stored to the second, so a
+// bound inside a second must neither count a record before From nor drop
+// one before To.
+func TestReaderUsageFractionalBounds(t *testing.T) {
+	t.Parallel()
+	_, conn := newTestDB(t)
+	ctx := testenv.Context(t, time.Minute)
+	w := newTestWriter(t, WriterConfig{Conn: conn, Ledger: newMemLedger()})
+	base := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	if _, err := w.WriteBatch(ctx, batchOf(rec(1, 1, base, 10, 0), rec(2, 1, base.Add(time.Minute), 20, 0))); err != nil {
+		t.Fatal(err)
+	}
+	u, err := NewReader(conn).Usage(ctx, metering.UsageQuery{ICCID: iccid(1), From: base.Add(500 * time.Millisecond), To: base.Add(time.Minute + 500*time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Data.BytesUp != 20 {
+		t.Fatalf("bytes up %d, want 20 (only the record at from+59.5s)", u.Data.BytesUp)
+	}
+}
