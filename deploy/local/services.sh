@@ -146,6 +146,8 @@ ensure_packages() {
 	command -v redis-cli >/dev/null || missing+=(redis-tools)
 	command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
 	command -v clickhouse-client >/dev/null || missing+=(clickhouse-client)
+	# Test peers: the real RADIUS client the accounting tests drive.
+	command -v radclient >/dev/null || missing+=(freeradius-utils)
 	((${#missing[@]} == 0)) && return 0
 	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 	log "installing ${missing[*]} (apt-get)"
