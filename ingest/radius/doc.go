@@ -1,0 +1,77 @@
+// Package radius is an RFC 2866 accounting receiver: it listens on UDP,
+// verifies Accounting-Requests, turns Start, Interim-Update and Stop into
+// delta metering.Record values, hands them to a Sink and answers the NAS
+// with an Accounting-Response only after the Sink accepted them durably.
+//
+// It imports the metering and numbering domains, layeh.com/radius and
+// Prometheus. It must not import storage adapters or the ingest pipeline:
+// the caller wires a Sink to them.
+//
+// # Session identity
+//
+// Acct-Session-Id is not unique across NAS restarts, so a session is named
+// like FreeRADIUS's acct_unique policy (without the Class variant):
+//
+//	md5hex(User-Name "," Acct-Session-Id "," (NAS-IPv6-Address or NAS-IP-Address) ","
+//	       NAS-Identifier "," NAS-Port-Id "," NAS-Port)
+//
+// Record.NodeID is the NAS identity: NAS-Identifier, else NAS-IP-Address,
+// else NAS-IPv6-Address. A request carrying neither is malformed (RFC 2866
+// requires one) and dropped.
+//
+// # Deltas and exactly-once
+//
+// Accounting counters are cumulative for a session. Octet totals are
+// Gigawords<<32 + Octets (attributes 52/53 with 42/43). For every session the
+// server keeps in memory a high-water mark: the largest Acct-Session-Time,
+// input total and output total already handed to the Sink. An update
+// produces one record whose DurationS, BytesUp and BytesDown are the
+// positive part of (update − mark), counter by counter; the mark then moves
+// to the counter-wise maximum. The record's identity is
+//
+//	NodeID   = NAS identity
+//	RecordID = <unique session id> "/t" <session time> "i" <input total> "o" <output total>
+//
+// so the identity names the cumulative state the record brings the session
+// to. Consequences:
+//
+//   - A retransmission (same counters) produces the same RecordID. If the
+//     first copy was accepted the mark already covers it and nothing is
+//     emitted; if it is still in the store's dedupe window it is dropped
+//     there anyway.
+//   - An update older than the mark (it arrives after a later one) has no
+//     positive delta: nothing is emitted and the NAS is answered, so the
+//     session total is the counter-wise maximum of everything received,
+//     whatever the order, the duplicates or where the Stop falls.
+//   - The mark moves only after Sink.Accept returned nil, under a
+//     per-session lock, so a failed Accept leaves no trace: the NAS
+//     retransmits and the retry computes the same delta and RecordID.
+//   - An update with no positive delta (a Start with zero counters, a
+//     duplicate, a stale interim) is answered without calling the Sink.
+//
+// Limits. Marks live in a bounded LRU (Config.MaxSessions). When the process
+// restarts or a session's mark is evicted, the next update of that session
+// is measured from zero: a retransmission of an already stored update then
+// carries the same RecordID and is deduped by the store, but a new update
+// carries the session's whole cumulative usage and over-counts by what was
+// stored before the restart. The RecordID keeps the cumulative marker so
+// that downstream reconciliation (max of cumulative per session) can repair
+// it; persisting marks is left to a later change. Counter wrap without
+// Gigawords, or a NAS that resets counters inside a session, under-counts
+// (the mark never goes down). Sequence counts the records emitted for the
+// session by this process and is informational only.
+//
+// # Records
+//
+// Type is data; BytesUp is input (from the user), BytesDown output.
+// StartTime is the start of the interval the delta covers: (receive time −
+// Acct-Delay-Time) − DurationS, in whole UTC seconds. IMSI, IMSI-MCC-MNC and
+// RAT-Type come from 3GPP vendor attributes (vendor 10415: 1, 8, 21), MSISDN
+// from Calling-Station-Id; values that do not pass the numbering rules are
+// left empty. RAT names follow 3GPP TS 29.274 RAT Type (also used by TS
+// 29.061 3GPP-RAT-Type), see ratName. ClosingCause is 0 (normal release) on
+// Stop and 17 (time limit, a partial record) on Start and Interim-Update.
+// ICCID is left empty: it is resolved from inventory later, so records
+// fail metering.Record.Validate until then. 3GPP-Charging-ID is parsed but
+// Record has no field for it.
+package radius

@@ -1,0 +1,68 @@
+package radius
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"layeh.com/radius/rfc2866"
+)
+
+// Label values of simcore_radius_requests_total.
+const (
+	typeStart         = "start"
+	typeInterim       = "interim"
+	typeStop          = "stop"
+	typeOther         = "other_accounting" // Accounting-On/Off and the rest
+	typeNotAccounting = "not_accounting"
+	typeUnknown       = "unknown" // not parsed or not authenticated
+
+	outcomeAccepted         = "accepted"   // records accepted by the Sink, answered
+	outcomeNoDelta          = "no_delta"   // duplicate, stale or zero update, answered
+	outcomeIgnored          = "ignored"    // accounting without usage, answered
+	outcomeSinkError        = "sink_error" // Sink failed, not answered
+	outcomeBadAuthenticator = "bad_authenticator"
+	outcomeMalformed        = "malformed"
+	outcomeDropped          = "dropped" // not an Accounting-Request
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  prometheus.Histogram
+}
+
+func newMetrics() metrics {
+	return metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "simcore_radius_requests_total",
+			Help: "RADIUS requests received, by accounting type and outcome.",
+		}, []string{"type", "outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "simcore_radius_response_duration_seconds",
+			Help:    "Time from receiving an Accounting-Request to sending its Accounting-Response.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+	}
+}
+
+func (m metrics) register(r prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m.requests, m.latency} {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m metrics) count(typ, outcome string) {
+	m.requests.WithLabelValues(typ, outcome).Inc()
+}
+
+func typeLabel(st rfc2866.AcctStatusType) string {
+	switch st {
+	case rfc2866.AcctStatusType_Value_Start:
+		return typeStart
+	case rfc2866.AcctStatusType_Value_InterimUpdate:
+		return typeInterim
+	case rfc2866.AcctStatusType_Value_Stop:
+		return typeStop
+	}
+	return typeOther
+}

@@ -1,0 +1,263 @@
+package radius
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2866"
+
+	"github.com/simcore/simcore/metering"
+)
+
+// Sink receives the records of one Accounting-Request. Accept must return
+// nil only once the records are durably accepted: the NAS is answered
+// after that and not otherwise, so an error makes the NAS retransmit.
+type Sink interface {
+	Accept(ctx context.Context, recs []metering.Record) error
+}
+
+// Config configures a Server.
+type Config struct {
+	Addr     string // UDP listen address, e.g. "127.0.0.1:1813" or ":0"; empty means 127.0.0.1:1813
+	Secret   []byte // shared secret of the NASes; required
+	Log      *slog.Logger
+	Registry prometheus.Registerer // nil: metrics are not registered
+
+	// MaxSessions bounds the sessions whose high-water marks are kept;
+	// 0 means DefaultMaxSessions.
+	MaxSessions int
+}
+
+// DefaultMaxSessions is the session LRU size used when Config.MaxSessions is 0.
+const DefaultMaxSessions = 1 << 20
+
+// maxInFlight bounds the requests handled at once; beyond it the read loop
+// waits and the kernel socket buffer absorbs (or drops) the excess.
+const maxInFlight = 4096
+
+// ErrInvalidConfig is wrapped by the errors New returns for a bad Config.
+var ErrInvalidConfig = errors.New("invalid radius config")
+
+// Validate returns an error wrapping ErrInvalidConfig if c cannot be used.
+func (c *Config) Validate() error {
+	if len(c.Secret) == 0 {
+		return fmt.Errorf("%w: empty secret", ErrInvalidConfig)
+	}
+	if c.MaxSessions < 0 {
+		return fmt.Errorf("%w: negative MaxSessions", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// Server is a RADIUS accounting receiver. It is safe for concurrent use.
+type Server struct {
+	addr   string
+	secret []byte
+	log    *slog.Logger
+	sink   Sink
+	marks  *marks
+	met    metrics
+
+	mu     sync.Mutex
+	conn   net.PacketConn
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a Server that hands records to sink. It returns an error
+// wrapping ErrInvalidConfig for a bad cfg or a nil sink, or the error of
+// registering its metrics.
+func New(cfg Config, sink Sink) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if sink == nil {
+		return nil, fmt.Errorf("%w: nil sink", ErrInvalidConfig)
+	}
+	s := &Server{
+		addr:   cfg.Addr,
+		secret: append([]byte(nil), cfg.Secret...),
+		log:    cfg.Log,
+		sink:   sink,
+		marks:  newMarks(orDefault(cfg.MaxSessions, DefaultMaxSessions)),
+		met:    newMetrics(),
+	}
+	if s.addr == "" {
+		s.addr = "127.0.0.1:1813"
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry != nil {
+		if err := s.met.register(cfg.Registry); err != nil {
+			return nil, fmt.Errorf("register radius metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Start binds the UDP socket and serves in the background until ctx ends
+// or Close is called. It returns the error of binding, or an error if the
+// server was already started.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil {
+		return errors.New("radius server already started")
+	}
+	var lc net.ListenConfig
+	conn, err := lc.ListenPacket(ctx, "udp", s.addr)
+	if err != nil {
+		return fmt.Errorf("listen radius accounting: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s.conn, s.cancel = conn, cancel
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		<-ctx.Done()
+		conn.Close() // unblocks ReadFrom
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.serve(ctx, conn)
+	}()
+	s.log.Info("radius accounting listening", "addr", conn.LocalAddr().String())
+	return nil
+}
+
+// Addr returns the address the server listens on, or "" before Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return ""
+	}
+	return s.conn.LocalAddr().String()
+}
+
+// Close stops reading, cancels the requests in flight (they are not
+// answered, so the NAS retransmits them elsewhere or later) and waits for
+// them to finish. It returns nil; calling it again is a no-op.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// serve reads packets and handles each on its own goroutine, at most
+// maxInFlight at once, until conn is closed.
+func (s *Server) serve(ctx context.Context, conn net.PacketConn) {
+	sem := make(chan struct{}, maxInFlight)
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	for {
+		buf := make([]byte, radius.MaxPacketLength)
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("radius read", "err", err)
+			continue
+		}
+		recv := time.Now()
+		sem <- struct{}{}
+		handlers.Go(func() {
+			defer func() { <-sem }()
+			resp := s.handlePacket(ctx, buf[:n], recv)
+			if resp == nil {
+				return
+			}
+			if _, err := conn.WriteTo(resp, from); err != nil {
+				s.log.Warn("radius write response", "err", err, "nas", from.String())
+				return
+			}
+			s.met.latency.Observe(time.Since(recv).Seconds())
+		})
+	}
+}
+
+// handlePacket handles one datagram received at recv and returns the
+// encoded Accounting-Response, or nil when the NAS must not be answered.
+func (s *Server) handlePacket(ctx context.Context, raw []byte, recv time.Time) []byte {
+	p, err := radius.Parse(raw, s.secret)
+	if err != nil || len(raw) < 20 || int(raw[2])<<8|int(raw[3]) != len(raw) {
+		// radius.Parse accepts trailing bytes past Length; RFC 2865 says to
+		// ignore them, but the authenticator covers Length octets only, so
+		// drop such packets rather than reason about them.
+		s.met.count(typeUnknown, outcomeMalformed)
+		return nil
+	}
+	if p.Code != radius.CodeAccountingRequest {
+		s.met.count(typeNotAccounting, outcomeDropped)
+		return nil
+	}
+	if !radius.IsAuthenticRequest(raw, s.secret) {
+		s.met.count(typeUnknown, outcomeBadAuthenticator)
+		return nil
+	}
+	ev, err := decodeEvent(p, recv)
+	typ := typeLabel(ev.status)
+	if err != nil {
+		s.met.count(typ, outcomeMalformed)
+		s.log.Debug("radius malformed accounting request", "err", err)
+		return nil
+	}
+	switch ev.status {
+	case rfc2866.AcctStatusType_Value_Start, rfc2866.AcctStatusType_Value_InterimUpdate,
+		rfc2866.AcctStatusType_Value_Stop:
+		outcome := s.account(ctx, &ev)
+		s.met.count(typ, outcome)
+		if outcome == outcomeSinkError {
+			return nil
+		}
+	default:
+		// Accounting-On/Off and others carry no usage; answering stops
+		// the NAS from retransmitting them.
+		s.met.count(typ, outcomeIgnored)
+	}
+	resp, err := p.Response(radius.CodeAccountingResponse).Encode()
+	if err != nil {
+		s.log.Warn("radius encode response", "err", err)
+		return nil
+	}
+	return resp
+}
+
+// account turns ev into a delta record, hands it to the Sink and moves the
+// session's mark. It returns the outcome label.
+func (s *Server) account(ctx context.Context, ev *event) string {
+	mk := s.marks.get(ev.sessionID)
+	mk.mu.Lock()
+	defer mk.mu.Unlock()
+	rec, ok := mk.delta(ev)
+	if !ok {
+		return outcomeNoDelta
+	}
+	if err := s.sink.Accept(ctx, []metering.Record{rec}); err != nil {
+		s.log.Warn("radius sink accept", "err", err, "node_id", ev.nodeID)
+		return outcomeSinkError
+	}
+	mk.commit(ev)
+	return outcomeAccepted
+}
