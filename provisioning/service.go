@@ -77,7 +77,7 @@ func (s *Service) Apply(ctx context.Context, id string) error {
 	}
 	res, err := s.carryOut(ctx, r, sub)
 	if err != nil {
-		if errors.Is(err, ErrPermanent) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) {
+		if errors.Is(err, ErrPermanent) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrSIMNotFound) {
 			if ferr := s.Store.Fail(ctx, r.ID, err.Error()); ferr != nil {
 				return ferr
 			}
@@ -96,15 +96,32 @@ func (s *Service) Apply(ctx context.Context, id string) error {
 			return fmt.Errorf("queue notice %s: %w", n.ID, err)
 		}
 	}
-	for _, next := range res.schedule {
-		if err := s.Store.CreateRequest(ctx, &next); err != nil {
-			return fmt.Errorf("schedule %s: %w", next.Kind, err)
-		}
+	for _, next := range res.change.Schedule {
+		// Created with the change; if this enqueue is lost, the sweeper
+		// finds the request pending and queues it.
 		if err := s.Queue.EnqueueRequest(ctx, next); err != nil {
 			return fmt.Errorf("queue %s: %w", next.Kind, err)
 		}
 	}
 	return nil
+}
+
+// Sweep re-enqueues pending requests not updated for olderThan: a task lost
+// (Redis flushed, an enqueue that failed after the request was recorded)
+// would otherwise leave its request pending for ever. Requests whose task
+// is still queued are not run twice (the task id is the request's). It
+// returns how many it queued.
+func (s *Service) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+	rs, err := s.Store.Stale(ctx, s.now().Add(-olderThan), 1000)
+	if err != nil {
+		return 0, err
+	}
+	for i, r := range rs {
+		if err := s.Queue.EnqueueRequest(ctx, r); err != nil {
+			return i, fmt.Errorf("re-queue request %s: %w", r.ID, err)
+		}
+	}
+	return len(rs), nil
 }
 
 // retry records a transient failure, or the final one after MaxAttempts.
@@ -124,10 +141,9 @@ func (s *Service) retry(ctx context.Context, r Request, cause error) error {
 
 // result is what carrying out a request produced.
 type result struct {
-	outcome  map[string]any
-	change   Change
-	notices  []Notice
-	schedule []Request
+	outcome map[string]any
+	change  Change
+	notices []Notice
 }
 
 func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (result, error) {
@@ -207,9 +223,9 @@ func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (re
 		res.change.Dates = &p
 		version := sub.DatesVersion + 1
 		params, _ := json.Marshal(ScheduleParams{DatesVersion: version})
-		res.schedule = append(res.schedule, Request{SubscriptionID: sub.ID, Kind: KindActivate, Params: params, State: StatePending, RequestedBy: "schedule:" + r.ID, NotBefore: p.Start})
+		res.change.Schedule = append(res.change.Schedule, Request{SubscriptionID: sub.ID, Kind: KindActivate, Params: params, State: StatePending, RequestedBy: "schedule:" + r.ID, NotBefore: p.Start})
 		if p.End != nil {
-			res.schedule = append(res.schedule, Request{SubscriptionID: sub.ID, Kind: KindDeactivate, Params: params, State: StatePending, RequestedBy: "schedule:" + r.ID, NotBefore: *p.End})
+			res.change.Schedule = append(res.change.Schedule, Request{SubscriptionID: sub.ID, Kind: KindDeactivate, Params: params, State: StatePending, RequestedBy: "schedule:" + r.ID, NotBefore: *p.End})
 		}
 		res.outcome = map[string]any{"start": p.Start, "end": p.End, "dates_version": version}
 		notice("plan_dates_changed", map[string]any{"Start": p.Start.Format(time.DateOnly), "End": dateOrEmpty(p.End)}, false)

@@ -14,6 +14,10 @@ type Change struct {
 	Forwarding *ForwardingParams  // Number "" removes the condition
 	Dates      *DatesParams       // also bumps DatesVersion
 	Status     SubscriptionStatus // "" leaves it
+	// Schedule are requests to create in the same transaction (a dates
+	// change's activation and deactivation), so they exist exactly when
+	// the change does. Complete fills in their ID, CreatedAt and UpdatedAt.
+	Schedule []Request
 }
 
 // Store keeps inventory, subscriptions and requests (provisioning/postgres).
@@ -40,6 +44,9 @@ type Store interface {
 	Complete(ctx context.Context, id string, outcome json.RawMessage, ch Change) error
 	// Fail marks the request failed with why, releasing a SIM it reserved.
 	Fail(ctx context.Context, id, why string) error
+	// Stale lists pending requests not updated since before, oldest first:
+	// the sweeper re-enqueues them in case their task was lost.
+	Stale(ctx context.Context, before time.Time, limit int) ([]Request, error)
 	// RecordMessages notes the SMS parts submitted for a request.
 	RecordMessages(ctx context.Context, id string, messageIDs []string) error
 	// RecordReceipt updates the state of a submitted SMS part; unknown

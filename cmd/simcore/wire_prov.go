@@ -140,14 +140,14 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 
 // runWorker runs the SMPP sender and the task worker until ctx ends.
 func (p *provStack) runWorker(ctx context.Context) error {
-	go func() {
-		if err := p.sms.Start(ctx); err != nil && ctx.Err() == nil {
-			slog.Default().Error("smpp sender stopped", "err", err)
-		}
-	}()
+	// Start binds in the background and keeps reconnecting.
+	if err := p.sms.Start(ctx); err != nil {
+		return fmt.Errorf("start smpp sender: %w", err)
+	}
 	if err := p.worker.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	go p.worker.Sweep(ctx, time.Minute, 5*time.Minute)
 	<-ctx.Done()
 	p.worker.Shutdown()
 	return p.sms.Close()

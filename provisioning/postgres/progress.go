@@ -144,6 +144,22 @@ func (s *Store) Complete(ctx context.Context, id string, outcome json.RawMessage
 		if err := applyChange(ctx, tx, id, subID, iccid, ch); err != nil {
 			return err
 		}
+		for i := range ch.Schedule {
+			r := &ch.Schedule[i]
+			params := r.Params
+			if len(params) == 0 {
+				params = json.RawMessage("{}")
+			}
+			err := tx.QueryRow(ctx, `
+				INSERT INTO provisioning_requests (subscription_id, kind, params, requested_by, not_before)
+				VALUES ($1, $2, $3, $4, $5)
+				RETURNING id::text, created_at, updated_at`,
+				r.SubscriptionID, r.Kind, params, r.RequestedBy, r.NotBefore).Scan(&r.ID, &r.CreatedAt, &r.UpdatedAt)
+			if err != nil {
+				return fmt.Errorf("schedule %s: %w", r.Kind, err)
+			}
+			r.State = provisioning.StatePending
+		}
 		_, err = tx.Exec(ctx, `
 			UPDATE provisioning_requests SET state = 'done', outcome = $2, updated_at = now()
 			WHERE id = $1`, id, out)

@@ -179,6 +179,27 @@ func (w *Worker) Start() error {
 // Shutdown waits for running tasks (up to the server's timeout) and stops.
 func (w *Worker) Shutdown() { w.srv.Shutdown() }
 
+// Sweep re-enqueues, every interval until ctx ends, requests left pending
+// for longer than olderThan (see provisioning.Service.Sweep).
+func (w *Worker) Sweep(ctx context.Context, every, olderThan time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := w.cfg.Service.Sweep(ctx, olderThan)
+		if err != nil && ctx.Err() == nil {
+			w.cfg.Log.Warn("sweep stale provisioning requests", "err", err)
+		}
+		if n > 0 {
+			w.cfg.Log.Info("re-queued stale provisioning requests", "requests", n)
+		}
+	}
+}
+
 func (w *Worker) handleRequest(ctx context.Context, t *hq.Task) error {
 	start := time.Now()
 	defer func() { w.m.latency.WithLabelValues("request").Observe(time.Since(start).Seconds()) }()

@@ -329,6 +329,23 @@ func TestProvisioningEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a request whose task was lost is swept up and done", func(t *testing.T) {
+		p, _ := json.Marshal(provisioning.VoicemailParams{Enabled: false, Language: "en"})
+		r := provisioning.Request{SubscriptionID: sub, Kind: provisioning.KindVoicemail, Params: p, State: provisioning.StatePending, RequestedBy: "test"}
+		if err := e.store.CreateRequest(context.Background(), &r); err != nil { // recorded, never enqueued
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		n, err := e.svc.Sweep(context.Background(), time.Millisecond)
+		if err != nil || n < 1 {
+			t.Fatalf("sweep queued %d (%v), want the lost request", n, err)
+		}
+		e.wait(t, r.ID, provisioning.StateDone)
+		if ns, _ := e.hlr.Subscriber(msisdn(1)); ns.Voicemail.Enabled {
+			t.Fatal("the swept request did not reach the network")
+		}
+	})
+
 	t.Run("bad requests are refused at submission", func(t *testing.T) {
 		for _, tc := range []struct {
 			kind   provisioning.Kind

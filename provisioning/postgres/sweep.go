@@ -1,0 +1,30 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/simcore/simcore/provisioning"
+)
+
+// Stale lists up to limit pending requests last updated before before,
+// oldest first (without their messages: the sweeper needs only ids and
+// due times).
+func (s *Store) Stale(ctx context.Context, before time.Time, limit int) ([]provisioning.Request, error) {
+	if limit <= 0 || limit > maxList {
+		limit = maxList
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+requestColumns+` FROM provisioning_requests
+		WHERE state = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("stale requests: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (provisioning.Request, error) { return scanRequest(r) })
+	if err != nil {
+		return nil, fmt.Errorf("stale requests: %w", err)
+	}
+	return out, nil
+}
