@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,13 +49,17 @@ const (
 	FormatCSV    = "csv"
 	FormatNDJSON = "ndjson"
 	FormatMapped = "mapped"
+	// FormatBER is 3GPP TS 32.298 CDRs in ASN.1 BER (package ber).
+	FormatBER = "ber"
+	// FormatRADIUS labels records from RADIUS accounting (IngestRecords).
+	FormatRADIUS = "radius"
 )
 
 // Source is one stream of usage records.
 type Source struct {
 	Kind    string   // file, spool or http: a metric label, from this fixed set
 	Name    string   // stored with each record and reject (a file name, "http")
-	Format  string   // csv, ndjson or mapped
+	Format  string   // csv, ndjson, mapped or ber; for IngestRecords any label (radius)
 	Mapping *Mapping // for mapped
 	R       io.Reader
 	// Progress, if set, is called with the bytes read so far.
@@ -82,6 +85,10 @@ type Config struct {
 	// DrainTimeout bounds the final flush after Run's context ends; default 15 s.
 	DrainTimeout time.Duration
 	Now          func() time.Time
+	// Resolver, if set, fills in the ICCID of BER records and of records
+	// given to IngestRecords that carry only an IMSI. Without it such
+	// records are rejected as missing_iccid.
+	Resolver ICCIDResolver
 }
 
 func (c *Config) setDefaults() error {
@@ -345,37 +352,66 @@ func (p *Pipeline) write(ctx context.Context, b *metering.Batch, groups []*group
 // (or rejected, or known a duplicate). On error the summary counts only what
 // was durably handled; the source must not be acknowledged.
 func (p *Pipeline) Ingest(ctx context.Context, src Source) (Summary, error) {
-	var sum Summary
+	if src.Format == FormatBER {
+		return p.collect(ctx, src, func(ctx context.Context, submit func(*group) error) error {
+			return p.decodeBER(ctx, src, submit)
+		})
+	}
 	parser, sp, err := p.open(src)
 	if err != nil {
-		return sum, &FileError{err}
+		return Summary{}, &FileError{err}
 	}
+	return p.collect(ctx, src, func(ctx context.Context, submit func(*group) error) error {
+		chunks := make(chan Chunk, p.cfg.Parsers)
+		g, gctx := errgroup.WithContext(ctx)
+		// Read and cut the stream.
+		g.Go(func() error {
+			defer close(chunks)
+			for {
+				c, err := sp.Next()
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("read %s: %w", src.Name, err)
+				}
+				if src.Progress != nil {
+					src.Progress(c.Offset + int64(len(c.Data)))
+				}
+				select {
+				case chunks <- c:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+		})
+		// Parse chunks and hand groups to the writer loop.
+		for range p.cfg.Parsers {
+			g.Go(func() error {
+				var items []Item
+				for c := range chunks {
+					items = parser.Parse(c, items[:0])
+					if err := submit(p.makeGroup(src, items)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		return g.Wait()
+	})
+}
+
+// collect runs produce, which hands src's groups to submit (from any
+// number of goroutines, until it returns), and collects their outcomes.
+// It returns once every submitted group is answered: the summary counts
+// what was durably handled, the error says why not all of src was.
+func (p *Pipeline) collect(ctx context.Context, src Source, produce func(ctx context.Context, submit func(*group) error) error) (Summary, error) {
+	var sum Summary
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chunks := make(chan Chunk, p.cfg.Parsers)
 	g, gctx := errgroup.WithContext(ctx)
 
-	// Read and cut the stream.
-	g.Go(func() error {
-		defer close(chunks)
-		for {
-			c, err := sp.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("read %s: %w", src.Name, err)
-			}
-			if src.Progress != nil {
-				src.Progress(c.Offset + int64(len(c.Data)))
-			}
-			select {
-			case chunks <- c:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-	})
 	// Every group handed to the writer loop is answered on results: by the
 	// loop once its batch is written (or given up), or here if the loop
 	// never took it. The number in flight is bounded by the loop's double
@@ -396,31 +432,16 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source) (Summary, error) {
 			return gctx.Err()
 		}
 	}
-	// Parse chunks and hand groups to the writer loop.
-	var parsers sync.WaitGroup
-	for range p.cfg.Parsers {
-		parsers.Add(1)
-		g.Go(func() error {
-			defer parsers.Done()
-			var items []Item
-			for c := range chunks {
-				items = parser.Parse(c, items[:0])
-				if err := submit(p.makeGroup(src, items)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
 	parsersDone := make(chan struct{})
-	go func() {
+	g.Go(func() error {
 		defer close(parsersDone)
-		parsers.Wait()
-		if !src.Linger && gctx.Err() == nil {
+		err := produce(gctx, submit)
+		if err == nil && !src.Linger && gctx.Err() == nil {
 			// Flush at the end of the source: an empty group marks it.
 			_ = submit(&group{kind: src.Kind, format: src.Format, flush: true})
 		}
-	}()
+		return err
+	})
 	// Collect outcomes, in any order.
 	var (
 		firstErr  error
@@ -532,7 +553,7 @@ func (p *Pipeline) open(src Source) (Parser, *Splitter, error) {
 		}
 		return parser, sp, nil
 	}
-	return nil, nil, fmt.Errorf("%w %q: want csv, ndjson or mapped", errUnknownFormat, src.Format)
+	return nil, nil, fmt.Errorf("%w %q: want csv, ndjson, mapped or ber", errUnknownFormat, src.Format)
 }
 
 func (p *Pipeline) makeGroup(src Source, items []Item) *group {

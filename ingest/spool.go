@@ -32,13 +32,16 @@ type Spool struct {
 }
 
 // FormatForName picks the format from a file name: .csv → csv,
-// .ndjson/.jsonl/.json → ndjson; with a mapping, anything else → mapped.
+// .ndjson/.jsonl/.json → ndjson, .ber/.cdr → ber; with a mapping, anything
+// else → mapped.
 func FormatForName(name string, haveMapping bool) (string, bool) {
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".csv":
 		return FormatCSV, true
 	case ".ndjson", ".jsonl", ".json":
 		return FormatNDJSON, true
+	case ".ber", ".cdr":
+		return FormatBER, true
 	}
 	if haveMapping {
 		return FormatMapped, true
@@ -123,7 +126,7 @@ func (s *Spool) ingestFile(ctx context.Context, name string) error {
 	path := filepath.Join(s.Dir, name)
 	format, ok := FormatForName(name, s.Mapping != nil)
 	if !ok {
-		return s.reject(name, fmt.Errorf("unknown format for %q: want .csv, .ndjson or .jsonl (or a mapping file)", name))
+		return s.reject(name, fmt.Errorf("unknown format for %q: want .csv, .ndjson, .jsonl, .ber or .cdr (or a mapping file)", name))
 	}
 	f, err := os.Open(path)
 	if err != nil {

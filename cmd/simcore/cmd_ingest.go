@@ -19,6 +19,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/simcore/simcore/ingest"
+	iradius "github.com/simcore/simcore/ingest/radius"
 	"github.com/simcore/simcore/ops"
 )
 
@@ -29,6 +30,7 @@ type ingestFlags struct {
 	pushAddr string
 	token    string
 	profile  string
+	radius   radiusFlags
 	ic       ingestConfig
 }
 
@@ -46,7 +48,12 @@ fatal error. A progress bar shows on stderr when it is a terminal.
 With --spool DIR: runs until interrupted, ingesting files dropped into DIR
 (moved to DIR/done or DIR/rejected), and with --push-addr serves
 POST /v1/ingest (Bearer $SIMCORE_INGEST_TOKEN), plus /metrics, /healthz and
-/readyz on --ops-addr.
+/readyz on --ops-addr. With --radius-addr it receives RADIUS accounting
+(shared secret from --radius-secret-file or $SIMCORE_RADIUS_SECRET).
+
+BER CDR files (3GPP TS 32.298, .ber or .cdr) carry IMSIs: their ICCIDs are
+looked up in the SIM inventory, and records of unknown IMSIs are quarantined
+as unknown_imsi.
 
 Records are stored exactly once by identity (node_id, record_id): a record
 delivered again, in any file or push, counts as a duplicate.`,
@@ -56,7 +63,8 @@ delivered again, in any file or push, counts as a duplicate.`,
 			c.postgresFlags()
 			c.serviceFlags("127.0.0.1:9471")
 			c.ingestFlags(&f.ic)
-			fs.StringVar(&f.format, "format", "", "csv, ndjson or mapped (default: by file extension)")
+			c.radiusFlags(&f.radius, "")
+			fs.StringVar(&f.format, "format", "", "csv, ndjson, mapped or ber (default: by file extension)")
 			fs.StringVar(&f.mapping, "mapping", "", "column-mapping file (YAML) for --format mapped")
 			c.str(&f.spool, "spool", "SIMCORE_INGEST_SPOOL", "", "spool directory to watch (long-running mode)")
 			c.str(&f.pushAddr, "push-addr", "SIMCORE_INGEST_PUSH_ADDR", "", "listen address for HTTP push (long-running mode)")
@@ -68,14 +76,23 @@ delivered again, in any file or push, counts as a duplicate.`,
 }
 
 func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) error {
-	if len(files) == 0 && f.spool == "" && f.pushAddr == "" {
-		return usagef("ingest: give FILEs, or --spool DIR and/or --push-addr ADDR")
+	if len(files) == 0 && f.spool == "" && f.pushAddr == "" && f.radius.addr == "" {
+		return usagef("ingest: give FILEs, or --spool DIR, --push-addr ADDR and/or --radius-addr ADDR")
 	}
-	if len(files) > 0 && (f.spool != "" || f.pushAddr != "") {
-		return usagef("ingest: FILE arguments and --spool/--push-addr are separate modes")
+	if len(files) > 0 && (f.spool != "" || f.pushAddr != "" || f.radius.addr != "") {
+		return usagef("ingest: FILE arguments and --spool/--push-addr/--radius-addr are separate modes")
 	}
-	if f.format != "" && f.format != ingest.FormatCSV && f.format != ingest.FormatNDJSON && f.format != ingest.FormatMapped {
-		return usagef("ingest: --format %q: want csv, ndjson or mapped", f.format)
+	switch f.format {
+	case "", ingest.FormatCSV, ingest.FormatNDJSON, ingest.FormatMapped, ingest.FormatBER:
+	default:
+		return usagef("ingest: --format %q: want csv, ndjson, mapped or ber", f.format)
+	}
+	secret, err := c.radiusSecret(&f.radius)
+	if err != nil {
+		return err
+	}
+	if f.radius.addr != "" && secret == nil {
+		return usagef("ingest: --radius-addr needs a secret (--radius-secret-file or SIMCORE_RADIUS_SECRET)")
 	}
 	var mapping *ingest.Mapping
 	if f.mapping != "" {
@@ -113,7 +130,7 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	if len(files) > 0 {
 		return ingestFiles(ctx, c, m.pipeline, files, f.format, mapping)
 	}
-	return serveIngest(ctx, c, log, reg, m, f, mapping)
+	return serveIngest(ctx, c, log, reg, m, f, mapping, secret)
 }
 
 func ingestFiles(ctx context.Context, c *cmdEnv, p *ingest.Pipeline, files []string, format string, mapping *ingest.Mapping) error {
@@ -179,17 +196,17 @@ func ingestFile(ctx context.Context, c *cmdEnv, p *ingest.Pipeline, name, format
 }
 
 // serveIngest is the long-running mode: spool and/or HTTP push.
-func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *prometheus.Registry, m *meteringStack, f *ingestFlags, mapping *ingest.Mapping) error {
+func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *prometheus.Registry, m *meteringStack, f *ingestFlags, mapping *ingest.Mapping, radiusSecret []byte) error {
 	opsSrv := ops.NewServer(log, reg)
 	m.readiness(opsSrv)
 	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
 		return err
 	}
-	comps, err := ingestComponents(c, log, m, f.spool, f.pushAddr, f.token, mapping)
+	comps, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, mapping, f.radius.addr, radiusSecret)
 	if err != nil {
 		return err
 	}
-	log.Info("ingest running", "ops", "http://"+opsSrv.Addr(), "spool", f.spool, "push", comps.pushURL())
+	log.Info("ingest running", "ops", "http://"+opsSrv.Addr(), "spool", f.spool, "push", comps.pushURL(), "radius", f.radius.addr)
 	return runComponents(ctx, log, c.common.shutdownTimeout, opsSrv, m.pipeline, comps)
 }
 
@@ -198,6 +215,7 @@ type ingestParts struct {
 	spool  *ingest.Spool
 	push   *http.Server
 	pushLn net.Listener
+	radius *iradius.Server
 }
 
 func (p *ingestParts) pushURL() string {
@@ -207,8 +225,16 @@ func (p *ingestParts) pushURL() string {
 	return "http://" + p.pushLn.Addr().String() + "/v1/ingest"
 }
 
-func ingestComponents(c *cmdEnv, log *slog.Logger, m *meteringStack, spool, pushAddr, token string, mapping *ingest.Mapping) (*ingestParts, error) {
+func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m *meteringStack, spool, pushAddr, token string, mapping *ingest.Mapping, radiusAddr string, radiusSecret []byte) (*ingestParts, error) {
 	parts := &ingestParts{}
+	if radiusAddr != "" && radiusSecret != nil {
+		sink := &ingest.RecordSink{Pipeline: m.pipeline, Kind: "radius", Name: "radius", Format: ingest.FormatRADIUS}
+		s, err := iradius.New(iradius.Config{Addr: radiusAddr, Secret: radiusSecret, Log: log, Registry: reg}, sink)
+		if err != nil {
+			return nil, err
+		}
+		parts.radius = s
+	}
 	if spool != "" {
 		parts.spool = &ingest.Spool{Dir: spool, Pipeline: m.pipeline, Log: log, Mapping: mapping}
 	}

@@ -22,6 +22,7 @@ type runFlags struct {
 	spool     string
 	pushAddr  string
 	token     string
+	radius    radiusFlags
 	demoEvery time.Duration
 	netsim    bool
 	ic        ingestConfig
@@ -43,7 +44,12 @@ With --demo it also generates usage traffic: a CDR file dropped into the spool
 every --demo-every, over 200 demo SIMs, with a few duplicates and malformed
 lines, and prints a command to look at one SIM's usage. Without
 SIMCORE_INGEST_TOKEN, --demo makes a push token and writes it to
-STATE_DIR/ingest-token (mode 0600).`,
+STATE_DIR/ingest-token (mode 0600).
+
+RADIUS accounting is received on --radius-addr when a shared secret is
+configured (--radius-secret-file or SIMCORE_RADIUS_SECRET); --demo without
+one makes a random secret and writes it to STATE_DIR/radius-secret (mode
+0600).`,
 		flags: func(c *cmdEnv, fs *flag.FlagSet) {
 			c.logFlags()
 			c.clickhouseFlags()
@@ -56,6 +62,7 @@ STATE_DIR/ingest-token (mode 0600).`,
 			c.str(&f.spool, "spool", "SIMCORE_INGEST_SPOOL", "", "spool directory (default STATE_DIR/spool)")
 			c.str(&f.pushAddr, "push-addr", "SIMCORE_INGEST_PUSH_ADDR", "127.0.0.1:8470", "listen address for HTTP push; empty to disable")
 			c.secretStr(&f.token, "push-token", "SIMCORE_INGEST_TOKEN", "", "bearer token HTTP push requires")
+			c.radiusFlags(&f.radius, "127.0.0.1:1813")
 			fs.BoolVar(&f.netsim, "netsim", true, "start the embedded network simulator (set false when the gateway, SMSC and SMTP flags name real endpoints)")
 			c.provFlags(&f.pc)
 			c.netsimFlags(&f.nc)
@@ -89,6 +96,25 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 			}
 		}
 	}
+	radiusSecret, err := c.radiusSecret(&f.radius)
+	if err != nil {
+		return err
+	}
+	radiusSecretFile := ""
+	if f.radius.addr != "" && radiusSecret == nil && f.demo {
+		radiusSecret = []byte(randomToken())
+		radiusSecretFile = filepath.Join(f.stateDir, "radius-secret")
+		if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(radiusSecretFile, append(radiusSecret, '\n'), 0o600); err != nil {
+			return err
+		}
+	}
+	if f.radius.addr != "" && radiusSecret == nil {
+		log.Info("RADIUS accounting disabled: no SIMCORE_RADIUS_SECRET or --radius-secret-file")
+		f.radius.addr = ""
+	}
 	if err := c.migrateAll(ctx, log); err != nil {
 		return err
 	}
@@ -103,7 +129,7 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
 		return err
 	}
-	parts, err := ingestComponents(c, log, m, f.spool, f.pushAddr, f.token, nil)
+	parts, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, nil, f.radius.addr, radiusSecret)
 	if err != nil {
 		return err
 	}
@@ -128,13 +154,20 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	}
 	fmt.Fprintf(c.io.out, "simcore running\n")
 	fmt.Fprintf(c.io.out, "  metrics, health:  http://%s/metrics  /healthz  /readyz\n", opsSrv.Addr())
-	fmt.Fprintf(c.io.out, "  ingest spool:     %s (drop .csv or .ndjson files; see done/ and rejected/)\n", f.spool)
+	fmt.Fprintf(c.io.out, "  ingest spool:     %s (drop .csv, .ndjson or .ber files; see done/ and rejected/)\n", f.spool)
 	if parts.push != nil {
 		fmt.Fprintf(c.io.out, "  ingest push:      POST %s (Bearer token", parts.pushURL())
 		if f.demo && c.getenv("SIMCORE_INGEST_TOKEN") == "" {
 			fmt.Fprintf(c.io.out, " in %s", filepath.Join(f.stateDir, "ingest-token"))
 		}
 		fmt.Fprintln(c.io.out, ")")
+	}
+	if parts.radius != nil {
+		fmt.Fprintf(c.io.out, "  radius accounting: udp %s", f.radius.addr)
+		if radiusSecretFile != "" {
+			fmt.Fprintf(c.io.out, " (shared secret in %s)", radiusSecretFile)
+		}
+		fmt.Fprintln(c.io.out)
 	}
 	fmt.Fprintln(c.io.out, "  clickhouse:       "+c.common.clickhouseAddr+" database "+c.common.clickhouseDB)
 	fmt.Fprintf(c.io.out, "  provisioning:     workers on Redis %s; gateway %s, SMSC %s, SMTP %s\n", c.common.redisAddr, f.pc.gatewayURL, f.pc.smscAddr, f.pc.smtpAddr)

@@ -56,6 +56,9 @@ func runComponents(ctx context.Context, log *slog.Logger, drain time.Duration, o
 	if parts.spool != nil {
 		extra = append(extra, parts.spool.Run)
 	}
+	if parts.radius != nil {
+		extra = append(extra, serveRADIUS(parts.radius))
+	}
 	if parts.push != nil {
 		extra = append(extra, func(ctx context.Context) error { return ops.ServeHTTP(ctx, parts.push, parts.pushLn, drain) })
 	}

@@ -116,6 +116,8 @@ func (c *cmdEnv) openMetering(ctx context.Context, log *slog.Logger, reg *promet
 	m.pipeline, err = ingest.New(ingest.Config{
 		Writer: bw, Log: log, Registry: reg, MaxBatch: ic.maxBatch, MaxWait: ic.maxWait,
 		MaxAge: ic.maxAge, Parsers: ic.parsers, DrainTimeout: c.common.shutdownTimeout,
+		// BER CDRs and RADIUS accounting name the IMSI; the inventory names its card.
+		Resolver: ingest.NewCachedResolver(ppg.New(m.pg), 0, 0, nil),
 	})
 	if err != nil {
 		m.close()
