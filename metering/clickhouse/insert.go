@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/simcore/simcore/metering"
@@ -89,7 +90,8 @@ func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, keys []me
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range cols {
-		g.Go(func() error { return w.appendAndSend(gctx, insertRecordsSQL, cols[i].ordered()) })
+		qctx := ch.Context(gctx, ch.WithQueryID(fmt.Sprintf("%s%s-%d-%d", w.insertPrefix, w.id, seq, i)))
+		g.Go(func() error { return w.appendAndSend(qctx, insertRecordsSQL, cols[i].ordered()) })
 	}
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("insert usage batch %d (%d records): %w", seq, n, err)

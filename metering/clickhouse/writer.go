@@ -73,6 +73,9 @@ type Writer struct {
 	unresolved []metering.LedgerBatch
 	lastEvict  time.Time
 	streams    int
+	// insertPrefix starts the query id of every usage insert into this
+	// database, so a writer can wait out the inserts of a dead one.
+	insertPrefix string
 	m          writerMetrics
 }
 
@@ -133,10 +136,47 @@ func NewWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 			}
 		}
 	}
+	var db string
+	if err := w.conn.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
+		return nil, fmt.Errorf("clickhouse writer: current database: %w", err)
+	}
+	w.insertPrefix = "simcore-usage-insert-" + db + "-"
 	if err := w.loadAll(ctx); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// deadInsertWait bounds how long a writer waits for a dead writer's inserts.
+const deadInsertWait = 2 * time.Minute
+
+// waitForInserts waits until ClickHouse runs no usage insert into this
+// database. A writer that died (or lost its lease, or had its own insert
+// fail on the client side) mid-insert leaves the INSERT running on the
+// server, which may still commit rows; reading stored keys before it
+// finishes would miss them and store those records again. Called with the
+// lease held and no insert of this writer in flight, so whatever is still
+// running is such a leftover.
+func (w *Writer) waitForInserts(ctx context.Context) error {
+	deadline := time.Now().Add(deadInsertWait)
+	for {
+		var n uint64
+		err := w.conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE startsWith(query_id, ?)", w.insertPrefix).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("look for running inserts: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d earlier usage inserts still running after %s", n, deadInsertWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Keys is the number of record identities held for deduplication.
@@ -158,6 +198,9 @@ func (w *Writer) loadAll(ctx context.Context) error {
 		return err
 	}
 	defer lease.Release(context.WithoutCancel(ctx))
+	if err := w.waitForInserts(ctx); err != nil {
+		return err
+	}
 	seq, err := lease.MaxSeq(ctx)
 	if err != nil {
 		return err
@@ -233,6 +276,17 @@ func (w *Writer) catchUp(ctx context.Context, lease metering.Lease) error {
 	for _, b := range bs {
 		if b.Writer != w.id {
 			others = append(others, b)
+		}
+	}
+	unfinished := len(w.unresolved) > 0
+	for _, b := range others {
+		unfinished = unfinished || b.State != "committed"
+	}
+	if unfinished {
+		// A batch begun and never committed: its writer died or lost
+		// the lease, and its insert may still be running on the server.
+		if err := w.waitForInserts(ctx); err != nil {
+			return err
 		}
 	}
 	others = append(others, w.unresolved...)

@@ -220,3 +220,52 @@ func equalBools(a, b []bool) bool {
 }
 
 var _ = context.Background
+
+// TestWriterWaitsOutInsertsStillRunning: a writer that starts while another
+// writer's insert is still running on the server (its client died, its
+// lease passed on) must not read the stored keys until that insert has
+// finished, or it would store those records again.
+func TestWriterWaitsOutInsertsStillRunning(t *testing.T) {
+	t.Parallel()
+	_, conn := newTestDB(t)
+	ctx := testenv.Context(t, 2*time.Minute)
+	a := newTestWriter(t, WriterConfig{Conn: conn, Ledger: newMemLedger()})
+	const n = 300_000
+	b := &metering.Batch{}
+	keys := make([]metering.Key, n)
+	stored := make([]bool, n)
+	start := time.Now().Add(-48 * time.Hour)
+	for i := range n {
+		r := rec(i, i%7000, start.Add(time.Duration(i)*time.Second/4), 1, 1)
+		b.Records = append(b.Records, r)
+		b.Sources = append(b.Sources, "x")
+		keys[i], stored[i] = r.Key(), true
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.insertRecords(ctx, b, keys, stored, n, 1) }()
+	seen := false
+	for deadline := time.Now().Add(20 * time.Second); !seen && time.Now().Before(deadline); {
+		var running uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE startsWith(query_id, ?)", a.insertPrefix).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		seen = running > 0
+		select {
+		case err := <-done:
+			done <- err
+			deadline = time.Time{}
+		default:
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if !seen {
+		t.Fatal("never saw the insert running under its query id; the test cannot check the fence")
+	}
+	w := newTestWriter(t, WriterConfig{Conn: conn, Ledger: newMemLedger()})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if w.Keys() != n {
+		t.Fatalf("a writer started during another's insert loaded %d keys, want all %d", w.Keys(), n)
+	}
+}
