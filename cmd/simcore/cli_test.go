@@ -120,6 +120,7 @@ func TestRunDemo(t *testing.T) {
 		"SIMCORE_NETSIM_HLR_ADDR":     "127.0.0.1:0",
 		"SIMCORE_NETSIM_SMSC_ADDR":    "127.0.0.1:0",
 		"SIMCORE_NETSIM_SMTP_ADDR":    "127.0.0.1:0",
+		"SIMCORE_RADIUS_ADDR":         "127.0.0.1:0",
 	}
 	redisAddr, redisDB := testenv.RedisDB(t)
 	env["SIMCORE_REDIS_ADDR"], env["SIMCORE_REDIS_DB"] = redisAddr, strconv.Itoa(redisDB)
