@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= $(shell command -v go || echo /usr/local/go/bin/go)
 ENV   := set -a && . .run/env && set +a &&
 
-.PHONY: all build run test services services-down services-status bench bench-ingest vet clean
+.PHONY: all build run test fuzz services services-down services-status bench bench-ingest vet clean
 
 all: build
 
@@ -25,10 +25,22 @@ services-status:
 run: services build
 	$(ENV) exec bin/simcore run --demo
 
-## test: every test, against the real services
+## test: vet, each fuzz target briefly, then every test against the real services
 test: services
 	$(ENV) $(GO) vet ./...
+	$(MAKE) fuzz
 	$(ENV) $(GO) test -race -count=1 -timeout 30m ./...
+
+## fuzz: the parsers of hostile input, FUZZTIME each (go test -fuzz takes one target at a time)
+FUZZTIME ?= 8s
+FUZZ_TARGETS := ingest/ber:FuzzDecode ingest/radius:FuzzPacket ingest:FuzzCSVParse ingest:FuzzSplitter \
+	workers/smpp:FuzzParseReceiptText workers/smpp:FuzzDecodeDeliverSM netsim/hlr:FuzzHandler
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ./$$pkg ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./$$pkg/ > /tmp/simcore-fuzz.log 2>&1 || { cat /tmp/simcore-fuzz.log; exit 1; }; \
+	done
 
 vet:
 	$(GO) vet ./...
