@@ -76,7 +76,7 @@ type Writer struct {
 	// insertPrefix starts the query id of every usage insert into this
 	// database, so a writer can wait out the inserts of a dead one.
 	insertPrefix string
-	m          writerMetrics
+	m            writerMetrics
 }
 
 type writerMetrics struct {
