@@ -61,9 +61,10 @@ type Lease interface {
 	MaxSeq(ctx context.Context) (uint64, error)
 	// Since lists the batches begun after seq, oldest first.
 	Since(ctx context.Context, seq uint64) ([]LedgerBatch, error)
-	// Begin records that writer is about to store rows records into months
-	// (YYYYMM) and returns the batch's sequence number.
-	Begin(ctx context.Context, writer string, months []uint32, rows int) (uint64, error)
+	// Begin records that writer is about to store rows records of iccids
+	// into months (YYYYMM) and returns the batch's sequence number. The
+	// ICCIDs tell rating whose usage changed.
+	Begin(ctx context.Context, writer string, months []uint32, iccids []string, rows int) (uint64, error)
 	// Commit marks batch seq stored.
 	Commit(ctx context.Context, seq uint64) error
 	// Abort marks batch seq as not (or only partly) stored.

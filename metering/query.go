@@ -124,7 +124,8 @@ type Usage struct {
 	Series []Bucket `json:"series,omitempty"`
 }
 
-// SessionQuery asks for one SIM's usage records in [From, To), newest first.
+// SessionQuery asks for one SIM's sessions whose records start in
+// [From, To), newest first.
 type SessionQuery struct {
 	ICCID  string
 	From   time.Time
@@ -150,8 +151,16 @@ func (q *SessionQuery) Validate() error {
 	return nil
 }
 
-// Session is one usage record as a subscriber sees it: a data session (or
-// part of one), a call or a message.
+// Session is usage as a subscriber sees it: a data session, a call or a
+// message. The partial records of one bearer (same PGWAddress and
+// ChargingID, TS 32.298) make one session; a record that names no bearer is
+// a session of its own.
+//
+// StartTime is the first record's start; DurationS, BytesUp and BytesDown
+// are summed over the records; MCCMNC, RAT, APN, PeerNumber and RecordID are
+// the first record's; ClosingCause is the last record's (why the session,
+// or its latest part, closed); Sequence is the highest recordSequenceNumber
+// seen, so Parts below Sequence means parts are missing or not yet in.
 type Session struct {
 	Type         string    `json:"type"`
 	StartTime    time.Time `json:"start_time"`
@@ -165,6 +174,9 @@ type Session struct {
 	Sequence     uint32    `json:"sequence,omitempty"`
 	ClosingCause uint8     `json:"closing_cause,omitempty"`
 	RecordID     string    `json:"record_id"`
+	Parts        uint32    `json:"parts"` // records in the session (within the query's range)
+	ChargingID   uint32    `json:"charging_id,omitempty"`
+	PGWAddress   string    `json:"pgw_address,omitempty"`
 }
 
 // SessionPage is one page of sessions; Next is empty on the last page.

@@ -53,6 +53,11 @@ func ParseUsageType(s string) (UsageType, error) {
 //
 // Its identity is (NodeID, RecordID): the same pair delivered again is a
 // duplicate whatever its content (see Key).
+//
+// PGWAddress and ChargingID name the bearer a data record belongs to: the
+// partial records of one bearer (TS 32.298) share them, and the session
+// list shows them as one session. PGWAddress is empty when the feed does
+// not name the bearer; ChargingID is then ignored.
 type Record struct {
 	Type         UsageType
 	ICCID        string
@@ -70,4 +75,6 @@ type Record struct {
 	RecordID     string
 	Sequence     uint32 // partial record sequence; 0 = absent (single, complete record)
 	ClosingCause uint8
+	ChargingID   uint32 // 3GPP chargingID of the bearer
+	PGWAddress   string // gateway that assigned ChargingID (S-GW for SGW-CDRs); "" = no bearer
 }

@@ -27,7 +27,7 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRec
 // Limits applied by Validate.
 const (
 	MaxIDBytes    = 128       // RecordID and NodeID
-	MaxTextBytes  = 128       // RAT, APN, PeerNumber
+	MaxTextBytes  = 128       // RAT, APN, PeerNumber, PGWAddress
 	MaxFutureSkew = time.Hour // how far after now a StartTime may be
 )
 
@@ -39,7 +39,7 @@ const (
 //	missing_iccid, iccid_not_digits, iccid_length, iccid_luhn,
 //	imsi_invalid, msisdn_invalid, mcc_mnc_invalid,
 //	missing_start_time, start_time_too_old, start_time_in_future,
-//	rat_too_long, apn_too_long, peer_number_too_long.
+//	rat_too_long, apn_too_long, peer_number_too_long, pgw_address_too_long.
 //
 // The StartTime window is [now-maxAge, now+MaxFutureSkew]; maxAge <= 0
 // disables the lower bound and a zero now disables both. Validate does not
@@ -96,6 +96,7 @@ func (r *Record) Validate(now time.Time, maxAge time.Duration) error {
 		{"rat", r.RAT, "rat_too_long"},
 		{"apn", r.APN, "apn_too_long"},
 		{"peer_number", r.PeerNumber, "peer_number_too_long"},
+		{"pgw_address", r.PGWAddress, "pgw_address_too_long"},
 	} {
 		if len(f.value) > MaxTextBytes {
 			return invalid(f.name, f.tooLong)

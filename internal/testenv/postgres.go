@@ -19,7 +19,9 @@ var templates sync.Map // name+version → struct{}: checked in this process
 
 // Postgres returns the URL of a new database of the test's own, cloned from
 // a template that migrate brought up to date. version identifies the
-// migrations (a hash of their files); when it changes the template is rebuilt.
+// migrations (a hash of their files) and is part of the template's name, so
+// test runs of checkouts with different migrations (parallel worktrees, a
+// branch switch) never rebuild a template another run is cloning from.
 // The database is dropped when the test ends.
 func Postgres(t testing.TB, name, version string, migrate func(ctx context.Context, url string) error) string {
 	t.Helper()
@@ -38,7 +40,7 @@ func Postgres(t testing.TB, name, version string, migrate func(ctx context.Conte
 	}
 	defer admin.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", templateLock)
 
-	tmpl := "tmpl_" + name
+	tmpl := "tmpl_" + name + "_" + templateSuffix(version)
 	key := tmpl + "@" + version
 	if _, ok := templates.Load(key); !ok {
 		var comment *string
@@ -90,4 +92,20 @@ func withDatabase(t testing.TB, base, db string) string {
 	}
 	u.Path = "/" + db
 	return u.String()
+}
+
+// templateSuffix turns a migrations version into a database-name suffix:
+// lower-case letters, digits and underscores, at most 16 characters.
+func templateSuffix(version string) string {
+	b := make([]byte, 0, 16)
+	for i := 0; i < len(version) && len(b) < 16; i++ {
+		c := version[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c == '_':
+			b = append(b, c)
+		case c >= 'A' && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		}
+	}
+	return string(b)
 }

@@ -74,7 +74,7 @@ func (m *memLease) Since(_ context.Context, seq uint64) ([]metering.LedgerBatch,
 	return slices.Clone(m.l.batches[min(int(seq), len(m.l.batches)):]), nil
 }
 
-func (m *memLease) Begin(_ context.Context, writer string, months []uint32, rows int) (uint64, error) {
+func (m *memLease) Begin(_ context.Context, writer string, months []uint32, _ []string, rows int) (uint64, error) {
 	if m.l.failBegin != nil {
 		if err := m.l.failBegin(); err != nil {
 			return 0, err

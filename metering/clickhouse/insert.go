@@ -12,17 +12,17 @@ import (
 	"github.com/simcore/simcore/metering"
 )
 
-const insertRecordsSQL = `INSERT INTO usage_records (iccid, start_time, type, key_hi, key_lo, node_id, record_id, imsi, msisdn, duration_s, bytes_up, bytes_down, mcc_mnc, rat, apn, peer_number, sequence, closing_cause, source, batch_seq, ingested_at)`
+const insertRecordsSQL = `INSERT INTO usage_records (iccid, start_time, type, key_hi, key_lo, node_id, record_id, imsi, msisdn, duration_s, bytes_up, bytes_down, mcc_mnc, rat, apn, peer_number, sequence, closing_cause, source, batch_seq, ingested_at, charging_id, pgw_address)`
 
 // recordColumns holds one batch column by column: columnar appends were the
 // fastest way measured to insert with clickhouse-go (docs/ingest.md).
 type recordColumns struct {
-	iccid, nodeID, recordID, imsi, msisdn, mccmnc, rat, apn, peer, source []string
-	start, ingested                                                       []time.Time
-	typ                                                                   []int8
-	keyHi, keyLo, up, down, seq                                           []uint64
-	dur, sequence                                                         []uint32
-	cause                                                                 []uint8
+	iccid, nodeID, recordID, imsi, msisdn, mccmnc, rat, apn, peer, source, pgw []string
+	start, ingested                                                            []time.Time
+	typ                                                                        []int8
+	keyHi, keyLo, up, down, seq                                                []uint64
+	dur, sequence, charging                                                    []uint32
+	cause                                                                      []uint8
 }
 
 func (c *recordColumns) grow(n int) {
@@ -33,6 +33,7 @@ func (c *recordColumns) grow(n int) {
 		start: make([]time.Time, 0, n), ingested: make([]time.Time, 0, n), typ: make([]int8, 0, n),
 		keyHi: make([]uint64, 0, n), keyLo: make([]uint64, 0, n), up: make([]uint64, 0, n), down: make([]uint64, 0, n),
 		seq: make([]uint64, 0, n), dur: make([]uint32, 0, n), sequence: make([]uint32, 0, n), cause: make([]uint8, 0, n),
+		charging: make([]uint32, 0, n), pgw: make([]string, 0, n),
 	}
 }
 
@@ -58,11 +59,13 @@ func (c *recordColumns) add(r *metering.Record, k metering.Key, source string, s
 	c.source = append(c.source, source)
 	c.seq = append(c.seq, seq)
 	c.ingested = append(c.ingested, now)
+	c.charging = append(c.charging, r.ChargingID)
+	c.pgw = append(c.pgw, r.PGWAddress)
 }
 
 func (c *recordColumns) ordered() []any {
 	return []any{c.iccid, c.start, c.typ, c.keyHi, c.keyLo, c.nodeID, c.recordID, c.imsi, c.msisdn,
-		c.dur, c.up, c.down, c.mccmnc, c.rat, c.apn, c.peer, c.sequence, c.cause, c.source, c.seq, c.ingested}
+		c.dur, c.up, c.down, c.mccmnc, c.rat, c.apn, c.peer, c.sequence, c.cause, c.source, c.seq, c.ingested, c.charging, c.pgw}
 }
 
 // insertRecords inserts the records of b marked in stored, split into

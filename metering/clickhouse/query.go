@@ -2,13 +2,11 @@ package clickhouse
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/simcore/simcore/metering"
@@ -90,6 +88,22 @@ func bucketExpr(table string, by metering.Granularity) string {
 // buildUsageSQL builds the usage query for q: rows (bucket, type, records,
 // sessions, bytes_up, bytes_down, duration_s) ordered by bucket.
 func buildUsageSQL(q metering.UsageQuery) (string, []any) {
+	return buildSQL(q, "iccid = ?", q.ICCID, "", "")
+}
+
+// buildManySQL builds the usage query for q over iccids instead of
+// q.ICCID: rows (iccid, bucket, type, ...) ordered by iccid and bucket.
+func buildManySQL(q metering.UsageQuery, iccids []string) (string, []any) {
+	set := make([]any, len(iccids))
+	for i, c := range iccids {
+		set[i] = c
+	}
+	return buildSQL(q, "iccid IN ?", clickhouse.GroupSet{Value: set}, "iccid AS i, ", "i, ")
+}
+
+// buildSQL builds a usage query whose rows match who (with its argument
+// arg); key prefixes the select lists and grouping with more columns.
+func buildSQL(q metering.UsageQuery, who string, arg any, keySelect, key string) (string, []any) {
 	var (
 		parts []string
 		args  []any
@@ -98,21 +112,21 @@ func buildUsageSQL(q metering.UsageQuery) (string, []any) {
 		b := bucketExpr(p.table, q.By)
 		switch p.table {
 		case "usage_records":
-			parts = append(parts, "SELECT "+b+" AS b, toUInt8(type) AS t, toUInt64(count()) AS records, toUInt64(countIf(sequence <= 1)) AS sessions, toUInt64(sum(bytes_up)) AS up, toUInt64(sum(bytes_down)) AS down, toUInt64(sum(duration_s)) AS dur"+
-				" FROM usage_records WHERE iccid = ? AND start_time >= toDateTime(?) AND start_time < toDateTime(?) GROUP BY b, t")
-			args = append(args, q.ICCID, p.from.Unix(), p.to.Unix())
+			parts = append(parts, "SELECT "+keySelect+b+" AS b, toUInt8(type) AS t, toUInt64(count()) AS records, toUInt64(countIf(sequence <= 1)) AS sessions, toUInt64(sum(bytes_up)) AS up, toUInt64(sum(bytes_down)) AS down, toUInt64(sum(duration_s)) AS dur"+
+				" FROM usage_records WHERE "+who+" AND start_time >= toDateTime(?) AND start_time < toDateTime(?) GROUP BY "+key+"b, t")
+			args = append(args, arg, p.from.Unix(), p.to.Unix())
 		case "usage_hourly":
-			parts = append(parts, "SELECT "+b+" AS b, toUInt8(type) AS t, toUInt64(sum(records)) AS records, toUInt64(sum(sessions)) AS sessions, toUInt64(sum(bytes_up)) AS up, toUInt64(sum(bytes_down)) AS down, toUInt64(sum(duration_s)) AS dur"+
-				" FROM usage_hourly WHERE iccid = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) GROUP BY b, t")
-			args = append(args, q.ICCID, p.from.Unix(), p.to.Unix())
+			parts = append(parts, "SELECT "+keySelect+b+" AS b, toUInt8(type) AS t, toUInt64(sum(records)) AS records, toUInt64(sum(sessions)) AS sessions, toUInt64(sum(bytes_up)) AS up, toUInt64(sum(bytes_down)) AS down, toUInt64(sum(duration_s)) AS dur"+
+				" FROM usage_hourly WHERE "+who+" AND hour >= toDateTime(?) AND hour < toDateTime(?) GROUP BY "+key+"b, t")
+			args = append(args, arg, p.from.Unix(), p.to.Unix())
 		case "usage_daily":
-			parts = append(parts, "SELECT "+b+" AS b, toUInt8(type) AS t, toUInt64(sum(records)) AS records, toUInt64(sum(sessions)) AS sessions, toUInt64(sum(bytes_up)) AS up, toUInt64(sum(bytes_down)) AS down, toUInt64(sum(duration_s)) AS dur"+
-				" FROM usage_daily WHERE iccid = ? AND day >= toDate(?) AND day < toDate(?) GROUP BY b, t")
-			args = append(args, q.ICCID, p.from.Format(time.DateOnly), p.to.Format(time.DateOnly))
+			parts = append(parts, "SELECT "+keySelect+b+" AS b, toUInt8(type) AS t, toUInt64(sum(records)) AS records, toUInt64(sum(sessions)) AS sessions, toUInt64(sum(bytes_up)) AS up, toUInt64(sum(bytes_down)) AS down, toUInt64(sum(duration_s)) AS dur"+
+				" FROM usage_daily WHERE "+who+" AND day >= toDate(?) AND day < toDate(?) GROUP BY "+key+"b, t")
+			args = append(args, arg, p.from.Format(time.DateOnly), p.to.Format(time.DateOnly))
 		}
 	}
-	sql := "SELECT b, t, sum(records), sum(sessions), sum(up), sum(down), sum(dur) FROM (" +
-		strings.Join(parts, " UNION ALL ") + ") GROUP BY b, t ORDER BY b, t"
+	sql := "SELECT " + key + "b, t, sum(records), sum(sessions), sum(up), sum(down), sum(dur) FROM (" +
+		strings.Join(parts, " UNION ALL ") + ") GROUP BY " + key + "b, t ORDER BY " + key + "b, t"
 	return sql, args
 }
 
@@ -132,38 +146,91 @@ func (r *Reader) Usage(ctx context.Context, q metering.UsageQuery) (metering.Usa
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var (
-			b                                uint32
-			t                                uint8
-			records, sessions, up, down, dur uint64
-		)
-		if err := rows.Scan(&b, &t, &records, &sessions, &up, &down, &dur); err != nil {
+		var row usageRow
+		if err := rows.Scan(&row.b, &row.t, &row.records, &row.sessions, &row.up, &row.down, &row.dur); err != nil {
 			return out, fmt.Errorf("usage query: %w", err)
 		}
-		var tot metering.Totals
-		switch metering.UsageType(t) {
-		case metering.TypeData:
-			tot.Data = metering.DataUsage{BytesUp: up, BytesDown: down, Sessions: sessions}
-		case metering.TypeVoice:
-			tot.Voice = metering.VoiceUsage{Seconds: dur, Calls: sessions}
-		case metering.TypeSMS:
-			tot.SMS = metering.SMSUsage{Count: records}
-		}
-		out.Totals.Add(tot)
-		if q.By == metering.GranTotal {
-			continue
-		}
-		from, to := bucketBounds(b, q.By)
-		from, to = maxTime(from, q.From), minTime(to, q.To)
-		if n := len(out.Series); n == 0 || !out.Series[n-1].From.Equal(from) {
-			out.Series = append(out.Series, metering.Bucket{From: from, To: to})
-		}
-		out.Series[len(out.Series)-1].Totals.Add(tot)
+		row.addTo(&out, q)
 	}
 	if err := rows.Err(); err != nil {
 		return out, fmt.Errorf("usage query: %w", err)
 	}
 	return out, nil
+}
+
+// UsageMany answers q for each of iccids (q.ICCID is ignored) in one
+// query, as Usage would answer each; ICCIDs without usage get empty
+// answers. Errors wrap metering.ErrInvalidQuery for a bad query.
+func (r *Reader) UsageMany(ctx context.Context, q metering.UsageQuery, iccids []string) (map[string]metering.Usage, error) {
+	out := make(map[string]metering.Usage, len(iccids))
+	if len(iccids) == 0 {
+		return out, nil
+	}
+	for _, i := range iccids {
+		q.ICCID = i
+		if err := q.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	q.From, q.To = ceilTo(q.From.UTC(), time.Second), ceilTo(q.To.UTC(), time.Second)
+	for _, i := range iccids {
+		out[i] = metering.Usage{ICCID: i, From: q.From, To: q.To}
+	}
+	sql, args := buildManySQL(q, iccids)
+	rows, err := r.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("usage query of %d sims: %w", len(iccids), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			iccid string
+			row   usageRow
+		)
+		if err := rows.Scan(&iccid, &row.b, &row.t, &row.records, &row.sessions, &row.up, &row.down, &row.dur); err != nil {
+			return nil, fmt.Errorf("usage query of %d sims: %w", len(iccids), err)
+		}
+		u, ok := out[iccid]
+		if !ok {
+			continue
+		}
+		row.addTo(&u, q)
+		out[iccid] = u
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage query of %d sims: %w", len(iccids), err)
+	}
+	return out, nil
+}
+
+// usageRow is one row of a usage query: a bucket's usage of one type.
+type usageRow struct {
+	b                                uint32
+	t                                uint8
+	records, sessions, up, down, dur uint64
+}
+
+// addTo adds the row to out, the answer to q.
+func (row usageRow) addTo(out *metering.Usage, q metering.UsageQuery) {
+	var tot metering.Totals
+	switch metering.UsageType(row.t) {
+	case metering.TypeData:
+		tot.Data = metering.DataUsage{BytesUp: row.up, BytesDown: row.down, Sessions: row.sessions}
+	case metering.TypeVoice:
+		tot.Voice = metering.VoiceUsage{Seconds: row.dur, Calls: row.sessions}
+	case metering.TypeSMS:
+		tot.SMS = metering.SMSUsage{Count: row.records}
+	}
+	out.Totals.Add(tot)
+	if q.By == metering.GranTotal {
+		return
+	}
+	from, to := bucketBounds(row.b, q.By)
+	from, to = maxTime(from, q.From), minTime(to, q.To)
+	if n := len(out.Series); n == 0 || !out.Series[n-1].From.Equal(from) {
+		out.Series = append(out.Series, metering.Bucket{From: from, To: to})
+	}
+	out.Series[len(out.Series)-1].Totals.Add(tot)
 }
 
 func bucketBounds(b uint32, by metering.Granularity) (time.Time, time.Time) {
@@ -192,98 +259,4 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// cursor is the position after the last session of a page.
-type cursor struct {
-	start  int64
-	hi, lo uint64
-}
-
-func (c cursor) encode() string {
-	s := strconv.FormatInt(c.start, 10) + "." + strconv.FormatUint(c.hi, 16) + "." + strconv.FormatUint(c.lo, 16)
-	return base64.RawURLEncoding.EncodeToString([]byte(s))
-}
-
-func decodeCursor(s string) (cursor, error) {
-	var c cursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return c, fmt.Errorf("%w: malformed cursor", metering.ErrInvalidQuery)
-	}
-	parts := strings.Split(string(b), ".")
-	if len(parts) != 3 {
-		return c, fmt.Errorf("%w: malformed cursor", metering.ErrInvalidQuery)
-	}
-	var e1, e2, e3 error
-	c.start, e1 = strconv.ParseInt(parts[0], 10, 64)
-	c.hi, e2 = strconv.ParseUint(parts[1], 16, 64)
-	c.lo, e3 = strconv.ParseUint(parts[2], 16, 64)
-	if err := errors.Join(e1, e2, e3); err != nil {
-		return c, fmt.Errorf("%w: malformed cursor", metering.ErrInvalidQuery)
-	}
-	return c, nil
-}
-
-// buildSessionsSQL builds the page query: newest first, ties broken by key,
-// one row more than the limit to know whether a next page exists.
-func buildSessionsSQL(q metering.SessionQuery, after *cursor) (string, []any) {
-	sql := "SELECT toUInt8(type), toUInt32(start_time), duration_s, bytes_up, bytes_down, mcc_mnc, rat, apn, peer_number, sequence, closing_cause, record_id, key_hi, key_lo" +
-		" FROM usage_records WHERE iccid = ? AND start_time >= toDateTime(?) AND start_time < toDateTime(?)"
-	args := []any{q.ICCID, q.From.Unix(), q.To.Unix()}
-	if after != nil {
-		sql += " AND (start_time < toDateTime(?) OR (start_time = toDateTime(?) AND (key_hi < ? OR (key_hi = ? AND key_lo < ?))))"
-		args = append(args, after.start, after.start, after.hi, after.hi, after.lo)
-	}
-	sql += " ORDER BY start_time DESC, key_hi DESC, key_lo DESC LIMIT " + strconv.Itoa(q.Limit+1)
-	return sql, args
-}
-
-// Sessions lists q.ICCID's usage records in the range, newest first.
-// Errors wrap metering.ErrInvalidQuery for a bad query or cursor.
-func (r *Reader) Sessions(ctx context.Context, q metering.SessionQuery) (metering.SessionPage, error) {
-	var page metering.SessionPage
-	if err := q.Validate(); err != nil {
-		return page, err
-	}
-	var after *cursor
-	if q.Cursor != "" {
-		c, err := decodeCursor(q.Cursor)
-		if err != nil {
-			return page, err
-		}
-		after = &c
-	}
-	q.From, q.To = ceilTo(q.From.UTC(), time.Second), ceilTo(q.To.UTC(), time.Second)
-	sql, args := buildSessionsSQL(q, after)
-	rows, err := r.conn.Query(ctx, sql, args...)
-	if err != nil {
-		return page, fmt.Errorf("sessions query: %w", err)
-	}
-	defer rows.Close()
-	page.Sessions = []metering.Session{}
-	var last cursor
-	for rows.Next() {
-		var (
-			s      metering.Session
-			t      uint8
-			start  uint32
-			hi, lo uint64
-		)
-		if err := rows.Scan(&t, &start, &s.DurationS, &s.BytesUp, &s.BytesDown, &s.MCCMNC, &s.RAT, &s.APN, &s.PeerNumber, &s.Sequence, &s.ClosingCause, &s.RecordID, &hi, &lo); err != nil {
-			return page, fmt.Errorf("sessions query: %w", err)
-		}
-		if len(page.Sessions) == q.Limit {
-			page.Next = last.encode()
-			break
-		}
-		s.Type = metering.UsageType(t).String()
-		s.StartTime = time.Unix(int64(start), 0).UTC()
-		page.Sessions = append(page.Sessions, s)
-		last = cursor{start: int64(start), hi: hi, lo: lo}
-	}
-	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("sessions query: %w", err)
-	}
-	return page, nil
 }

@@ -199,8 +199,14 @@ func TestBuildSessionsSQL(t *testing.T) {
 	t.Parallel()
 	id := iccid(1)
 	q := metering.SessionQuery{ICCID: id, From: utc(2024, 3, 1, 0, 0, 0), To: utc(2024, 3, 2, 0, 0, 0), Limit: 7}
-	const sel = "SELECT toUInt8(type), toUInt32(start_time), duration_s, bytes_up, bytes_down, mcc_mnc, rat, apn, peer_number, sequence, closing_cause, record_id, key_hi, key_lo" +
-		" FROM usage_records WHERE iccid = ? AND start_time >= toDateTime(?) AND start_time < toDateTime(?)"
+	const (
+		ord = "toUInt64(start_time) * 4294967296 + sequence"
+		sel = "SELECT toUInt8(argMin(type, " + ord + ")), toUInt32(min(start_time)) AS first_start, toUInt32(sum(duration_s)), sum(bytes_up), sum(bytes_down)," +
+			" argMin(mcc_mnc, " + ord + "), argMin(rat, " + ord + "), argMin(apn, " + ord + "), argMin(peer_number, " + ord + ")," +
+			" max(sequence), argMax(closing_cause, " + ord + "), argMin(record_id, " + ord + "), toUInt32(count()), any(charging_id), any(pgw_address)," +
+			" if(pgw_address = '', key_hi, cityHash64(pgw_address)) AS gh, if(pgw_address = '', key_lo, toUInt64(charging_id)) AS gl" +
+			" FROM usage_records WHERE iccid = ? AND start_time >= toDateTime(?) AND start_time < toDateTime(?) GROUP BY gh, gl"
+	)
 	tests := []struct {
 		name     string
 		after    *cursor
@@ -209,15 +215,15 @@ func TestBuildSessionsSQL(t *testing.T) {
 	}{
 		{
 			name:     "first page",
-			wantSQL:  sel + " ORDER BY start_time DESC, key_hi DESC, key_lo DESC LIMIT 8",
+			wantSQL:  sel + " ORDER BY first_start DESC, gh DESC, gl DESC LIMIT 8",
 			wantArgs: []any{id, int64(1709251200), int64(1709337600)},
 		},
 		{
 			name:  "after a cursor",
 			after: &cursor{start: 1709290800, hi: 0xfedcba9876543210, lo: 42},
 			wantSQL: sel +
-				" AND (start_time < toDateTime(?) OR (start_time = toDateTime(?) AND (key_hi < ? OR (key_hi = ? AND key_lo < ?))))" +
-				" ORDER BY start_time DESC, key_hi DESC, key_lo DESC LIMIT 8",
+				" HAVING first_start < ? OR (first_start = ? AND (gh < ? OR (gh = ? AND gl < ?)))" +
+				" ORDER BY first_start DESC, gh DESC, gl DESC LIMIT 8",
 			wantArgs: []any{id, int64(1709251200), int64(1709337600),
 				int64(1709290800), int64(1709290800), uint64(0xfedcba9876543210), uint64(0xfedcba9876543210), uint64(42)},
 		},
@@ -645,7 +651,7 @@ func sessionOf(r metering.Record) metering.Session {
 	return metering.Session{
 		Type: r.Type.String(), StartTime: r.StartTime, DurationS: r.DurationS, BytesUp: r.BytesUp, BytesDown: r.BytesDown,
 		MCCMNC: r.MCCMNC, RAT: r.RAT, APN: r.APN, PeerNumber: r.PeerNumber, Sequence: r.Sequence,
-		ClosingCause: r.ClosingCause, RecordID: r.RecordID,
+		ClosingCause: r.ClosingCause, RecordID: r.RecordID, Parts: 1,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -332,6 +333,7 @@ func (w *Writer) WriteBatch(ctx context.Context, b *metering.Batch) (metering.Wr
 	}
 	w.fresh.reset()
 	var months []uint32
+	iccids := map[string]struct{}{}
 	n := 0
 	for i := range b.Records {
 		r := &b.Records[i]
@@ -342,6 +344,7 @@ func (w *Writer) WriteBatch(ctx context.Context, b *metering.Batch) (metering.Wr
 		}
 		res.Stored[i] = true
 		n++
+		iccids[r.ICCID] = struct{}{}
 		if m := yyyymm(r.StartTime); !slices.Contains(months, m) {
 			months = append(months, m)
 		}
@@ -349,7 +352,7 @@ func (w *Writer) WriteBatch(ctx context.Context, b *metering.Batch) (metering.Wr
 	w.m.rows.Observe(float64(len(b.Records)))
 
 	if n > 0 {
-		seq, err := lease.Begin(ctx, w.id, months, n)
+		seq, err := lease.Begin(ctx, w.id, months, slices.Sorted(maps.Keys(iccids)), n)
 		if err != nil {
 			return res, err
 		}

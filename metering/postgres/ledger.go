@@ -83,23 +83,34 @@ func (l *lease) Since(ctx context.Context, seq uint64) ([]metering.LedgerBatch, 
 	return out, nil
 }
 
-func (l *lease) Begin(ctx context.Context, writer string, months []uint32, rows int) (uint64, error) {
+func (l *lease) Begin(ctx context.Context, writer string, months []uint32, iccids []string, rows int) (uint64, error) {
 	ms := make([]int32, len(months))
 	for i, m := range months {
 		ms[i] = int32(m)
 	}
+	if iccids == nil {
+		iccids = []string{}
+	}
 	var seq int64
 	err := l.conn.QueryRow(ctx,
-		"INSERT INTO usage_batches (writer, months, rows, state) VALUES ($1, $2, $3, 'writing') RETURNING seq",
-		writer, ms, rows).Scan(&seq)
+		"INSERT INTO usage_batches (writer, months, iccids, rows, state) VALUES ($1, $2, $3, $4, 'writing') RETURNING seq",
+		writer, ms, iccids, rows).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("%w: begin batch: %w", metering.ErrLedger, err)
 	}
 	return uint64(seq), nil
 }
 
+// BatchChannel is the PostgreSQL notification channel on which the ledger
+// announces a finished batch (its seq as the payload), so rating can follow
+// usage without polling.
+const BatchChannel = "simcore_usage_batches"
+
 func (l *lease) end(ctx context.Context, seq uint64, state string) error {
-	tag, err := l.conn.Exec(ctx, "UPDATE usage_batches SET state = $2, ended_at = now() WHERE seq = $1", int64(seq), state)
+	// The notification is delivered when the update commits, with it.
+	tag, err := l.conn.Exec(ctx, `WITH u AS (
+		UPDATE usage_batches SET state = $2, ended_at = now() WHERE seq = $1 RETURNING seq)
+		SELECT pg_notify('`+BatchChannel+`', seq::text) FROM u`, int64(seq), state)
 	if err != nil {
 		return fmt.Errorf("%w: mark batch %d %s: %w", metering.ErrLedger, seq, state, err)
 	}

@@ -250,7 +250,7 @@ func TestMigrateIdempotent(t *testing.T) {
 			}
 			// And the migrated schema works.
 			lease := acquire(t, ctx, NewLedger(pool))
-			if _, err := lease.Begin(ctx, "w", []uint32{202401}, 1); err != nil {
+			if _, err := lease.Begin(ctx, "w", []uint32{202401}, nil, 1); err != nil {
 				t.Errorf("Begin after Migrate: %v", err)
 			}
 		})
@@ -282,7 +282,7 @@ func TestLedgerBatches(t *testing.T) {
 	}
 	var seqs []uint64
 	for i, b := range begins {
-		seq, err := lease.Begin(ctx, b.writer, b.months, b.rows)
+		seq, err := lease.Begin(ctx, b.writer, b.months, nil, b.rows)
 		if err != nil {
 			t.Fatalf("Begin #%d: %v", i, err)
 		}
@@ -347,7 +347,7 @@ func TestLedgerBatches(t *testing.T) {
 		{"Commit unknown seq", func() error { return lease.Commit(ctx, unknown) }},
 		{"Abort unknown seq", func() error { return lease.Abort(ctx, unknown) }},
 		{"Commit seq 0", func() error { return lease.Commit(ctx, 0) }},
-		{"Begin negative rows", func() error { _, err := lease.Begin(ctx, "w", []uint32{202401}, -1); return err }},
+		{"Begin negative rows", func() error { _, err := lease.Begin(ctx, "w", []uint32{202401}, nil, -1); return err }},
 	}
 	for _, tt := range errTests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -409,7 +409,7 @@ func TestAcquireExcludes(t *testing.T) {
 			assertBlocked(t, ctx, observer, waiter)
 
 			// The holder works while the other waits.
-			seq, err := first.Begin(ctx, "first", []uint32{202401}, 3)
+			seq, err := first.Begin(ctx, "first", []uint32{202401}, []string{"89441000000000000018"}, 3)
 			if err != nil {
 				t.Fatalf("Begin under the first lease: %v", err)
 			}
@@ -573,12 +573,12 @@ func TestLeaseHolderDies(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("Acquire after the holder died: %v", r.err)
 			}
-			if _, err := r.lease.Begin(ctx, "survivor", []uint32{202401}, 1); err != nil {
+			if _, err := r.lease.Begin(ctx, "survivor", []uint32{202401}, nil, 1); err != nil {
 				t.Errorf("Begin under the new lease: %v", err)
 			}
 
 			// The dead holder must not go on as if it still held the lease.
-			if _, err := held.Begin(ctx, "dead", []uint32{202401}, 1); !errors.Is(err, metering.ErrLedger) {
+			if _, err := held.Begin(ctx, "dead", []uint32{202401}, nil, 1); !errors.Is(err, metering.ErrLedger) {
 				t.Errorf("Begin under the dead lease = %v; want an error wrapping metering.ErrLedger", err)
 			}
 			if err := held.Release(ctx); err != nil && !errors.Is(err, metering.ErrLedger) {
