@@ -27,6 +27,9 @@ type Item struct {
 	// reason (iccid_luhn, missing_record_id, ...).
 	Reason string
 	Detail string // human-readable detail for the reason, e.g. `start_time: parsing time "x" ...`
+	// Source, if set, names where the record came from instead of the
+	// Source's Name: a retried quarantined record keeps its original source.
+	Source string
 }
 
 // Parser turns chunks into items. Implementations are safe for concurrent
@@ -63,13 +66,15 @@ const (
 	fPeer
 	fSequence
 	fClosingCause
+	fChargingID
+	fPGWAddress
 	numFields
 )
 
 var fieldNames = [numFields]string{
 	"record_id", "type", "iccid", "start_time", "node_id", "imsi", "msisdn",
 	"duration_s", "bytes_up", "bytes_down", "mcc_mnc", "rat", "apn",
-	"peer_number", "sequence", "closing_cause",
+	"peer_number", "sequence", "closing_cause", "charging_id", "pgw_address",
 }
 
 // requiredFields must be present in every format's column set.
@@ -140,15 +145,20 @@ func (cv *converter) set(r *metering.Record, f field, v string) (reason, detail 
 			return "bad_start_time", "start_time: " + err.Error()
 		}
 		r.StartTime = t
-	case fDuration, fSequence:
+	case fPGWAddress:
+		r.PGWAddress = v
+	case fDuration, fSequence, fChargingID:
 		n, ok := parseUint(v, 1<<32-1)
 		if !ok {
 			return badNumber(f, v)
 		}
-		if f == fDuration {
+		switch f {
+		case fDuration:
 			r.DurationS = uint32(n)
-		} else {
+		case fSequence:
 			r.Sequence = uint32(n)
+		default:
+			r.ChargingID = uint32(n)
 		}
 	case fBytesUp, fBytesDown:
 		n, ok := parseUint(v, 1<<64-1)

@@ -8,6 +8,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/simcore/simcore/internal/httpproblem"
 )
 
 // PushHandler serves POST /v1/ingest: a CSV or NDJSON body of usage records,
@@ -24,38 +26,24 @@ type PushHandler struct {
 }
 
 // problem is an RFC 9457 problem details body.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Code   string `json:"code"`
-	Detail string `json:"detail,omitempty"`
-}
-
-func writeProblem(w http.ResponseWriter, status int, code, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Code: code, Detail: detail})
-}
-
 func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeProblem(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		httpproblem.Write(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 		return
 	}
 	auth := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if h.Token == "" || !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(h.Token)) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="simcore-ingest"`)
-		writeProblem(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+		httpproblem.Write(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 		return
 	}
 	format := r.URL.Query().Get("format")
 	if format == "" {
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil && r.Header.Get("Content-Type") != "" {
-			writeProblem(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type: "+err.Error())
+			httpproblem.Write(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type: "+err.Error())
 			return
 		}
 		switch mt {
@@ -64,12 +52,12 @@ func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case "application/x-ndjson", "application/ndjson", "application/jsonl":
 			format = FormatNDJSON
 		default:
-			writeProblem(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send text/csv or application/x-ndjson (or ?format=csv|ndjson)")
+			httpproblem.Write(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send text/csv or application/x-ndjson (or ?format=csv|ndjson)")
 			return
 		}
 	}
 	if format != FormatCSV && format != FormatNDJSON {
-		writeProblem(w, http.StatusBadRequest, "bad_format", "format must be csv or ndjson")
+		httpproblem.Write(w, http.StatusBadRequest, "bad_format", "format must be csv or ndjson")
 		return
 	}
 	max := h.MaxBody
@@ -83,16 +71,16 @@ func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var fe *FileError
 		switch {
 		case errors.As(err, &mbe):
-			writeProblem(w, http.StatusRequestEntityTooLarge, "body_too_large", "the body exceeds the limit; split it")
+			httpproblem.Write(w, http.StatusRequestEntityTooLarge, "body_too_large", "the body exceeds the limit; split it")
 		case errors.As(err, &fe):
-			writeProblem(w, http.StatusBadRequest, "unreadable_body", fe.Error())
+			httpproblem.Write(w, http.StatusBadRequest, "unreadable_body", fe.Error())
 		case errors.Is(err, ErrStopped):
-			writeProblem(w, http.StatusServiceUnavailable, "shutting_down", "the ingest is stopping; retry")
+			httpproblem.Write(w, http.StatusServiceUnavailable, "shutting_down", "the ingest is stopping; retry")
 		case r.Context().Err() != nil:
 			// The client went away; nothing to answer.
 		default:
 			h.Log.Error("push ingest", "err", err)
-			writeProblem(w, http.StatusServiceUnavailable, "store_unavailable", "the records were not all stored; retry the same body")
+			httpproblem.Write(w, http.StatusServiceUnavailable, "store_unavailable", "the records were not all stored; retry the same body")
 		}
 		return
 	}

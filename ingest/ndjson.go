@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strconv"
 	"time"
+	"unicode/utf8"
+
+	"github.com/simcore/simcore/metering"
 )
 
 // ndjsonParser parses one JSON object per line.
 type ndjsonParser struct {
-	cfg  ParserConfig
-	conv converter
+	cfg ParserConfig
 }
 
 var _ Parser = (*ndjsonParser)(nil)
@@ -44,6 +47,8 @@ type ndjsonRecord struct {
 	PeerNumber   jsonText `json:"peer_number"`
 	Sequence     jsonText `json:"sequence"`
 	ClosingCause jsonText `json:"closing_cause"`
+	ChargingID   jsonText `json:"charging_id"`
+	PGWAddress   jsonText `json:"pgw_address"`
 }
 
 // values returns the record's values indexed by field.
@@ -53,6 +58,7 @@ func (r *ndjsonRecord) values() [numFields]*jsonText {
 		fNodeID: &r.NodeID, fIMSI: &r.IMSI, fMSISDN: &r.MSISDN, fDuration: &r.DurationS,
 		fBytesUp: &r.BytesUp, fBytesDown: &r.BytesDown, fMCCMNC: &r.MCCMNC, fRAT: &r.RAT,
 		fAPN: &r.APN, fPeer: &r.PeerNumber, fSequence: &r.Sequence, fClosingCause: &r.ClosingCause,
+		fChargingID: &r.ChargingID, fPGWAddress: &r.PGWAddress,
 	}
 }
 
@@ -119,25 +125,198 @@ func (p *ndjsonParser) Parse(c Chunk, out []Item) []Item {
 }
 
 func (p *ndjsonParser) parseRecord(it *Item, now time.Time) {
+	it.Record, it.Reason, it.Detail = decodeNDJSON(it.Raw)
+	if it.Reason == "" {
+		validate(it, now, p.cfg.MaxAge)
+	}
+}
+
+// decodeNDJSON reads one NDJSON line into a record, without validating it.
+// It returns a reason code and detail when the line is not a record.
+func decodeNDJSON(raw []byte) (rec metering.Record, reason, detail string) {
 	var nr ndjsonRecord
-	if err := json.Unmarshal(it.Raw, &nr); err != nil {
+	var conv converter
+	if err := json.Unmarshal(raw, &nr); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			it.Reason = "json_syntax"
-		} else {
-			it.Reason = "json_type"
+			return rec, "json_syntax", err.Error()
 		}
-		it.Detail = err.Error()
-		return
+		return rec, "json_type", err.Error()
 	}
 	for f, v := range nr.values() {
 		if !v.set {
 			continue
 		}
-		if reason, detail := p.conv.set(&it.Record, field(f), v.s); reason != "" {
-			it.Reason, it.Detail = reason, detail
-			return
+		if reason, detail := conv.set(&rec, field(f), v.s); reason != "" {
+			return metering.Record{}, reason, detail
 		}
 	}
-	validate(it, now, p.cfg.MaxAge)
+	return rec, "", ""
+}
+
+// AppendNDJSON appends r to dst as one NDJSON line (with its '\n') in the
+// canonical field names NewNDJSONParser reads, and returns the extended
+// slice. Empty strings and zero numbers other than the counters are left
+// out (the parser reads an absent field as its zero value), start_time is
+// RFC 3339 in UTC with its fraction, so parsing the line gives r back:
+// every field, identity (node_id, record_id) and bearer (charging_id,
+// pgw_address) included. Strings that are not valid UTF-8 are the one
+// exception: JSON cannot carry them, and they come back with U+FFFD in
+// place of the bad bytes.
+func AppendNDJSON(dst []byte, r *metering.Record) []byte {
+	dst = append(dst, `{"record_id":`...)
+	dst = appendJSONString(dst, r.RecordID)
+	dst = appendStringField(dst, "node_id", r.NodeID)
+	dst = append(dst, `,"type":"`...)
+	dst = append(dst, r.Type.String()...)
+	dst = append(dst, '"')
+	dst = appendStringField(dst, "iccid", r.ICCID)
+	dst = appendStringField(dst, "imsi", r.IMSI)
+	dst = appendStringField(dst, "msisdn", r.MSISDN)
+	dst = append(dst, `,"start_time":"`...)
+	dst = r.StartTime.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","duration_s":`...)
+	dst = strconv.AppendUint(dst, uint64(r.DurationS), 10)
+	dst = append(dst, `,"bytes_up":`...)
+	dst = strconv.AppendUint(dst, r.BytesUp, 10)
+	dst = append(dst, `,"bytes_down":`...)
+	dst = strconv.AppendUint(dst, r.BytesDown, 10)
+	dst = appendStringField(dst, "mcc_mnc", r.MCCMNC)
+	dst = appendStringField(dst, "rat", r.RAT)
+	dst = appendStringField(dst, "apn", r.APN)
+	dst = appendStringField(dst, "peer_number", r.PeerNumber)
+	dst = appendUintField(dst, "sequence", uint64(r.Sequence))
+	dst = appendUintField(dst, "closing_cause", uint64(r.ClosingCause))
+	dst = appendUintField(dst, "charging_id", uint64(r.ChargingID))
+	dst = appendStringField(dst, "pgw_address", r.PGWAddress)
+	return append(dst, "}\n"...)
+}
+
+func appendStringField(dst []byte, name, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = append(dst, `,"`...)
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
+	return appendJSONString(dst, v)
+}
+
+func appendUintField(dst []byte, name string, v uint64) []byte {
+	if v == 0 {
+		return dst
+	}
+	dst = append(dst, `,"`...)
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
+	return strconv.AppendUint(dst, v, 10)
+}
+
+// appendJSONString appends s as a JSON string. Printable ASCII without
+// quotes or backslashes (identities, numbers, names: nearly every value)
+// is copied; anything else goes through encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			b, _ := json.Marshal(s) // a string always marshals
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// ndjsonFields maps the canonical JSON names to fields.
+var ndjsonFields = func() map[string]field {
+	m := make(map[string]field, numFields)
+	for i, n := range fieldNames {
+		m[n] = field(i)
+	}
+	return m
+}()
+
+// decodeFlatNDJSON is the fast path of decodeNDJSON for lines shaped like
+// AppendNDJSON's (the write-ahead log's segments, read back at every
+// rotation): one flat object of exactly-spelled canonical fields whose
+// strings have no escapes and whose numbers are unsigned integers. It
+// converts the line to a string once and slices the record's strings out
+// of it. It reports false, leaving the line to decodeNDJSON, for anything
+// else, and for a value the converter rejects (so that decodeNDJSON gives
+// the reason).
+func decodeFlatNDJSON(line []byte) (metering.Record, bool) {
+	var (
+		rec  metering.Record
+		conv converter
+	)
+	s := string(line)
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return rec, false
+	}
+	i := 1
+	for {
+		// "key":
+		if i >= len(s) || s[i] != '"' {
+			return rec, false
+		}
+		end := indexByteFrom(s, i+1, '"')
+		if end < 0 || end+1 >= len(s) || s[end+1] != ':' {
+			return rec, false
+		}
+		f, ok := ndjsonFields[s[i+1:end]]
+		if !ok {
+			return rec, false
+		}
+		i = end + 2
+		// value: "text" or digits
+		var v string
+		switch {
+		case i < len(s) && s[i] == '"':
+			vend := indexByteFrom(s, i+1, '"')
+			if vend < 0 {
+				return rec, false
+			}
+			v = s[i+1 : vend]
+			for j := 0; j < len(v); j++ {
+				// Escapes, and bytes encoding/json may rewrite (invalid
+				// UTF-8), are the full decoder's.
+				if c := v[j]; c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+					return rec, false
+				}
+			}
+			i = vend + 1
+		default:
+			j := i
+			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+				j++
+			}
+			if j == i || (s[i] == '0' && j > i+1) { // JSON has no leading zeros
+				return rec, false
+			}
+			v, i = s[i:j], j
+		}
+		if reason, _ := conv.set(&rec, f, v); reason != "" {
+			return rec, false
+		}
+		if i >= len(s) {
+			return rec, false
+		}
+		switch s[i] {
+		case ',':
+			i++
+		case '}':
+			return rec, i == len(s)-1
+		default:
+			return rec, false
+		}
+	}
+}
+
+func indexByteFrom(s string, from int, c byte) int {
+	for j := from; j < len(s); j++ {
+		if s[j] == c {
+			return j
+		}
+	}
+	return -1
 }

@@ -1,7 +1,10 @@
 package ingest
 
 import (
+	"bytes"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -102,4 +105,104 @@ func TestNDJSONRawAndOffset(t *testing.T) {
 	if items[0].Reason != "missing_type" || items[0].Detail != "type: missing_type" {
 		t.Fatalf("first item: %q %q", items[0].Reason, items[0].Detail)
 	}
+}
+
+// TestAppendNDJSONRoundTrip writes records with every field set, and with
+// the fewest, and checks that the NDJSON parser gives them back exactly:
+// the write-ahead log depends on it.
+func TestAppendNDJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	full := metering.Record{
+		Type: metering.TypeData, ICCID: testICCID, IMSI: "234150000000001", MSISDN: "447700900001",
+		StartTime: time.Date(2024, 3, 5, 9, 0, 1, 250_000_000, time.UTC), DurationS: 4294967295,
+		BytesUp: 18446744073709551615, BytesDown: 1 << 40, MCCMNC: "310260", RAT: "EUTRAN-NB-IoT",
+		APN: "iot.example", PeerNumber: "15551234567", NodeID: `pgw "radius" \ 1`,
+		RecordID: "0cc175b9c0f1b6a831c399e269772661/t60i1000o5000", Sequence: 7, ClosingCause: 17,
+		ChargingID: 4294967295, PGWAddress: "2001:db8::9",
+	}
+	minimal := metering.Record{Type: metering.TypeSMS, ICCID: testICCID, StartTime: ts("2024-03-05T10:00:00Z"), RecordID: "r2"}
+	imsiOnly := metering.Record{Type: metering.TypeData, IMSI: "234150000000001", StartTime: ts("2024-03-05T10:00:00Z"),
+		NodeID: "10.0.0.1", RecordID: "x/t0i0o0", ChargingID: 1, PGWAddress: "10.0.0.9", Sequence: 1}
+	unicode := minimal
+	unicode.NodeID, unicode.APN = "nœud-é\u2028\t", "ünï"
+	tests := []struct {
+		name string
+		rec  metering.Record
+	}{
+		{"every field", full},
+		{"fewest fields", minimal},
+		{"IMSI without ICCID, as RADIUS writes it", imsiOnly},
+		{"non-ASCII and control characters", unicode},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			line := AppendNDJSON(nil, &tt.rec)
+			if n := bytes.Count(line, []byte("\n")); n != 1 || line[len(line)-1] != '\n' {
+				t.Fatalf("line %q: want exactly one trailing newline", line)
+			}
+			rec, reason, detail := decodeNDJSON(line[:len(line)-1])
+			if reason != "" {
+				t.Fatalf("decode %s: %s (%s)", line, reason, detail)
+			}
+			if diff := cmp.Diff(tt.rec, rec); diff != "" {
+				t.Errorf("round trip of %s (-want +got):\n%s", line, diff)
+			}
+			// The log's fast path reads the same, or leaves the line to
+			// decodeNDJSON (escapes, non-ASCII).
+			if fast, ok := decodeFlatNDJSON(line[:len(line)-1]); ok {
+				if diff := cmp.Diff(tt.rec, fast); diff != "" {
+					t.Errorf("fast path on %s (-want +got):\n%s", line, diff)
+				}
+			} else if !bytes.ContainsRune(line, '\\') && utf8.RuneCount(line) == len(line) {
+				t.Errorf("fast path refused %s, which has no escapes", line)
+			}
+		})
+	}
+}
+
+// TestDecodeFlatNDJSONRefuses: lines the fast path cannot read exactly are
+// left to the full decoder, never misread.
+func TestDecodeFlatNDJSONRefuses(t *testing.T) {
+	t.Parallel()
+	for _, line := range []string{
+		``, `{}x`, `{"record_id":"a"`, `{"record_id":"a\u0062"}`, `{"record_id":"a",}`,
+		`{"record_id":"a","extra":1}`, `{"record_id":null}`, `{"bytes_up":-1}`, `{"bytes_up":1.5}`,
+		`{"type":"fax"}`, `{"start_time":"yesterday"}`, `{"record_id":"a"} `, `{"Record_ID":"a"}`,
+		` {"record_id":"a"}`, `{"record_id":"a" ,"type":"data"}`, `{"bytes_up":"5"}x`,
+	} {
+		if rec, ok := decodeFlatNDJSON([]byte(line)); ok {
+			t.Errorf("decodeFlatNDJSON(%q) = %+v, true; want false", line, rec)
+		}
+	}
+	rec, ok := decodeFlatNDJSON([]byte(`{"record_id":"a","bytes_up":"5","sequence":3}`))
+	if !ok || rec.RecordID != "a" || rec.BytesUp != 5 || rec.Sequence != 3 {
+		t.Errorf("plain line: %+v, %v", rec, ok)
+	}
+}
+
+// FuzzDecodeFlatNDJSON: whatever the line, the write-ahead log's fast path
+// either refuses it or reads exactly what the full decoder reads.
+func FuzzDecodeFlatNDJSON(f *testing.F) {
+	r := metering.Record{
+		Type: metering.TypeData, IMSI: "234150000000001", StartTime: ts("2024-03-05T10:00:00Z"), DurationS: 60,
+		BytesUp: 1, BytesDown: 2, NodeID: "10.0.0.1", RecordID: "x/t60i1o2", Sequence: 1, ClosingCause: 17,
+		ChargingID: 9, PGWAddress: "10.0.0.9",
+	}
+	f.Add(bytes.TrimSuffix(AppendNDJSON(nil, &r), []byte("\n")))
+	f.Add([]byte(`{"record_id":"a","bytes_up":"5","type":"SMS"}`))
+	f.Add([]byte(`{"record_id":"a","record_id":"b"}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		fast, ok := decodeFlatNDJSON(line)
+		if !ok {
+			return
+		}
+		full, reason, detail := decodeNDJSON(line)
+		if reason != "" {
+			t.Fatalf("fast path read %q as %+v; the full decoder refuses it: %s %s", line, fast, reason, detail)
+		}
+		if diff := cmp.Diff(full, fast); diff != "" {
+			t.Fatalf("%q (-full +fast):\n%s", line, diff)
+		}
+	})
 }

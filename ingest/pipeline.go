@@ -214,12 +214,21 @@ type job struct {
 // Batches are double-buffered: one goroutine writes batch N while this loop
 // gathers batch N+1, so parsing overlaps the ClickHouse insert; when both
 // are full, parsers wait (backpressure).
+//
+// A batch goes to the writer when it is full, when its oldest record has
+// waited MaxWait, or when a source ends (a flush) — but only once the
+// writer is free: until then the loop keeps gathering (group commit). Many
+// small sources that each flush (RADIUS requests, HTTP pushes) so share an
+// insert instead of queueing one insert each.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer close(p.stopped)
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWriter()
 	jobs := make(chan job)
 	writerDone := make(chan struct{})
+	// Written batches come back for reuse: allocating room for a full
+	// batch per flush cost megabytes per small source.
+	free := make(chan *metering.Batch, 2)
 	go func() {
 		defer close(writerDone)
 		for j := range jobs {
@@ -227,10 +236,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.write(wctx, j.batch, j.groups)
 			p.writing.Store(0)
 			p.pending.Add(-int64(j.batch.Len()))
+			j.batch.Reset()
+			select {
+			case free <- j.batch:
+			default:
+			}
 		}
 	}()
 
 	newBatch := func() *metering.Batch {
+		select {
+		case b := <-free:
+			return b
+		default:
+		}
 		// Room for a full batch and the group that tips it over.
 		n := p.cfg.MaxBatch + p.cfg.MaxBatch/4
 		return &metering.Batch{Records: make([]metering.Record, 0, n), Sources: make([]string, 0, n)}
@@ -250,31 +269,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		cur.batch.Rejects = append(cur.batch.Rejects, g.rejects...)
 		p.pending.Add(int64(len(g.records) + len(g.rejects)))
 	}
-	// handoff gives the current batch to the writer; false if ctx ended
-	// first (the batch is kept for the drain).
-	handoff := func() bool {
-		if len(cur.groups) == 0 {
-			return true
-		}
-		select {
-		case jobs <- cur:
-		case <-ctx.Done():
-			return false
-		}
-		timer.Stop()
-		p.gathering.Store(0)
-		cur = job{batch: newBatch()}
-		return true
-	}
+	// ready: the current batch goes to the writer as soon as it is free.
+	ready := false
 	for ctx.Err() == nil {
+		in := p.in
+		if cur.batch.Len() >= p.cfg.MaxBatch {
+			in, ready = nil, true // full: parsers wait for the writer
+		}
+		var out chan<- job
+		if ready && len(cur.groups) > 0 {
+			out = jobs
+		}
 		select {
-		case g := <-p.in:
+		case g := <-in:
 			add(g)
-			if g.flush || cur.batch.Len() >= p.cfg.MaxBatch {
-				handoff()
-			}
+			ready = ready || g.flush
+		case out <- cur:
+			timer.Stop()
+			p.gathering.Store(0)
+			cur, ready = job{batch: newBatch()}, false
 		case <-timer.C:
-			handoff()
+			ready = true
 		case <-ctx.Done():
 		}
 	}
@@ -571,13 +586,17 @@ func (p *Pipeline) makeGroup(src Source, items []Item) *group {
 	gr.sources = make([]string, 0, n)
 	for i := range items {
 		it := &items[i]
+		name := src.Name
+		if it.Source != "" {
+			name = it.Source
+		}
 		if it.Reason == "" {
 			gr.records = append(gr.records, it.Record)
-			gr.sources = append(gr.sources, src.Name)
+			gr.sources = append(gr.sources, name)
 			continue
 		}
 		gr.rejects = append(gr.rejects, metering.Reject{
-			Source: src.Name, Format: gr.format, Line: it.Line, Offset: it.Offset,
+			Source: name, Format: gr.format, Line: it.Line, Offset: it.Offset,
 			Reason: it.Reason, Detail: it.Detail, Raw: append([]byte(nil), it.Raw...),
 		})
 	}

@@ -25,7 +25,10 @@ const recordGroupSize = 4096
 // quarantined with its record rendered as JSON so an operator can see what
 // it was. It returns once every item is handled, like Ingest, with the
 // resolver's error when the inventory could not be asked (nothing of that
-// group is stored; the source must not be acknowledged).
+// group is stored; the source must not be acknowledged). It resolves and
+// validates items in place: when it returns nil, each item's Reason is
+// empty if the record is stored (now or before) and otherwise says why it
+// was quarantined.
 func (p *Pipeline) IngestRecords(ctx context.Context, src Source, items []Item) (Summary, error) {
 	return p.collect(ctx, src, func(ctx context.Context, submit func(*group) error) error {
 		for len(items) > 0 {
@@ -54,11 +57,12 @@ func (p *Pipeline) prepare(ctx context.Context, items []Item) error {
 	now := p.cfg.Now()
 	for i := range items {
 		it := &items[i]
+		resolved := false
 		if it.Reason == "" && it.Record.ICCID == "" && it.Record.IMSI != "" && p.cfg.Resolver != nil {
 			iccid, err := p.cfg.Resolver.ICCIDByIMSI(ctx, it.Record.IMSI)
 			switch {
 			case err == nil:
-				it.Record.ICCID = iccid
+				it.Record.ICCID, resolved = iccid, true
 			case errors.Is(err, provisioning.ErrSIMNotFound):
 				it.Reason = ReasonUnknownIMSI
 				it.Detail = "imsi " + it.Record.IMSI + " is not in the sim inventory"
@@ -70,7 +74,13 @@ func (p *Pipeline) prepare(ctx context.Context, items []Item) error {
 			validate(it, now, p.cfg.MaxAge)
 		}
 		if it.Reason != "" && len(it.Raw) == 0 {
-			it.Raw, _ = json.Marshal(it.Record)
+			// The record as received, so the reject's identity (source,
+			// line, raw) is the same whether or not its IMSI was known.
+			r := it.Record
+			if resolved {
+				r.ICCID = ""
+			}
+			it.Raw, _ = json.Marshal(r)
 		}
 	}
 	return nil

@@ -103,7 +103,9 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			continue
 		}
-		if time.Since(info.ModTime()) < s.Settle {
+		// A log segment is complete once renamed; anything else may still
+		// be written in place.
+		if !IsWALSegment(n) && time.Since(info.ModTime()) < s.Settle {
 			continue
 		}
 		files = append(files, cand{n, info.ModTime()})
@@ -124,17 +126,16 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 
 func (s *Spool) ingestFile(ctx context.Context, name string) error {
 	path := filepath.Join(s.Dir, name)
-	format, ok := FormatForName(name, s.Mapping != nil)
-	if !ok {
-		return s.reject(name, fmt.Errorf("unknown format for %q: want .csv, .ndjson, .jsonl, .ber or .cdr (or a mapping file)", name))
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("spool open %s: %w", name, err)
-	}
-	defer f.Close()
 	start := time.Now()
-	sum, err := s.Pipeline.Ingest(ctx, Source{Kind: "spool", Name: name, Format: format, Mapping: s.Mapping, R: f})
+	var (
+		sum Summary
+		err error
+	)
+	if IsWALSegment(name) {
+		sum, err = s.ingestSegment(ctx, name)
+	} else {
+		sum, err = s.ingestStream(ctx, name)
+	}
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, ErrStopped) {
 			// Not acknowledged; the next start ingests it again.
@@ -155,6 +156,21 @@ func (s *Spool) ingestFile(ctx context.Context, name string) error {
 		return fmt.Errorf("spool move %s to done: %w", name, err)
 	}
 	return nil
+}
+
+// ingestStream ingests a file dropped into the spool in the format its
+// name says.
+func (s *Spool) ingestStream(ctx context.Context, name string) (Summary, error) {
+	format, ok := FormatForName(name, s.Mapping != nil)
+	if !ok {
+		return Summary{}, &FileError{fmt.Errorf("unknown format for %q: want .csv, .ndjson, .jsonl, .ber or .cdr (or a mapping file)", name)}
+	}
+	f, err := os.Open(filepath.Join(s.Dir, name))
+	if err != nil {
+		return Summary{}, fmt.Errorf("spool open %s: %w", name, err)
+	}
+	defer f.Close()
+	return s.Pipeline.Ingest(ctx, Source{Kind: "spool", Name: name, Format: format, Mapping: s.Mapping, R: f})
 }
 
 func (s *Spool) reject(name string, why error) error {

@@ -37,7 +37,9 @@
 // absent. RecordID is localSequenceNumber in decimal; when it is absent,
 // NodeID is the gateway address and RecordID is chargingID "/"
 // recordSequenceNumber (0 when absent). Sequence is recordSequenceNumber,
-// ClosingCause causeForRecClosing. CDRs carry no ICCID: Record.ICCID is left
+// ClosingCause causeForRecClosing. ChargingID and PGWAddress (the gateway
+// address [4], the S-GW's in an SGW-CDR) name the bearer: the partial
+// records of one bearer share them and are listed as one session. CDRs carry no ICCID: Record.ICCID is left
 // empty for the caller to resolve from the IMSI.
 //
 // servedMSISDN is an ISDN-AddressString whose first octet is the

@@ -42,13 +42,12 @@ const (
 	timeStampOctets    = 9
 )
 
-// CDR is one decoded PGW-CDR or SGW-CDR.
+// CDR is one decoded PGW-CDR or SGW-CDR. Its Record carries chargingID
+// and the gateway address [4] (p-GWAddress in a PGW-CDR, s-GWAddress in an
+// SGW-CDR) as ChargingID and PGWAddress: the partial records of one bearer
+// share them.
 type CDR struct {
-	Record     metering.Record
-	ChargingID uint32
-	// PGWAddress is the gateway address [4]: p-GWAddress in a PGW-CDR,
-	// s-GWAddress in an SGW-CDR.
-	PGWAddress string
+	Record metering.Record
 	// IMEISV is servedIMEI [29] in digits; metering.Record has no field for it.
 	IMEISV string
 	// SGW is true for an SGW-CDR, false for a PGW-CDR.
@@ -100,9 +99,9 @@ func DecodeRecord(b []byte) (CDR, error) {
 		case tagServedIMSI:
 			r.IMSI, fieldErr = tbcd(v, false)
 		case tagGatewayAddress:
-			c.PGWAddress, fieldErr = gsnAddress(f, off)
+			r.PGWAddress, fieldErr = gsnAddress(f, off)
 		case tagChargingID:
-			c.ChargingID, fieldErr = uint32Of(v)
+			r.ChargingID, fieldErr = uint32Of(v)
 		case tagAPNNI:
 			r.APN, fieldErr = text(v)
 		case tagTrafficVolumes:
@@ -167,12 +166,12 @@ func DecodeRecord(b []byte) (CDR, error) {
 	if have&(1<<tagLocalSequence) != 0 {
 		r.NodeID = nodeID
 		if r.NodeID == "" {
-			r.NodeID = c.PGWAddress
+			r.NodeID = r.PGWAddress
 		}
 		r.RecordID = strconv.FormatUint(uint64(localSeq), 10)
 	} else {
-		r.NodeID = c.PGWAddress
-		r.RecordID = strconv.FormatUint(uint64(c.ChargingID), 10) + "/" + strconv.FormatUint(uint64(recSeq), 10)
+		r.NodeID = r.PGWAddress
+		r.RecordID = strconv.FormatUint(uint64(r.ChargingID), 10) + "/" + strconv.FormatUint(uint64(recSeq), 10)
 	}
 	return c, nil
 }

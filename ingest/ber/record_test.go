@@ -52,19 +52,19 @@ func TestDecodeRoundTrip(t *testing.T) {
 		Type: metering.TypeData, IMSI: "234150123456789", MSISDN: "447700900123",
 		StartTime: t0, DurationS: 3600, BytesUp: 300, BytesDown: 1000 + 1<<40,
 		MCCMNC: "23415", RAT: "EUTRAN", APN: "iot.example", NodeID: "PGW01",
-		RecordID: "777", Sequence: 3, ClosingCause: 16,
+		RecordID: "777", Sequence: 3, ClosingCause: 16, ChargingID: 0xF0000001, PGWAddress: "10.1.2.3",
 	}
 	wantSGW := want
-	wantSGW.MCCMNC, wantSGW.NodeID, wantSGW.RecordID = "310260", "2001:db8::1", "4026531841/3"
+	wantSGW.MCCMNC, wantSGW.NodeID, wantSGW.RecordID, wantSGW.PGWAddress = "310260", "2001:db8::1", "4026531841/3", "2001:db8::1"
 
 	tests := []struct {
 		name string
 		f    CDRFields
 		want CDR
 	}{
-		{"pgw", pgwFields(), CDR{Record: want, ChargingID: 0xF0000001, PGWAddress: "10.1.2.3", IMEISV: "3569380356438091"}},
-		{"pgw indefinite lengths", indef, CDR{Record: want, ChargingID: 0xF0000001, PGWAddress: "10.1.2.3", IMEISV: "3569380356438091"}},
-		{"sgw without local sequence", sgw, CDR{Record: wantSGW, ChargingID: 0xF0000001, PGWAddress: "2001:db8::1", IMEISV: "3569380356438091", SGW: true}},
+		{"pgw", pgwFields(), CDR{Record: want, IMEISV: "3569380356438091"}},
+		{"pgw indefinite lengths", indef, CDR{Record: want, IMEISV: "3569380356438091"}},
+		{"sgw without local sequence", sgw, CDR{Record: wantSGW, IMEISV: "3569380356438091", SGW: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,17 +49,31 @@
 //   - An update with no positive delta (a Start with zero counters, a
 //     duplicate, a stale interim) is answered without calling the Sink.
 //
-// Limits. Marks live in a bounded LRU (Config.MaxSessions). When the process
-// restarts or a session's mark is evicted, the next update of that session
-// is measured from zero: a retransmission of an already stored update then
-// carries the same RecordID and is deduped by the store, but a new update
-// carries the session's whole cumulative usage and over-counts by what was
-// stored before the restart. The RecordID keeps the cumulative marker so
-// that downstream reconciliation (max of cumulative per session) can repair
-// it; persisting marks is left to a later change. Counter wrap without
-// Gigawords, or a NAS that resets counters inside a session, under-counts
-// (the mark never goes down). Sequence counts the records emitted for the
-// session by this process and is informational only.
+// The identity depends only on the packet (its session attributes and
+// cumulative counters), never on the mark, the arrival time or
+// Acct-Delay-Time: a record whose update was logged but not answered
+// before a crash, and which the NAS then retransmits to the restarted
+// receiver, has the same identity and counts once in the store. The status
+// type is not part of it: a Stop that reports the counters of an earlier
+// Interim-Update adds no usage.
+//
+// Restarts. RestoreMark raises a session's mark from a record the Sink
+// accepted before a restart (cmd/simcore replays the write-ahead log's
+// recent segments into it), so the next update is measured from where the
+// session stood and a retransmission adds nothing.
+//
+// Limits. Marks live in a bounded LRU (Config.MaxSessions). When a session's
+// mark is evicted, or it was not restored after a restart (its last update
+// is older than the replayed window, or the Sink keeps no log), the next
+// update of that session is measured from zero: a retransmission of an
+// already stored update then carries the same RecordID and is deduped by
+// the store, but a new update carries the session's whole cumulative usage
+// and over-counts by what was stored before. The RecordID keeps the
+// cumulative marker so that downstream reconciliation (max of cumulative
+// per session) can repair it. Counter wrap without Gigawords, or a NAS
+// that resets counters inside a session, under-counts (the mark never goes
+// down). Sequence counts the records emitted for the session (restored
+// with the mark) and is informational only.
 //
 // # Records
 //
@@ -72,6 +86,9 @@
 // 29.061 3GPP-RAT-Type), see ratName. ClosingCause is 0 (normal release) on
 // Stop and 17 (time limit, a partial record) on Start and Interim-Update.
 // ICCID is left empty: it is resolved from inventory later, so records
-// fail metering.Record.Validate until then. 3GPP-Charging-ID is parsed but
-// Record has no field for it.
+// fail metering.Record.Validate until then. With a 3GPP-Charging-ID
+// (vendor 10415, 2) a record names its bearer: ChargingID, and PGWAddress
+// from 3GPP-GGSN-Address (7), else NAS-IP(v6)-Address, else the NAS
+// identity; without one it names none (each record then lists as a session
+// of its own).
 package radius

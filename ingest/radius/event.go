@@ -1,9 +1,11 @@
 package radius
 
 import (
+	"cmp"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +24,7 @@ const (
 	vendor3GPP     = 10415
 	attrIMSI       = 1
 	attrChargingID = 2
+	attrGGSNAddr   = 7
 	attrIMSIMCCMNC = 8
 	attrRATType    = 21
 )
@@ -43,6 +46,8 @@ type event struct {
 	mccmnc     string
 	rat        string
 	chargingID uint32
+	hasCharge  bool   // a 3GPP-Charging-ID came
+	gateway    string // 3GPP-GGSN-Address, else the NAS address or identity
 }
 
 // decodeEvent reads an authenticated Accounting-Request. recv is when it
@@ -100,6 +105,9 @@ func decodeEvent(p *radius.Packet, recv time.Time) (event, error) {
 		}
 		ev.read3GPP(value)
 	}
+	if ev.gateway == "" {
+		ev.gateway = cmp.Or(nasIP, ev.nodeID)
+	}
 	return ev, nil
 }
 
@@ -131,6 +139,11 @@ func (ev *event) read3GPP(b []byte) {
 		case attrChargingID:
 			if len(v) == 4 {
 				ev.chargingID = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+				ev.hasCharge = true
+			}
+		case attrGGSNAddr:
+			if a, ok := netip.AddrFromSlice(v); ok {
+				ev.gateway = a.String()
 			}
 		}
 	}

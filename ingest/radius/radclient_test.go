@@ -28,6 +28,7 @@ Calling-Station-Id = "447700900456"
 3GPP-IMSI-MCC-MNC = "23415"
 3GPP-RAT-Type = EUTRAN
 3GPP-Charging-ID = 12345
+3GPP-GGSN-Address = 10.8.8.8
 `
 	for _, u := range []string{
 		"Acct-Status-Type = Start\nAcct-Session-Time = 0\n",
@@ -47,7 +48,8 @@ Calling-Station-Id = "447700900456"
 	}
 	r := recs[1]
 	if r.IMSI != "234150999999999" || r.MSISDN != "447700900456" || r.MCCMNC != "23415" ||
-		r.RAT != "EUTRAN" || r.NodeID != "10.9.9.9" || r.ClosingCause != causeNormalRelease {
+		r.RAT != "EUTRAN" || r.NodeID != "10.9.9.9" || r.ClosingCause != causeNormalRelease ||
+		r.ChargingID != 12345 || r.PGWAddress != "10.8.8.8" {
 		t.Errorf("stop record = %+v", r)
 	}
 	if dur, up, down := sink.totals(); dur != 90 || up != 1<<32+704 || down != 300 {
@@ -64,7 +66,7 @@ func TestDictionaryMatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	want := map[string]string{"IMSI": "1", "Charging-ID": "2", "IMSI-MCC-MNC": "8", "RAT-Type": "21"}
+	want := map[string]string{"IMSI": "1", "Charging-ID": "2", "GGSN-Address": "7", "IMSI-MCC-MNC": "8", "RAT-Type": "21"}
 	got := map[string]string{}
 	vendor := ""
 	re := regexp.MustCompile(`^(ATTRIBUTE|VENDOR)\s+(\S+)\s+(\d+)`)

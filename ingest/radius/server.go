@@ -42,6 +42,13 @@ const DefaultMaxSessions = 1 << 20
 // waits and the kernel socket buffer absorbs (or drops) the excess.
 const maxInFlight = 4096
 
+// socketBuffer is the receive buffer asked for the UDP socket. Answers wait
+// for a ClickHouse insert (tens of milliseconds), so NASes with many
+// requests outstanding send bursts; Linux's default (208 KiB, about 200
+// requests with their overhead) dropped them, and each drop costs the NAS a
+// retransmission timeout. The kernel caps it at net.core.rmem_max.
+const socketBuffer = 4 << 20
+
 // ErrInvalidConfig is wrapped by the errors New returns for a bad Config.
 var ErrInvalidConfig = errors.New("invalid radius config")
 
@@ -123,6 +130,11 @@ func (s *Server) Start(ctx context.Context) error {
 	conn, err := lc.ListenPacket(ctx, "udp", s.addr)
 	if err != nil {
 		return fmt.Errorf("listen radius accounting: %w", err)
+	}
+	if u, ok := conn.(*net.UDPConn); ok {
+		if err := u.SetReadBuffer(socketBuffer); err != nil {
+			s.log.Warn("radius socket receive buffer", "bytes", socketBuffer, "err", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s.conn, s.cancel = conn, cancel

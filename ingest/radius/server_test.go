@@ -47,7 +47,7 @@ func TestSessionLifecycle(t *testing.T) {
 	recs := sink.records()
 	uid := uniqueID("234150999999999@iot.example", "sess-0001", "10.1.2.3", "pgw-1", "", "7")
 	base := metering.Record{Type: metering.TypeData, IMSI: "234150999999999", MSISDN: "447700900123",
-		MCCMNC: "23415", RAT: "EUTRAN", NodeID: "pgw-1"}
+		MCCMNC: "23415", RAT: "EUTRAN", NodeID: "pgw-1", ChargingID: 12345, PGWAddress: "10.1.2.3"}
 	want := []metering.Record{
 		with(base, 60, 1000, 5000, uid+"/t60i1000o5000", 1, causeTimeLimit),
 		with(base, 60, 1500, 4000, uid+"/t120i2500o9000", 2, causeTimeLimit),
@@ -219,5 +219,19 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := New(Config{Secret: testSecret}, nil); err == nil {
 		t.Error("New accepted a nil sink")
+	}
+}
+
+// TestNoChargingIDNoBearer: without 3GPP-Charging-ID a record names no
+// bearer, so the session list shows it on its own instead of merging it
+// with every other record of the NAS.
+func TestNoChargingIDNoBearer(t *testing.T) {
+	t.Parallel()
+	sink := &recordingSink{}
+	s := startServer(t, sink)
+	mustAnswer(t, s, usage{status: interim, sessionS: 60, in: 10, out: 20, omitVendorExtras: true})
+	recs := sink.records()
+	if len(recs) != 1 || recs[0].ChargingID != 0 || recs[0].PGWAddress != "" {
+		t.Fatalf("records = %+v, want one without a bearer", recs)
 	}
 }

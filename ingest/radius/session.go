@@ -3,6 +3,7 @@ package radius
 import (
 	"container/list"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +80,7 @@ func (mk *mark) delta(ev *event) (metering.Record, bool) {
 	if ev.status == rfc2866.AcctStatusType_Value_Stop {
 		cause = causeNormalRelease
 	}
-	return metering.Record{
+	r := metering.Record{
 		Type:         metering.TypeData,
 		IMSI:         ev.imsi,
 		MSISDN:       ev.msisdn,
@@ -93,7 +94,12 @@ func (mk *mark) delta(ev *event) (metering.Record, bool) {
 		RecordID:     recordID(ev),
 		Sequence:     mk.seq + 1,
 		ClosingCause: cause,
-	}, true
+	}
+	if ev.hasCharge {
+		// The bearer: the session's records list as one session.
+		r.ChargingID, r.PGWAddress = ev.chargingID, ev.gateway
+	}
+	return r, true
 }
 
 // commit moves the mark to the counter-wise maximum of itself and ev. The
@@ -124,4 +130,49 @@ func sub(a, b uint64) uint64 {
 		return a - b
 	}
 	return 0
+}
+
+// parseRecordID splits a RecordID made by recordID into the session id and
+// the cumulative counters it names.
+func parseRecordID(id string) (session string, sessionS uint32, in, out uint64, ok bool) {
+	slash := strings.LastIndexByte(id, '/')
+	if slash < 0 || !strings.HasPrefix(id[slash+1:], "t") {
+		return "", 0, 0, 0, false
+	}
+	session = id[:slash]
+	t, rest, ok1 := strings.Cut(id[slash+2:], "i")
+	i, o, ok2 := strings.Cut(rest, "o")
+	if !ok1 || !ok2 {
+		return "", 0, 0, 0, false
+	}
+	st, err1 := strconv.ParseUint(t, 10, 32)
+	in, err2 := strconv.ParseUint(i, 10, 64)
+	out, err3 := strconv.ParseUint(o, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || session == "" {
+		return "", 0, 0, 0, false
+	}
+	return session, uint32(st), in, out, true
+}
+
+// RestoreMark raises the high-water mark of a record's session to the
+// cumulative counters its RecordID names, and the session's sequence to
+// sequence, as if the record had just been accepted. The caller replays
+// records the Sink durably accepted before a restart (the write-ahead
+// log), so that a retransmission of one of them is answered without a new
+// record and the next update is measured from where the session stood. It
+// returns false, changing nothing, for a record id this package did not
+// make.
+func (s *Server) RestoreMark(recordID string, sequence uint32) bool {
+	session, st, in, out, ok := parseRecordID(recordID)
+	if !ok {
+		return false
+	}
+	mk := s.marks.get(session)
+	mk.mu.Lock()
+	defer mk.mu.Unlock()
+	mk.sessionS = max(mk.sessionS, st)
+	mk.in = max(mk.in, in)
+	mk.out = max(mk.out, out)
+	mk.seq = max(mk.seq, sequence)
+	return true
 }

@@ -1,0 +1,312 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/simcore/simcore/metering"
+)
+
+// ErrWALClosed is returned by WAL.Accept once Close has begun.
+var ErrWALClosed = errors.New("write-ahead log closed")
+
+// WALConfig configures a WAL.
+type WALConfig struct {
+	// Dir is the spool directory: segments are written there and, once
+	// complete, picked up by the Spool watching it.
+	Dir      string
+	Log      *slog.Logger
+	Registry prometheus.Registerer // nil: metrics are not registered
+	// RotateEvery is the longest a segment stays open; default 1 s.
+	RotateEvery time.Duration
+	// MaxRecords rotates a segment after the group commit that brings it
+	// to this many records; default 50,000 (one pipeline batch).
+	MaxRecords int
+	Now        func() time.Time
+}
+
+// Validate returns an error if c cannot be used.
+func (c *WALConfig) Validate() error {
+	if c.Dir == "" {
+		return errors.New("wal: no directory")
+	}
+	if c.RotateEvery < 0 || c.MaxRecords < 0 {
+		return errors.New("wal: negative RotateEvery or MaxRecords")
+	}
+	return nil
+}
+
+// WAL is the RADIUS receiver's durable acceptance: a local write-ahead log
+// of NDJSON segments in the spool directory (see docs/ingest.md). Accept
+// returns once the records are written and fsynced; one goroutine writes
+// whatever requests are pending and fsyncs once for all of them (group
+// commit). Every RotateEvery or MaxRecords the open segment
+// (.radius-wal-*.ndjson.part) is closed and renamed to radius-wal-*.ndjson,
+// and the Spool stores it exactly once like any file dropped there.
+//
+// A WAL is safe for concurrent use. It holds an exclusive lock on the
+// directory's .radius-wal.lock for its lifetime.
+type WAL struct {
+	cfg  WALConfig
+	log  *slog.Logger
+	lock *os.File
+	m    walMetrics
+
+	mu      sync.Mutex
+	pending *walCommit // records waiting for the next write
+	closed  bool
+	kick    chan struct{} // a commit is pending (capacity 1)
+	stop    chan struct{}
+	done    chan struct{}
+
+	// wrapFile, if set before the first Accept, wraps each segment's
+	// file (tests inject faults with it).
+	wrapFile func(*os.File) segmentFile
+
+	// Owned by the commit goroutine.
+	seg   *segment
+	seq   int
+	spare []byte
+}
+
+// walCommit is one group commit: the lines of every request that arrived
+// while the previous one was written, and its outcome.
+type walCommit struct {
+	buf  []byte
+	n    int
+	done chan struct{} // closed once err is set
+	err  error
+}
+
+func newCommit(buf []byte) *walCommit {
+	return &walCommit{buf: buf[:0], done: make(chan struct{})}
+}
+
+// OpenWAL locks cfg.Dir's log, recovers the segments a previous process
+// left open (RecoverWAL) and starts the commit goroutine; Close stops it.
+// It returns an error if the directory cannot be used or another process
+// holds its lock.
+func OpenWAL(cfg WALConfig) (*WAL, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.RotateEvery == 0 {
+		cfg.RotateEvery = time.Second
+	}
+	if cfg.MaxRecords == 0 {
+		cfg.MaxRecords = 50_000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	w := &WAL{
+		cfg:     cfg,
+		log:     cfg.Log,
+		m:       newWALMetrics(),
+		pending: newCommit(nil),
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if cfg.Registry != nil {
+		if err := w.m.register(cfg.Registry); err != nil {
+			return nil, fmt.Errorf("register wal metrics: %w", err)
+		}
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("wal: %w", err)
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	w.lock = lock
+	n, err := RecoverWAL(cfg.Dir)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if n > 0 {
+		w.log.Info("wal segments recovered for the spool", "dir", cfg.Dir, "segments", n)
+	}
+	go w.loop()
+	return w, nil
+}
+
+// Accept appends recs to the log and returns nil once they are fsynced,
+// or the error of writing them (ErrWALClosed after Close, ctx's error if
+// ctx ends first; the records may then still be written, and are stored
+// once whatever the NAS does next, since the store removes duplicates by
+// identity).
+func (w *WAL) Accept(ctx context.Context, recs []metering.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrWALClosed
+	}
+	c := w.pending
+	for i := range recs {
+		c.buf = AppendNDJSON(c.buf, &recs[i])
+	}
+	c.n += len(recs)
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close writes what is pending, closes and renames the open segment for
+// the spool, and releases the directory's lock. Accept calls after Close
+// began return ErrWALClosed. Calling it again is a no-op.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		<-w.done
+		return nil
+	}
+	w.closed = true
+	w.mu.Unlock()
+	close(w.stop)
+	<-w.done
+	return w.lock.Close() // releases the flock
+}
+
+// loop is the commit goroutine: it writes pending records whenever there
+// are some and rotates the open segment when it is due.
+func (w *WAL) loop() {
+	defer close(w.done)
+	tick := time.NewTicker(max(w.cfg.RotateEvery/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.kick:
+			w.commit()
+		case <-tick.C:
+			w.rotateIfDue()
+		case <-w.stop:
+			w.commit()
+			if w.seg != nil {
+				w.rotate()
+			}
+			return
+		}
+	}
+}
+
+// commit writes the pending records, fsyncs once and answers every Accept
+// waiting for them.
+func (w *WAL) commit() {
+	w.mu.Lock()
+	c := w.pending
+	if c.n == 0 {
+		w.mu.Unlock()
+		return
+	}
+	w.pending = newCommit(w.spare)
+	w.mu.Unlock()
+	c.err = w.write(c.buf, c.n)
+	w.spare = c.buf // Accept callers read only c.err
+	close(c.done)
+	w.m.commitRecords.Observe(float64(c.n))
+	w.rotateIfDue()
+}
+
+// write appends lines (n records) to the open segment, opening one if
+// needed, and fsyncs it. On error the segment is cut back to what was
+// already durable and set aside for the spool.
+func (w *WAL) write(lines []byte, n int) error {
+	if w.seg == nil {
+		w.seq++
+		seg, err := createSegment(w.cfg.Dir, w.cfg.Now(), w.seq, w.wrapFile)
+		if err != nil {
+			w.m.errors.WithLabelValues("open").Inc()
+			return err
+		}
+		w.seg = seg
+	}
+	seg := w.seg
+	good := seg.size
+	if _, err := seg.f.Write(lines); err != nil {
+		w.m.errors.WithLabelValues("write").Inc()
+		w.abandon(good)
+		return fmt.Errorf("wal write %s: %w", seg.part, err)
+	}
+	start := time.Now()
+	err := seg.f.Sync()
+	w.m.fsync.Observe(time.Since(start).Seconds())
+	if err != nil {
+		w.m.errors.WithLabelValues("sync").Inc()
+		w.abandon(good)
+		return fmt.Errorf("wal fsync %s: %w", seg.part, err)
+	}
+	w.seg.size += int64(len(lines))
+	w.seg.records += n
+	return nil
+}
+
+// abandon cuts the open segment back to good bytes (all fsynced and
+// acknowledged) and hands it to the spool; if that fails it stays a .part
+// for RecoverWAL at the next start. Either way the next write opens a new
+// segment.
+func (w *WAL) abandon(good int64) {
+	seg := w.seg
+	w.seg = nil
+	err := seg.f.Truncate(good)
+	if err == nil {
+		err = seg.f.Sync()
+	}
+	if err != nil {
+		seg.f.Close()
+		w.log.Error("wal segment left for recovery at the next start", "file", seg.part, "err", err)
+		return
+	}
+	if err := seg.finish(); err != nil {
+		w.m.errors.WithLabelValues("rotate").Inc()
+		w.log.Error("wal segment left for recovery at the next start", "file", seg.part, "err", err)
+	}
+}
+
+// rotateIfDue rotates the open segment when it is full or old enough.
+func (w *WAL) rotateIfDue() {
+	if w.seg == nil {
+		return
+	}
+	if w.seg.records >= w.cfg.MaxRecords || w.cfg.Now().Sub(w.seg.opened) >= w.cfg.RotateEvery {
+		w.rotate()
+	}
+}
+
+// rotate closes the open segment and renames it for the spool. Its
+// records are all fsynced already; a failed rename leaves a .part that
+// RecoverWAL renames at the next start.
+func (w *WAL) rotate() {
+	seg := w.seg
+	w.seg = nil
+	if err := seg.finish(); err != nil {
+		w.m.errors.WithLabelValues("rotate").Inc()
+		w.log.Error("wal segment left for recovery at the next start", "file", seg.part, "err", err)
+		return
+	}
+	w.m.rotations.Inc()
+}

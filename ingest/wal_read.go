@@ -1,0 +1,168 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// walSource is the Source of the records of a segment: the same as the
+// RADIUS receiver's direct path (RecordSink in cmd), so stored records,
+// quarantined records and metrics look alike whichever path they took.
+var walSource = Source{Kind: "radius", Name: "radius", Format: FormatRADIUS}
+
+// readSegment decodes the NDJSON lines of a segment into items. Records
+// are left for IngestRecords to resolve and validate, with Line 1 and no
+// Raw like RecordSink's, so a quarantined record has the same identity
+// whether it came through the log or not. A line that is not a record (the
+// log never writes one) is quarantined with the segment's name and its
+// line.
+func readSegment(data []byte, name string) []Item {
+	items := make([]Item, 0, bytes.Count(data, []byte{'\n'})+1)
+	for line := int64(1); len(data) > 0; line++ {
+		raw := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			raw, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if raw = trimEOL(raw); len(raw) > 0 {
+			items = append(items, segmentItem(raw, line, name))
+		}
+	}
+	return items
+}
+
+// segmentItem decodes one line of a segment, quickly when it is shaped
+// as AppendNDJSON writes it.
+func segmentItem(raw []byte, line int64, name string) Item {
+	if rec, ok := decodeFlatNDJSON(raw); ok {
+		return Item{Record: rec, Line: 1}
+	}
+	rec, reason, detail := decodeNDJSON(raw)
+	if reason != "" {
+		return Item{Line: line, Reason: reason, Detail: detail, Raw: append([]byte(nil), raw...), Source: name}
+	}
+	return Item{Record: rec, Line: 1}
+}
+
+// ingestSegment stores a segment of the RADIUS write-ahead log: its
+// records through IngestRecords (ICCID resolved from the IMSI, validated,
+// stored once by identity, or quarantined as the direct path would).
+func (s *Spool) ingestSegment(ctx context.Context, name string) (Summary, error) {
+	// Segments are at most MaxRecords lines (about 20 MB at 50,000).
+	data, err := os.ReadFile(filepath.Join(s.Dir, name))
+	if err != nil {
+		return Summary{}, fmt.Errorf("spool read %s: %w", name, err)
+	}
+	return s.Pipeline.IngestRecords(ctx, walSource, readSegment(data, name))
+}
+
+// ReplayWAL calls fn with the record id and sequence of every record of
+// the log's complete segments in dir and in dir/done that were opened at
+// or after since (by the time in their names), oldest segment first
+// within each directory. The RADIUS receiver rebuilds its session
+// high-water marks from them at start. Call it after OpenWAL (which
+// renames what a dead process left open). It returns the number of
+// records read.
+func ReplayWAL(dir string, since time.Time, fn func(recordID string, sequence uint32)) (int, error) {
+	n := 0
+	for _, d := range []string{filepath.Join(dir, "done"), dir} {
+		ents, err := os.ReadDir(d)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("wal replay: %w", err)
+		}
+		for _, e := range ents {
+			if !e.Type().IsRegular() || !IsWALSegment(e.Name()) {
+				continue
+			}
+			// A segment holds records from its opening until its rotation.
+			if t, ok := segmentTime(e.Name()); ok && t.Before(since.Add(-time.Minute)) {
+				continue
+			}
+			m, err := replaySegment(filepath.Join(d, e.Name()), fn)
+			n += m
+			if err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// segmentTime is the opening time in a segment's name.
+func segmentTime(name string) (time.Time, bool) {
+	rest := strings.TrimPrefix(name, walPrefix)
+	stamp, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(segmentTimeLayout, stamp)
+	return t, err == nil
+}
+
+func replaySegment(path string, fn func(string, uint32)) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("wal replay: %w", err)
+	}
+	n := 0
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		id, seq, ok := scanIdentity(line)
+		if !ok {
+			rec, reason, _ := decodeNDJSON(trimEOL(line))
+			if reason != "" {
+				continue // not a record: the spool quarantines it
+			}
+			id, seq = rec.RecordID, rec.Sequence
+		}
+		fn(id, seq)
+		n++
+	}
+	return n, nil
+}
+
+// scanIdentity reads record_id and sequence from a line as AppendNDJSON
+// writes it (record_id first; no escapes in it), without decoding the
+// rest; ok is false for any other line.
+func scanIdentity(line []byte) (id string, seq uint32, ok bool) {
+	const head = `{"record_id":"`
+	if !bytes.HasPrefix(line, []byte(head)) {
+		return "", 0, false
+	}
+	rest := line[len(head):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return "", 0, false
+	}
+	id = string(rest[:end])
+	const seqKey = `,"sequence":`
+	if i := bytes.Index(rest[end:], []byte(seqKey)); i >= 0 {
+		digits := rest[end+i+len(seqKey):]
+		j := 0
+		for j < len(digits) && digits[j] >= '0' && digits[j] <= '9' {
+			j++
+		}
+		v, err := strconv.ParseUint(string(digits[:j]), 10, 32)
+		if err != nil {
+			return "", 0, false
+		}
+		seq = uint32(v)
+	}
+	return id, seq, true
+}

@@ -1,0 +1,388 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/simcore/simcore/metering"
+)
+
+// walRecord is a RADIUS-like record (IMSI, no ICCID, bearer) numbered i.
+func walRecord(i int) metering.Record {
+	return metering.Record{
+		Type: metering.TypeData, IMSI: "234150000000001", StartTime: time.Date(2026, 11, 22, 3, 0, i%60, 0, time.UTC),
+		DurationS: 60, BytesUp: uint64(i), BytesDown: uint64(2 * i), NodeID: "nas-1",
+		RecordID: fmt.Sprintf("0cc175b9c0f1b6a831c399e269772661/t%di%do%d", 60*i, i, 2*i),
+		Sequence: uint32(i), ClosingCause: 17, ChargingID: 7, PGWAddress: "10.0.0.9",
+	}
+}
+
+// segmentRecords reads every complete segment in dir, in name order, and
+// returns the segments' record counts and all their records.
+func segmentRecords(t *testing.T, dir string) ([]int, []metering.Record) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		counts []int
+		recs   []metering.Record
+	)
+	for _, e := range ents {
+		if !IsWALSegment(e.Name()) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		items := readSegment(data, e.Name())
+		for _, it := range items {
+			if it.Reason != "" {
+				t.Fatalf("%s line %d: %s %s", e.Name(), it.Line, it.Reason, it.Detail)
+			}
+			recs = append(recs, it.Record)
+		}
+		counts = append(counts, len(items))
+	}
+	return counts, recs
+}
+
+func openTestWAL(t *testing.T, cfg WALConfig) (*WAL, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	cfg.Registry = reg
+	w, err := OpenWAL(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w, reg
+}
+
+// TestWALAcceptsConcurrentlyAndHandsSegmentsOver: every record accepted
+// by concurrent callers is in exactly one complete segment after Close,
+// byte for byte the record given, and one fsync served several requests.
+func TestWALAcceptsConcurrentlyAndHandsSegmentsOver(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w, reg := openTestWAL(t, WALConfig{Dir: dir, MaxRecords: 300, RotateEvery: time.Hour})
+	const callers, each = 32, 50
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for i := range each {
+				if err := w.Accept(t.Context(), []metering.Record{walRecord(c*each + i)}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Accept(t.Context(), []metering.Record{walRecord(0)}); !errors.Is(err, ErrWALClosed) {
+		t.Errorf("Accept after Close: %v, want ErrWALClosed", err)
+	}
+	counts, got := segmentRecords(t, dir)
+	want := make([]metering.Record, callers*each)
+	for i := range want {
+		want[i] = walRecord(i)
+	}
+	byID := func(a, b metering.Record) int { return strings.Compare(a.RecordID, b.RecordID) }
+	slices.SortFunc(got, byID)
+	slices.SortFunc(want, byID)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("records in segments (-want +got):\n%s", diff)
+	}
+	// A segment rotates after the commit that fills it, and a commit holds
+	// at most one request per caller.
+	for i, n := range counts {
+		if n > 300+callers || (i < len(counts)-1 && n < 300) {
+			t.Errorf("segment %d of %d records, want 300 to %d (segments %v)", i, n, 300+callers, counts)
+		}
+	}
+	if parts, _ := filepath.Glob(filepath.Join(dir, ".*.part")); len(parts) != 0 {
+		t.Errorf("open segments left after Close: %v", parts)
+	}
+	commits := testutil.CollectAndCount(reg, "simcore_ingest_wal_commit_records")
+	if commits != 1 {
+		t.Fatalf("commit histogram series %d", commits)
+	}
+	if n := histogramCount(t, reg, "simcore_ingest_wal_commit_records"); n >= callers*each {
+		t.Errorf("%d group commits for %d records: no commit served two requests", n, callers*each)
+	}
+	if n := testutil.ToFloat64(w.m.rotations); int(n) != len(counts) {
+		t.Errorf("rotations %v, segments %d", n, len(counts))
+	}
+}
+
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return int(mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// TestWALRotatesByTime: an idle open segment is handed to the spool once
+// it is RotateEvery old, without Close.
+func TestWALRotatesByTime(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w, _ := openTestWAL(t, WALConfig{Dir: dir, RotateEvery: 20 * time.Millisecond})
+	for i := range 3 {
+		if err := w.Accept(t.Context(), []metering.Record{walRecord(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		counts, _ := segmentRecords(t, dir)
+		parts, _ := filepath.Glob(filepath.Join(dir, ".*.part"))
+		if len(parts) == 0 && len(counts) > 0 {
+			total := 0
+			for _, n := range counts {
+				total += n
+			}
+			if total != 3 {
+				t.Fatalf("segments hold %d records, want 3", total)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("segment never rotated: parts %v, segments %v", parts, counts)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRecoverWALCutsTornTail: a dead process's open segment is cut after
+// its last complete line and renamed for the spool; one holding only a
+// torn line is removed; complete segments are left alone.
+func TestRecoverWALCutsTornTail(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var full []byte
+	for i := range 3 {
+		r := walRecord(i)
+		full = AppendNDJSON(full, &r)
+	}
+	torn := walRecord(3)
+	tornLine := AppendNDJSON(nil, &torn)
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".radius-wal-20261122T030000.000000000Z-1.ndjson.part", append(slices.Clone(full), tornLine[:len(tornLine)/2]...))
+	write(".radius-wal-20261122T030001.000000000Z-2.ndjson.part", tornLine[:10])
+	write(".radius-wal-20261122T030002.000000000Z-3.ndjson.part", full) // ends on a line
+	write("radius-wal-20261122T025959.000000000Z-9.ndjson", full)
+	w, _ := openTestWAL(t, WALConfig{Dir: dir})
+	w.Close()
+	names := []string{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	want := []string{".radius-wal.lock", "radius-wal-20261122T025959.000000000Z-9.ndjson",
+		"radius-wal-20261122T030000.000000000Z-1.ndjson", "radius-wal-20261122T030002.000000000Z-3.ndjson"}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Fatalf("files after recovery (-want +got):\n%s", diff)
+	}
+	for _, name := range want[1:] {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != string(full) {
+			t.Errorf("%s holds %q, want the three complete lines", name, b)
+		}
+	}
+}
+
+// TestWALLockIsExclusive: a second log on the same directory is refused
+// while the first is open (its recovery would rename a live segment).
+func TestWALLockIsExclusive(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w, _ := openTestWAL(t, WALConfig{Dir: dir})
+	if _, err := OpenWAL(WALConfig{Dir: dir}); !errors.Is(err, ErrWALLocked) {
+		t.Fatalf("second OpenWAL: %v, want ErrWALLocked", err)
+	}
+	w.Close()
+	w2, err := OpenWAL(WALConfig{Dir: dir})
+	if err != nil {
+		t.Fatalf("OpenWAL after Close: %v", err)
+	}
+	w2.Close()
+}
+
+// TestWALAcceptHonoursContext: a caller whose context ends stops waiting.
+func TestWALAcceptHonoursContext(t *testing.T) {
+	t.Parallel()
+	w, _ := openTestWAL(t, WALConfig{Dir: t.TempDir()})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := w.Accept(ctx, []metering.Record{walRecord(1)})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Accept with a cancelled context: %v", err)
+	}
+}
+
+// TestReplayWALReadsRecentSegments: records of complete segments in the
+// spool and in done/ come back, those of segments opened before since do
+// not (whatever their modification time).
+func TestReplayWALReadsRecentSegments(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "done"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seg := func(path string, from, n int, mod time.Time) {
+		var b []byte
+		for i := from; i < from+n; i++ {
+			r := walRecord(i)
+			b = AppendNDJSON(b, &r)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	name := func(t time.Time, n int) string {
+		return fmt.Sprintf("radius-wal-%s-%d.ndjson", t.UTC().Format(segmentTimeLayout), n)
+	}
+	seg(filepath.Join(dir, "done", name(now.Add(-2*time.Hour), 1)), 0, 2, now)
+	seg(filepath.Join(dir, "done", name(now.Add(-time.Minute), 2)), 2, 3, now)
+	seg(filepath.Join(dir, name(now, 3)), 5, 4, now)
+	seg(filepath.Join(dir, "usage.ndjson"), 100, 1, now) // not a segment
+	var ids []uint32
+	n, err := ReplayWAL(dir, now.Add(-time.Hour), func(id string, seq uint32) {
+		if want := walRecord(int(seq)).RecordID; id != want {
+			t.Errorf("record id %q with sequence %d, want %q", id, seq, want)
+		}
+		ids = append(ids, seq)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint32{2, 3, 4, 5, 6, 7, 8}; n != len(want) || !slices.Equal(ids, want) {
+		t.Errorf("replayed %d records %v, want %v", n, ids, want)
+	}
+}
+
+// BenchmarkReplayWAL measures rebuilding session marks at start: reading
+// a segment of 50,000 records back.
+func BenchmarkReplayWAL(b *testing.B) {
+	dir := b.TempDir()
+	var buf []byte
+	const n = 50_000
+	for i := range n {
+		r := walRecord(i)
+		buf = AppendNDJSON(buf, &r)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "radius-wal-a-1.ndjson"), buf, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ReplayWAL(dir, time.Time{}, func(string, uint32) {}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkReadSegment measures decoding a rotated segment of 50,000
+// records for the spool.
+func BenchmarkReadSegment(b *testing.B) {
+	var buf []byte
+	const n = 50_000
+	for i := range n {
+		r := walRecord(i)
+		buf = AppendNDJSON(buf, &r)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		items := readSegment(buf, "seg")
+		if len(items) != n || items[n-1].Reason != "" {
+			b.Fatalf("%d items, last %+v", len(items), items[len(items)-1])
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// faultyFile fails the next failSyncs fsyncs.
+type faultyFile struct {
+	*os.File
+	failSyncs *atomic.Int32
+}
+
+func (f faultyFile) Sync() error {
+	if f.failSyncs.Add(-1) >= 0 {
+		return errors.New("injected fsync failure")
+	}
+	return f.File.Sync()
+}
+
+// TestWALFsyncFailure: a failed fsync fails the requests of its commit
+// (the NAS is not answered and retransmits); the segment is cut back to
+// what was acknowledged and handed to the spool, and the next request goes
+// to a new segment.
+func TestWALFsyncFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w, _ := openTestWAL(t, WALConfig{Dir: dir, RotateEvery: time.Hour})
+	var failSyncs atomic.Int32
+	w.wrapFile = func(f *os.File) segmentFile { return faultyFile{File: f, failSyncs: &failSyncs} }
+	accept := func(i int) error { return w.Accept(t.Context(), []metering.Record{walRecord(i)}) }
+	if err := accept(0); err != nil {
+		t.Fatal(err)
+	}
+	failSyncs.Store(1)
+	if err := accept(1); err == nil {
+		t.Fatal("Accept returned nil although its fsync failed")
+	}
+	if err := accept(2); err != nil {
+		t.Fatalf("Accept after a failed fsync: %v", err)
+	}
+	w.Close()
+	counts, recs := segmentRecords(t, dir)
+	var seqs []uint32
+	for _, r := range recs {
+		seqs = append(seqs, r.Sequence)
+	}
+	if !slices.Equal(counts, []int{1, 1}) || !slices.Equal(seqs, []uint32{0, 2}) {
+		t.Errorf("segments %v holding sequences %v, want two of one record: 0 and 2", counts, seqs)
+	}
+	if n := testutil.ToFloat64(w.m.errors.WithLabelValues("sync")); n != 1 {
+		t.Errorf("sync errors %v, want 1", n)
+	}
+}
