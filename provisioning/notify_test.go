@@ -22,6 +22,9 @@ func sampleData() map[string]map[string]any {
 		"service_resumed":    {"MSISDN": "447700900123"},
 		"usage_threshold":    {"Percent": 80, "Type": "data"},
 		"data_barred":        {},
+		"balance_low":        {"Balance": "1.50 EUR"},
+		"balance_exhausted":  {},
+		"data_resumed":       {},
 	}
 }
 
@@ -132,7 +135,7 @@ func TestEveryNotificationRendersInEveryLanguage(t *testing.T) {
 						t.Errorf("subject %q or body end %q malformed", subject, body[max(0, len(body)-10):])
 					}
 					// Values the reader needs are printed verbatim.
-					for _, f := range []string{"MSISDN", "ICCIDLast4", "APN", "Username", "Password", "Number"} {
+					for _, f := range []string{"MSISDN", "ICCIDLast4", "APN", "Username", "Password", "Number", "Balance"} {
 						if v, _ := d[f].(string); v != "" && !strings.Contains(sms, v) {
 							t.Errorf("sms %q lacks %s %q", sms, f, v)
 						}
@@ -311,6 +314,12 @@ func TestRenderedTexts(t *testing.T) {
 			"Forwarding when busy is now off."},
 		{"usage in Danish", Notification{"usage_threshold", "da", map[string]any{"Percent": 80, "Type": "voice"}},
 			"Du har brugt 80 % af dine inkluderede taleminutter."},
+		{"low balance", Notification{"balance_low", "en", map[string]any{"Balance": "1.50 EUR"}},
+			"Your balance is low: 1.50 EUR left. Top up to keep using mobile data."},
+		{"balance used up", Notification{"balance_exhausted", "en", nil},
+			"Your balance is used up, so mobile data is paused. Top up to continue."},
+		{"data back in Russian", Notification{"data_resumed", "ru", map[string]any{}},
+			"Мобильный интернет снова работает."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,9 +1,14 @@
 package provisioning
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/simcore/simcore/numbering"
 )
@@ -11,7 +16,8 @@ import (
 // Kind is what a provisioning request asks for.
 type Kind string
 
-// Request kinds. Activate and deactivate are scheduled by a dates request.
+// Request kinds. Activate and deactivate are scheduled by a dates request;
+// bar_data and unbar_data come from rating (Service.SubmitSystem).
 const (
 	KindSIMSwap    Kind = "sim_swap"
 	KindVoicemail  Kind = "voicemail"
@@ -22,6 +28,8 @@ const (
 	KindResume     Kind = "resume"
 	KindActivate   Kind = "activate"
 	KindDeactivate Kind = "deactivate"
+	KindBarData    Kind = "bar_data"
+	KindUnbarData  Kind = "unbar_data"
 )
 
 // State is where a request is. It moves pending → in_progress → done or
@@ -95,6 +103,15 @@ type ScheduleParams struct {
 	DatesVersion int `json:"dates_version"`
 }
 
+// DataBarringParams is the payload of bar_data and unbar_data.
+type DataBarringParams struct {
+	Reason string `json:"reason"`           // required, e.g. "balance_exhausted", "data_allowance_exhausted", "topup", "new_period"
+	Notice string `json:"notice,omitempty"` // notification key sent to the subscriber by SMS when the change is done; "" sends none
+}
+
+// maxReasonLength bounds DataBarringParams.Reason, in characters.
+const maxReasonLength = 64
+
 // VoicemailLanguageCheck says whether a voicemail language code is offered;
 // the list is data (see notify.go), passed in so rules stay testable.
 type VoicemailLanguageCheck func(code string) bool
@@ -165,6 +182,8 @@ func ValidateParams(kind Kind, p json.RawMessage, now time.Time, vmLang Voicemai
 	case KindActivate, KindDeactivate:
 		var s ScheduleParams
 		return strict(&s)
+	case KindBarData, KindUnbarData:
+		return validateDataBarring(p)
 	default:
 		return inputErr("kind", "unknown kind %q", kind)
 	}
@@ -172,8 +191,13 @@ func ValidateParams(kind Kind, p json.RawMessage, now time.Time, vmLang Voicemai
 }
 
 // UserKinds are the kinds operators and subscribers may ask for; activate
-// and deactivate only come from a dates request.
+// and deactivate only come from a dates request, bar_data and unbar_data
+// only from rating (SystemKinds).
 var UserKinds = []Kind{KindSIMSwap, KindVoicemail, KindForwarding, KindAPNSMS, KindDates, KindSuspend, KindResume}
+
+// SystemKinds are the kinds only simcore itself submits
+// (Service.SubmitSystem).
+var SystemKinds = []Kind{KindBarData, KindUnbarData}
 
 // IsUserKind reports whether k may be submitted directly.
 func IsUserKind(k Kind) bool {
@@ -183,6 +207,51 @@ func IsUserKind(k Kind) bool {
 		}
 	}
 	return false
+}
+
+// validateDataBarring checks the params of bar_data and unbar_data. Unlike
+// the operators' kinds, unknown fields are refused: the callers are code, and
+// a misspelt "notice" would otherwise silently send no SMS.
+func validateDataBarring(p json.RawMessage) error {
+	if len(p) == 0 {
+		return inputErr("reason", "required")
+	}
+	var d DataBarringParams
+	dec := json.NewDecoder(bytes.NewReader(p))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return inputErr("params", "%v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return inputErr("params", "data after the JSON object")
+	}
+	switch n := utf8.RuneCountInString(d.Reason); {
+	case strings.TrimSpace(d.Reason) == "":
+		return inputErr("reason", "required")
+	case n > maxReasonLength:
+		return inputErr("reason", "%d characters, want at most %d", n, maxReasonLength)
+	}
+	if d.Notice != "" {
+		if err := checkDataNotice(d.Notice); err != nil {
+			return inputErr("notice", "%v", err)
+		}
+	}
+	return nil
+}
+
+// checkDataNotice makes sure notice key renders as an SMS in every language
+// with no data: a barring notice carries none, so a key that needs fields
+// (balance_low, usage_threshold) would fail only later, in its task.
+func checkDataNotice(key string) error {
+	for _, lang := range NotificationLanguages() {
+		if _, err := RenderSMS(Notification{Key: key, Language: lang, Data: map[string]any{}}); err != nil {
+			if errors.Is(err, ErrUnknownNotification) {
+				return fmt.Errorf("unknown notification %q", key)
+			}
+			return fmt.Errorf("notification %q needs data a barring notice does not carry", key)
+		}
+	}
+	return nil
 }
 
 func (k Kind) String() string { return string(k) }

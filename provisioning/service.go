@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -41,6 +42,21 @@ func (s *Service) Submit(ctx context.Context, sub int64, kind Kind, params json.
 	if !IsUserKind(kind) {
 		return Request{}, inputErr("kind", "unknown kind %q; want one of %v", kind, UserKinds)
 	}
+	return s.submit(ctx, sub, kind, params, by)
+}
+
+// SubmitSystem records and queues a request that only simcore itself makes:
+// bar_data or unbar_data (SystemKinds), from rating when a quota or balance
+// runs out or is restored. by names the caller ("rating:..."). Errors are
+// Submit's; any other kind is ErrInvalid on "kind".
+func (s *Service) SubmitSystem(ctx context.Context, sub int64, kind Kind, params json.RawMessage, by string) (Request, error) {
+	if !slices.Contains(SystemKinds, kind) {
+		return Request{}, inputErr("kind", "%q is not a system kind; want one of %v", kind, SystemKinds)
+	}
+	return s.submit(ctx, sub, kind, params, by)
+}
+
+func (s *Service) submit(ctx context.Context, sub int64, kind Kind, params json.RawMessage, by string) (Request, error) {
 	if err := ValidateParams(kind, params, s.now(), s.VoicemailLanguage); err != nil {
 		return Request{}, err
 	}
@@ -64,16 +80,12 @@ func (s *Service) Submit(ctx context.Context, sub int64, kind Kind, params json.
 // subscription is still open, an error wrapping ErrPermanent when it failed
 // for good, and any other error when it should be tried again.
 func (s *Service) Apply(ctx context.Context, id string) error {
-	r, err := s.Store.StartRequest(ctx, id, s.now())
+	r, sub, err := s.Store.StartRequest(ctx, id, s.now())
 	if err != nil {
 		return err
 	}
 	if r.State.Terminal() {
 		return nil
-	}
-	sub, err := s.Store.Subscription(ctx, r.SubscriptionID)
-	if err != nil {
-		return s.retry(ctx, r, err)
 	}
 	res, err := s.carryOut(ctx, r, sub)
 	if err != nil {
@@ -86,19 +98,21 @@ func (s *Service) Apply(ctx context.Context, id string) error {
 		return s.retry(ctx, r, err)
 	}
 	outcome, _ := json.Marshal(res.outcome)
+	// The notices are stored with the change (the outbox): sent exactly
+	// when the request is done, even if this process dies next.
+	res.change.Notices = res.notices
 	if err := s.Store.Complete(ctx, r.ID, outcome, res.change); err != nil {
 		// The network has the change; a retry repeats it under the same
 		// idempotency key and completes the record.
 		return fmt.Errorf("complete request %s: %w", r.ID, err)
 	}
-	for _, n := range res.notices {
-		if err := s.Queue.EnqueueNotice(ctx, n); err != nil {
-			return fmt.Errorf("queue notice %s: %w", n.ID, err)
-		}
-	}
 	for _, next := range res.change.Schedule {
 		// Created with the change; if this enqueue is lost, the sweeper
-		// finds the request pending and queues it.
+		// finds the request pending and queues it. No ID: the request was
+		// done already, and its completion created them.
+		if next.ID == "" {
+			continue
+		}
 		if err := s.Queue.EnqueueRequest(ctx, next); err != nil {
 			return fmt.Errorf("queue %s: %w", next.Kind, err)
 		}
@@ -252,7 +266,9 @@ func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (re
 		res.outcome = map[string]any{"status": res.change.Status}
 	case KindSuspend, KindResume:
 		suspend := r.Kind == KindSuspend
-		if err := s.Gateway.SetBarring(ctx, key, sub.MSISDN, Barring{All: suspend}); err != nil {
+		// The barring is set whole: send the data bar along, or resuming
+		// would lift a bar that rating put on.
+		if err := s.Gateway.SetBarring(ctx, key, sub.MSISDN, Barring{All: suspend, Data: sub.DataBarred}); err != nil {
 			return res, err
 		}
 		res.change.Status = StatusActive
@@ -262,6 +278,23 @@ func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (re
 		}
 		res.outcome = map[string]any{"status": res.change.Status}
 		notice(noticeKey, map[string]any{"MSISDN": sub.MSISDN}, true)
+	case KindBarData, KindUnbarData:
+		var p DataBarringParams
+		if err := json.Unmarshal(r.Params, &p); err != nil {
+			return res, inputErr("params", "%v", err)
+		}
+		// Sent even when the line already has this bar: the network is
+		// the truth, and the call is idempotent.
+		barred := r.Kind == KindBarData
+		b := Barring{All: sub.Status == StatusSuspended, Data: barred}
+		if err := s.Gateway.SetBarring(ctx, key, sub.MSISDN, b); err != nil {
+			return res, err
+		}
+		res.change.DataBarred = &barred
+		res.outcome = map[string]any{"data_barred": barred, "reason": p.Reason}
+		if p.Notice != "" {
+			notice(p.Notice, map[string]any{}, false)
+		}
 	default:
 		return res, inputErr("kind", "unknown kind %q", r.Kind)
 	}

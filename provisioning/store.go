@@ -14,10 +14,15 @@ type Change struct {
 	Forwarding *ForwardingParams  // Number "" removes the condition
 	Dates      *DatesParams       // also bumps DatesVersion
 	Status     SubscriptionStatus // "" leaves it
+	DataBarred *bool              // nil leaves it
 	// Schedule are requests to create in the same transaction (a dates
 	// change's activation and deactivation), so they exist exactly when
 	// the change does. Complete fills in their ID, CreatedAt and UpdatedAt.
 	Schedule []Request
+	// Notices go into the notice outbox in the same transaction, so a
+	// notice exists exactly when its request is done, whatever happens to
+	// the process next; Service.SendNotices sends them.
+	Notices []Notice
 }
 
 // Store keeps inventory, subscriptions and requests (provisioning/postgres).
@@ -36,8 +41,11 @@ type Store interface {
 	// StartRequest moves a pending request to in_progress and counts the
 	// attempt, if every earlier request of its subscription that is due
 	// (not_before <= now) is finished; otherwise ErrNotReady. A finished
-	// request is returned as it is.
-	StartRequest(ctx context.Context, id string, now time.Time) (Request, error)
+	// request is returned as it is. It also returns the request's
+	// subscription (as Subscription does), read after the start, so a
+	// worker needs one call to begin; the request's Messages may be left
+	// out. ErrRequestNotFound.
+	StartRequest(ctx context.Context, id string, now time.Time) (Request, Subscription, error)
 	// RetryLater puts an in-progress request back to pending with why.
 	RetryLater(ctx context.Context, id, why string) error
 	// Complete marks the request done with its outcome and applies ch.
@@ -52,17 +60,22 @@ type Store interface {
 	// RecordReceipt updates the state of a submitted SMS part; unknown
 	// message ids are ignored (false).
 	RecordReceipt(ctx context.Context, messageID, state string, at time.Time) (bool, error)
+	NoticeOutbox
 }
 
-// Notice is a message to a subscriber about a finished request, sent by its
-// own task so a slow SMSC or mail server never holds a network change back.
+// Notice is a message to a subscriber about a finished request, sent apart
+// from the request (from the notice outbox, or a task of its own for
+// rating's alerts) so a slow SMSC or mail server never holds a network
+// change back.
 type Notice struct {
-	ID       string         `json:"id"`      // unique per request and channel: the task id
+	ID       string         `json:"id"`      // unique per request and channel
 	Channel  string         `json:"channel"` // sms or email
 	To       string         `json:"to"`      // MSISDN or email address
 	Language string         `json:"language"`
 	Key      string         `json:"key"` // template key
 	Data     map[string]any `json:"data"`
+	// Attempts counts the outbox's tries to send it, this one included.
+	Attempts int `json:"-"`
 }
 
 // Queue runs requests and notices in the background (workers/asynq).
@@ -70,6 +83,7 @@ type Queue interface {
 	// EnqueueRequest schedules r's task at r.NotBefore; the same request
 	// enqueued twice runs once.
 	EnqueueRequest(ctx context.Context, r Request) error
-	// EnqueueNotice schedules a notice; the same notice id runs once.
+	// EnqueueNotice schedules a notice as a task of its own; the same
+	// notice id runs once. (Notices of requests go through the outbox.)
 	EnqueueNotice(ctx context.Context, n Notice) error
 }

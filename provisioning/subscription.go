@@ -59,7 +59,13 @@ type Subscription struct {
 	EndDate    *time.Time                `json:"end_date,omitempty"`
 	Voicemail  VoicemailSettings         `json:"voicemail"`
 	Forwarding map[ForwardingKind]string `json:"forwarding"`
+	// PastICCIDs are the cards the subscription was on before SIM swaps,
+	// newest first.
+	PastICCIDs []string `json:"past_iccids,omitempty"`
 	// DatesVersion counts date changes, so a scheduled activation or
 	// deactivation for superseded dates does nothing.
 	DatesVersion int `json:"dates_version"`
+	// DataBarred: mobile data is barred on the network (bar_data), kept
+	// through a suspension and its resumption until unbar_data.
+	DataBarred bool `json:"data_barred"`
 }

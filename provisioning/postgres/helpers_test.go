@@ -150,7 +150,7 @@ func (e *env) request(t *testing.T, subscription int64, kind provisioning.Kind, 
 
 func (e *env) start(t *testing.T, id string) provisioning.Request {
 	t.Helper()
-	r, err := e.store.StartRequest(e.ctx, id, time.Now())
+	r, _, err := e.store.StartRequest(e.ctx, id, time.Now())
 	if err != nil {
 		t.Fatalf("StartRequest: %v", err)
 	}

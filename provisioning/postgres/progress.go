@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -39,6 +38,36 @@ func lockRequest(ctx context.Context, tx pgx.Tx, id string) (subID int64, iccid 
 	return subID, iccid, seq, state, nil
 }
 
+// startRequest locks request $1 (its subscription is locked first, by
+// lockSubscriptionOf) and moves it to in_progress, counting the attempt,
+// when it is open and no earlier request of its subscription due by $2 is:
+// one statement instead of a read, a check and an update. It returns the
+// earlier request's id (NULL when none holds it back) and the request as it
+// now is. The locked row is carried through r, so a row changed while this
+// statement waited for its lock is returned as changed.
+const startRequest = `
+	WITH r AS (
+		SELECT * FROM provisioning_requests WHERE id = $1 FOR NO KEY UPDATE
+	), earlier AS (
+		SELECT e.id FROM r JOIN provisioning_requests e ON e.subscription_id = r.subscription_id AND e.seq < r.seq
+		WHERE r.state IN ('pending', 'in_progress') AND e.state IN ('pending', 'in_progress') AND e.not_before <= $2
+		ORDER BY e.seq LIMIT 1
+	), started AS (
+		UPDATE provisioning_requests p SET state = 'in_progress', attempts = p.attempts + 1, updated_at = now()
+		FROM r WHERE p.id = r.id AND r.state IN ('pending', 'in_progress') AND NOT EXISTS (SELECT 1 FROM earlier)
+		RETURNING p.*
+	)
+	SELECT (SELECT id::text FROM earlier), ` + requestColumns + ` FROM started
+	UNION ALL
+	SELECT (SELECT id::text FROM earlier), ` + requestColumns + ` FROM r WHERE NOT EXISTS (SELECT 1 FROM started)`
+
+// lockSubscriptionOf locks the subscription of request $1 and returns its
+// SIM; no row when there is no such request.
+const lockSubscriptionOf = `
+	SELECT iccid FROM subscriptions
+	WHERE id = (SELECT subscription_id FROM provisioning_requests WHERE id = $1)
+	FOR NO KEY UPDATE`
+
 // StartRequest moves request id to in_progress and counts the attempt,
 // unless an earlier request of the same subscription that is due (its
 // not_before at or before now) is still pending or in progress: then the
@@ -46,43 +75,50 @@ func lockRequest(ctx context.Context, tx pgx.Tx, id string) (subID int64, iccid 
 // do not hold it back. A request already in progress (its worker died) is
 // started again; a finished one is returned as it is. Starts of one
 // subscription's requests are serialised by a lock on the subscription.
-// It returns provisioning.ErrRequestNotFound.
-func (s *Store) StartRequest(ctx context.Context, id string, now time.Time) (provisioning.Request, error) {
+//
+// It also returns the subscription as Subscription does, read under that
+// lock after the start, so it is what the request applies to. The request
+// comes without its messages. Lock, start and read are one round trip: a
+// pipeline of three statements that PostgreSQL runs as one implicit
+// transaction. It returns provisioning.ErrRequestNotFound.
+func (s *Store) StartRequest(ctx context.Context, id string, now time.Time) (provisioning.Request, provisioning.Subscription, error) {
 	if !validUUID(id) {
-		return provisioning.Request{}, notFound(id)
+		return provisioning.Request{}, provisioning.Subscription{}, notFound(id)
 	}
-	var out provisioning.Request
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		subID, _, seq, state, err := lockRequest(ctx, tx, id)
+	b := &pgx.Batch{}
+	b.Queue(lockSubscriptionOf, id)
+	b.Queue(startRequest, id, now)
+	b.Queue(selectSubscription+` WHERE s.id = (SELECT subscription_id FROM provisioning_requests WHERE id = $1)`, id)
+	var (
+		r       provisioning.Request
+		sub     provisioning.Subscription
+		earlier *string
+	)
+	err := s.batch(ctx, b, func(br pgx.BatchResults) error {
+		var iccid string
+		if err := br.QueryRow().Scan(&iccid); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return notFound(id)
+			}
+			return fmt.Errorf("lock subscription: %w", err)
+		}
+		err := br.QueryRow().Scan(&earlier, &r.ID, &r.SubscriptionID, &r.Kind, &r.Params, &r.State, &r.Attempts, &r.LastError,
+			&r.Outcome, &r.RequestedBy, &r.NotBefore, &r.CreatedAt, &r.UpdatedAt)
 		if err != nil {
 			return err
 		}
-		if !state.Terminal() {
-			var earlier string
-			err = tx.QueryRow(ctx, `
-				SELECT id::text FROM provisioning_requests
-				WHERE subscription_id = $1 AND seq < $2 AND state IN ('pending', 'in_progress') AND not_before <= $3
-				ORDER BY seq LIMIT 1`, subID, seq, now).Scan(&earlier)
-			if err == nil {
-				return fmt.Errorf("waits for request %s: %w", earlier, provisioning.ErrNotReady)
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("find earlier open requests: %w", err)
-			}
-			_, err = tx.Exec(ctx, `
-				UPDATE provisioning_requests SET state = 'in_progress', attempts = attempts + 1, updated_at = now()
-				WHERE id = $1`, id)
-			if err != nil {
-				return err
-			}
+		if sub, err = scanSubscription(br.QueryRow(), true); err != nil {
+			return fmt.Errorf("subscription %d: %w", r.SubscriptionID, err)
 		}
-		out, err = readRequest(ctx, tx, id, "")
-		return err
+		return nil
 	})
-	if err != nil {
-		return provisioning.Request{}, fmt.Errorf("start request %s: %w", id, err)
+	if err == nil && earlier != nil {
+		err = fmt.Errorf("waits for request %s: %w", *earlier, provisioning.ErrNotReady)
 	}
-	return out, nil
+	if err != nil {
+		return provisioning.Request{}, provisioning.Subscription{}, fmt.Errorf("start request %s: %w", id, err)
+	}
+	return r, sub, nil
 }
 
 // RetryLater puts request id, in progress, back to pending with why as its
@@ -103,150 +139,6 @@ func (s *Store) RetryLater(ctx context.Context, id, why string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("retry request %s later: %w", id, err)
-	}
-	return nil
-}
-
-// Complete marks request id done with outcome and applies ch to its
-// subscription in the same transaction. Completing a request that is
-// already done changes nothing and returns nil, so a worker that crashed
-// between the network and the database can simply retry.
-//
-// Applying ch: SwapTo activates the new SIM (it must be reserved by this
-// request or in stock, else provisioning.ErrSIMNotInStock or
-// ErrSIMNotFound), retires the old one and moves the subscription to it;
-// Voicemail replaces the settings; Forwarding sets the condition, or removes
-// it when Number is ""; Dates sets start and end (UTC days) and bumps the
-// dates version; Status sets the status, and ended also retires the
-// subscription's SIM (an active SIM is one on a live subscription).
-//
-// It returns provisioning.ErrRequestNotFound, and an error wrapping
-// provisioning.ErrConflict for a request that has failed.
-func (s *Store) Complete(ctx context.Context, id string, outcome json.RawMessage, ch provisioning.Change) error {
-	if !validUUID(id) {
-		return notFound(id)
-	}
-	var out any
-	if len(outcome) > 0 {
-		out = outcome
-	}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		subID, iccid, _, state, err := lockRequest(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		switch state {
-		case provisioning.StateDone:
-			return nil
-		case provisioning.StateFailed:
-			return fmt.Errorf("request has failed: %w", provisioning.ErrConflict)
-		}
-		if err := applyChange(ctx, tx, id, subID, iccid, ch); err != nil {
-			return err
-		}
-		for i := range ch.Schedule {
-			r := &ch.Schedule[i]
-			params := r.Params
-			if len(params) == 0 {
-				params = json.RawMessage("{}")
-			}
-			err := tx.QueryRow(ctx, `
-				INSERT INTO provisioning_requests (subscription_id, kind, params, requested_by, not_before)
-				VALUES ($1, $2, $3, $4, $5)
-				RETURNING id::text, created_at, updated_at`,
-				r.SubscriptionID, r.Kind, params, r.RequestedBy, r.NotBefore).Scan(&r.ID, &r.CreatedAt, &r.UpdatedAt)
-			if err != nil {
-				return fmt.Errorf("schedule %s: %w", r.Kind, err)
-			}
-			r.State = provisioning.StatePending
-		}
-		_, err = tx.Exec(ctx, `
-			UPDATE provisioning_requests SET state = 'done', outcome = $2, updated_at = now()
-			WHERE id = $1`, id, out)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("complete request %s: %w", id, err)
-	}
-	return nil
-}
-
-// applyChange applies ch to subscription subID, now on SIM iccid, for
-// request reqID.
-func applyChange(ctx context.Context, tx pgx.Tx, reqID string, subID int64, iccid string, ch provisioning.Change) error {
-	if ch.SwapTo != nil && ch.SwapTo.ICCID != iccid {
-		to := ch.SwapTo.ICCID
-		tag, err := tx.Exec(ctx, `
-			UPDATE sims SET state = 'active', reserved_by = NULL, updated_at = now()
-			WHERE iccid = $1 AND (state = 'in_stock' OR (state = 'reserved' AND reserved_by = $2))`, to, reqID)
-		if err != nil {
-			return fmt.Errorf("activate sim %s: %w", to, err)
-		}
-		if tag.RowsAffected() == 0 {
-			var st provisioning.SIMState
-			err := tx.QueryRow(ctx, `SELECT state FROM sims WHERE iccid = $1`, to).Scan(&st)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("swap to sim %s: %w", to, provisioning.ErrSIMNotFound)
-			}
-			if err != nil {
-				return fmt.Errorf("swap to sim %s: %w", to, err)
-			}
-			return fmt.Errorf("swap to sim %s, %s and not reserved by this request: %w", to, st, provisioning.ErrSIMNotInStock)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE sims SET state = 'retired', updated_at = now() WHERE iccid = $1`, iccid); err != nil {
-			return fmt.Errorf("retire sim %s: %w", iccid, err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE subscriptions SET iccid = $2, updated_at = now() WHERE id = $1`, subID, to); err != nil {
-			return fmt.Errorf("move subscription to sim %s: %w", to, err)
-		}
-		iccid = to
-	}
-	if v := ch.Voicemail; v != nil {
-		_, err := tx.Exec(ctx, `
-			UPDATE subscriptions SET voicemail_enabled = $2, voicemail_language = $3, updated_at = now()
-			WHERE id = $1`, subID, v.Enabled, v.Language)
-		if err != nil {
-			return fmt.Errorf("set voicemail: %w", err)
-		}
-	}
-	if f := ch.Forwarding; f != nil {
-		var err error
-		if f.Number == "" {
-			_, err = tx.Exec(ctx, `DELETE FROM forwarding WHERE subscription_id = $1 AND condition = $2`, subID, f.Condition)
-		} else {
-			_, err = tx.Exec(ctx, `
-				INSERT INTO forwarding (subscription_id, condition, number) VALUES ($1, $2, $3)
-				ON CONFLICT (subscription_id, condition) DO UPDATE SET number = EXCLUDED.number`,
-				subID, f.Condition, f.Number)
-		}
-		if err != nil {
-			return fmt.Errorf("set forwarding %s: %w", f.Condition, err)
-		}
-	}
-	if d := ch.Dates; d != nil {
-		var end any
-		if d.End != nil {
-			end = utcDay(*d.End)
-		}
-		_, err := tx.Exec(ctx, `
-			UPDATE subscriptions
-			SET start_date = $2, end_date = $3::date, dates_version = dates_version + 1, updated_at = now()
-			WHERE id = $1`, subID, utcDay(d.Start), end)
-		if err != nil {
-			return fmt.Errorf("set dates: %w", err)
-		}
-	}
-	if ch.Status != "" {
-		_, err := tx.Exec(ctx, `UPDATE subscriptions SET status = $2, updated_at = now() WHERE id = $1`, subID, ch.Status)
-		if err != nil {
-			return fmt.Errorf("set status %s: %w", ch.Status, err)
-		}
-		if ch.Status == provisioning.StatusEnded {
-			_, err := tx.Exec(ctx, `UPDATE sims SET state = 'retired', updated_at = now() WHERE iccid = $1`, iccid)
-			if err != nil {
-				return fmt.Errorf("retire sim %s: %w", iccid, err)
-			}
-		}
 	}
 	return nil
 }

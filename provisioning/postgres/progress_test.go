@@ -78,7 +78,7 @@ func TestStartRequestOrder(t *testing.T) {
 				var err error
 				switch s.do {
 				case "start":
-					_, err = e.store.StartRequest(e.ctx, id, now.Add(s.at))
+					_, _, err = e.store.StartRequest(e.ctx, id, now.Add(s.at))
 				case "complete":
 					err = e.store.Complete(e.ctx, id, nil, provisioning.Change{})
 				case "fail":
@@ -100,9 +100,16 @@ func TestStartRequestStates(t *testing.T) {
 	l := e.line(t)
 	r := e.request(t, l.id, provisioning.KindAPNSMS, nil, time.Time{})
 
-	got := e.start(t, r.ID)
+	got, sub, err := e.store.StartRequest(e.ctx, r.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got.State != provisioning.StateInProgress || got.Attempts != 1 {
 		t.Errorf("first start: %s, %d attempts; want in_progress, 1", got.State, got.Attempts)
+	}
+	// The subscription comes with the start, as Subscription reads it.
+	if d := cmp.Diff(e.subscription(t, l.id), sub); d != "" {
+		t.Errorf("subscription from StartRequest (-want +got):\n%s", d)
 	}
 	// Its worker died: a second start takes it over.
 	got = e.start(t, r.ID)
@@ -149,8 +156,8 @@ func TestStartRequestConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	errsA, errsB := make([]error, starts), make([]error, starts)
 	for i := range starts {
-		wg.Go(func() { _, errsA[i] = e.store.StartRequest(e.ctx, a.ID, time.Now()) })
-		wg.Go(func() { _, errsB[i] = e.store.StartRequest(e.ctx, b.ID, time.Now()) })
+		wg.Go(func() { _, _, errsA[i] = e.store.StartRequest(e.ctx, a.ID, time.Now()) })
+		wg.Go(func() { _, _, errsB[i] = e.store.StartRequest(e.ctx, b.ID, time.Now()) })
 	}
 	wg.Wait()
 	for i := range starts {
@@ -178,7 +185,9 @@ func TestComplete(t *testing.T) {
 		want   func(s *provisioning.Subscription, newSIM provisioning.SIM)
 	}{
 		{name: "swap", change: func(_ line, m provisioning.SIM) provisioning.Change { return provisioning.Change{SwapTo: &m} },
-			want: func(s *provisioning.Subscription, m provisioning.SIM) { s.ICCID, s.IMSI = m.ICCID, m.IMSI }},
+			want: func(s *provisioning.Subscription, m provisioning.SIM) {
+				s.ICCID, s.IMSI, s.PastICCIDs = m.ICCID, m.IMSI, []string{s.ICCID}
+			}},
 		{name: "voicemail", change: func(line, provisioning.SIM) provisioning.Change {
 			return provisioning.Change{Voicemail: &provisioning.VoicemailSettings{Enabled: true, Language: "ar"}}
 		}, want: func(s *provisioning.Subscription, _ provisioning.SIM) {
@@ -293,6 +302,70 @@ func TestCompleteIdempotent(t *testing.T) {
 	wantErr(t, "Fail of a done request", e.store.Fail(e.ctx, r.ID, "late"), provisioning.ErrConflict)
 }
 
+// TestCompleteIdempotentWithoutSwap is TestCompleteIdempotent for a change
+// that completes in one pipeline of guarded statements: a second
+// completion changes nothing, schedules nothing more, and completing a
+// failed request is a conflict that changes nothing either.
+func TestCompleteIdempotentWithoutSwap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	l := e.line(t)
+	r := e.request(t, l.id, provisioning.KindDates, nil, time.Time{})
+	e.start(t, r.ID)
+	start := day(time.Now()).AddDate(0, 0, 2)
+	change := func(lang string) provisioning.Change {
+		return provisioning.Change{
+			Voicemail:  &provisioning.VoicemailSettings{Enabled: true, Language: lang},
+			Forwarding: &provisioning.ForwardingParams{Condition: provisioning.ForwardBusy, Number: "4420000001"},
+			Dates:      &provisioning.DatesParams{Start: start},
+			Status:     provisioning.StatusSuspended,
+			Schedule:   []provisioning.Request{{SubscriptionID: l.id, Kind: provisioning.KindActivate, Params: mustJSON(provisioning.ScheduleParams{DatesVersion: 1}), RequestedBy: "schedule:" + r.ID, NotBefore: start}},
+		}
+	}
+	ch := change("he")
+	if err := e.store.Complete(e.ctx, r.ID, json.RawMessage(`{"n":1}`), ch); err != nil {
+		t.Fatal(err)
+	}
+	if ch.Schedule[0].ID == "" || ch.Schedule[0].State != provisioning.StatePending {
+		t.Fatalf("scheduled request %+v, want an id and pending", ch.Schedule[0])
+	}
+	sub := e.subscription(t, l.id)
+	if sub.DatesVersion != 1 || sub.Voicemail.Language != "he" || sub.Status != provisioning.StatusSuspended || sub.Forwarding[provisioning.ForwardBusy] != "4420000001" {
+		t.Fatalf("after Complete: %+v", sub)
+	}
+	done, _ := e.store.Request(e.ctx, r.ID)
+	again := change("en")
+	again.Status, again.Forwarding.Number = provisioning.StatusActive, ""
+	if err := e.store.Complete(e.ctx, r.ID, json.RawMessage(`{"n":2}`), again); err != nil {
+		t.Fatalf("Complete again: %v", err)
+	}
+	if again.Schedule[0].ID != "" {
+		t.Errorf("second Complete scheduled request %s", again.Schedule[0].ID)
+	}
+	if d := cmp.Diff(sub, e.subscription(t, l.id)); d != "" {
+		t.Errorf("second Complete changed the subscription (-want +got):\n%s", d)
+	}
+	if got, _ := e.store.Request(e.ctx, r.ID); !cmp.Equal(done, got, cmp.Comparer(jsonEqual)) {
+		t.Errorf("second Complete changed the request: %+v, was %+v", got, done)
+	}
+	reqs, err := e.store.ListRequests(e.ctx, l.id, 50)
+	if err != nil || len(reqs) != 2 {
+		t.Fatalf("%d requests (%v), want the dates request and one activation", len(reqs), err)
+	}
+
+	failed := e.request(t, l.id, provisioning.KindVoicemail, nil, time.Time{})
+	if err := e.store.Fail(e.ctx, failed.ID, "refused"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "Complete of a failed request", e.store.Complete(e.ctx, failed.ID, nil, change("ru")), provisioning.ErrConflict)
+	if d := cmp.Diff(sub, e.subscription(t, l.id)); d != "" {
+		t.Errorf("Complete of a failed request changed the subscription (-want +got):\n%s", d)
+	}
+	if got, _ := e.store.Request(e.ctx, failed.ID); got.State != provisioning.StateFailed {
+		t.Errorf("failed request is %s after Complete", got.State)
+	}
+}
+
 func TestCompleteRollsBack(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -391,7 +464,7 @@ func TestLifecycleConcurrent(t *testing.T) {
 			completing, bRan   time.Time
 		)
 		wg.Go(func() {
-			if _, errA = e.store.StartRequest(e.ctx, a.ID, time.Now()); errA != nil {
+			if _, _, errA = e.store.StartRequest(e.ctx, a.ID, time.Now()); errA != nil {
 				return
 			}
 			completing = time.Now()
@@ -400,7 +473,7 @@ func TestLifecycleConcurrent(t *testing.T) {
 		wg.Go(func() { errMsg = e.store.RecordMessages(e.ctx, a.ID, []string{a.ID + "-1"}) })
 		wg.Go(func() {
 			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-				if _, errB = e.store.StartRequest(e.ctx, b.ID, time.Now()); !errors.Is(errB, provisioning.ErrNotReady) {
+				if _, _, errB = e.store.StartRequest(e.ctx, b.ID, time.Now()); !errors.Is(errB, provisioning.ErrNotReady) {
 					bRan = time.Now()
 					return
 				}

@@ -55,8 +55,8 @@ func (s *Store) CreateRequest(ctx context.Context, r *provisioning.Request) erro
 		notBefore = r.NotBefore
 	}
 	var created provisioning.Request
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
+	insert := func(q querier) error {
+		err := q.QueryRow(ctx, `
 			INSERT INTO provisioning_requests (subscription_id, kind, params, requested_by, not_before)
 			VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now()))
 			RETURNING id::text, not_before, created_at, updated_at`,
@@ -67,14 +67,22 @@ func (s *Store) CreateRequest(ctx context.Context, r *provisioning.Request) erro
 			return fmt.Errorf("subscription %d: %w", r.SubscriptionID, provisioning.ErrSubscriptionNotFound)
 		case constraintError(err, codeCheckViolation) == "provisioning_requests_kind_check":
 			return invalid("kind", fmt.Sprintf("unknown kind %q", r.Kind))
-		case err != nil:
-			return err
 		}
-		if r.Kind == provisioning.KindSIMSwap {
+		return err
+	}
+	var err error
+	if r.Kind == provisioning.KindSIMSwap {
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			if err := insert(tx); err != nil {
+				return err
+			}
 			return takeSIM(ctx, tx, swap.NewICCID, provisioning.SIMReserved, created.ID)
-		}
-		return nil
-	})
+		})
+	} else {
+		// One statement needs no transaction of its own: a round trip
+		// for BEGIN and one for COMMIT saved on every request.
+		err = insert(s.pool)
+	}
 	if err != nil {
 		return fmt.Errorf("create %s request: %w", r.Kind, err)
 	}

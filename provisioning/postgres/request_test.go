@@ -118,7 +118,7 @@ func TestRequestNotFound(t *testing.T) {
 	for _, id := range []string{"2b0a3c55-1f43-4d3e-9a43-8f3f0c9c2a10", "not-a-uuid", ""} {
 		_, err := e.store.Request(e.ctx, id)
 		wantErr(t, "Request "+id, err, provisioning.ErrRequestNotFound)
-		_, err = e.store.StartRequest(e.ctx, id, time.Now())
+		_, _, err = e.store.StartRequest(e.ctx, id, time.Now())
 		wantErr(t, "StartRequest "+id, err, provisioning.ErrRequestNotFound)
 		wantErr(t, "RetryLater "+id, e.store.RetryLater(e.ctx, id, "x"), provisioning.ErrRequestNotFound)
 		wantErr(t, "Complete "+id, e.store.Complete(e.ctx, id, nil, provisioning.Change{}), provisioning.ErrRequestNotFound)

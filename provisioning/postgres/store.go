@@ -33,6 +33,26 @@ func (s *Store) inTx(ctx context.Context, f func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.pool, f)
 }
 
+// batch sends b in one round trip and lets read take its results in order.
+// Outside a transaction PostgreSQL runs the statements of a batch as one
+// implicit transaction: an error in any rolls back all, and row locks taken
+// by one are held by those after it until the batch ends.
+func (s *Store) batch(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	return sendBatch(ctx, s.pool, b, read)
+}
+
+// sendBatch is batch on a pool or a transaction.
+func sendBatch(ctx context.Context, q interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	br := q.SendBatch(ctx, b)
+	err := read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // querier is what both the pool and a transaction offer.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)

@@ -13,30 +13,47 @@ import (
 	"github.com/simcore/simcore/provisioning"
 )
 
-// selectSubscription reads a subscription with everything
-// provisioning.Subscription holds, in one statement so the parts agree.
-const selectSubscription = `
+// subscriptionColumns and subscriptionFrom read what
+// provisioning.Subscription holds but its forwarding, in one statement so
+// the parts agree. selectSubscription adds the forwarding.
+const (
+	subscriptionColumns = `
 	SELECT s.id, s.msisdn, s.iccid, m.imsi, s.status, s.start_date, s.end_date,
-	       s.voicemail_enabled, s.voicemail_language, s.dates_version,
-	       coalesce((SELECT jsonb_object_agg(f.condition, f.number) FROM forwarding f
-	                 WHERE f.subscription_id = s.id), '{}'::jsonb),
+	       s.voicemail_enabled, s.voicemail_language, s.dates_version, s.data_barred,
 	       u.id, u.account_id, u.name, u.email, u.language,
-	       p.id, p.name, p.apn, p.apn_username, p.apn_password
+	       p.id, p.name, p.apn, p.apn_username, p.apn_password,
+	       (SELECT array_agg(h.iccid ORDER BY h.until DESC) FROM subscription_sims h
+	        WHERE h.subscription_id = s.id)`
+	subscriptionFrom = `
 	FROM subscriptions s
 	JOIN subscribers u ON u.id = s.subscriber_id
 	JOIN plans p ON p.id = s.plan_id
 	JOIN sims m ON m.iccid = s.iccid`
+	selectSubscription = subscriptionColumns + `,
+	       coalesce((SELECT jsonb_object_agg(f.condition, f.number) FROM forwarding f
+	                 WHERE f.subscription_id = s.id), '{}'::jsonb)` + subscriptionFrom
+	// selectLiveSubscriptions leaves Forwarding nil: its callers (rating)
+	// read many subscriptions and need none.
+	selectLiveSubscriptions = subscriptionColumns + subscriptionFrom + `
+	WHERE s.status <> 'ended'`
+)
 
-func scanSubscription(row pgx.Row) (provisioning.Subscription, error) {
+// scanSubscription scans a row of selectSubscription, or with withForwarding
+// false one of selectLiveSubscriptions.
+func scanSubscription(row pgx.Row, withForwarding bool) (provisioning.Subscription, error) {
 	var (
 		sub provisioning.Subscription
 		u   = &sub.Subscriber
 		p   = &sub.Plan
 	)
-	err := row.Scan(&sub.ID, &sub.MSISDN, &sub.ICCID, &sub.IMSI, &sub.Status, &sub.StartDate, &sub.EndDate,
-		&sub.Voicemail.Enabled, &sub.Voicemail.Language, &sub.DatesVersion, &sub.Forwarding,
+	dst := []any{&sub.ID, &sub.MSISDN, &sub.ICCID, &sub.IMSI, &sub.Status, &sub.StartDate, &sub.EndDate,
+		&sub.Voicemail.Enabled, &sub.Voicemail.Language, &sub.DatesVersion, &sub.DataBarred,
 		&u.ID, &u.AccountID, &u.Name, &u.Email, &u.Language,
-		&p.ID, &p.Name, &p.APN, &p.APNUsername, &p.APNPassword)
+		&p.ID, &p.Name, &p.APN, &p.APNUsername, &p.APNPassword, &sub.PastICCIDs}
+	if withForwarding {
+		dst = append(dst, &sub.Forwarding)
+	}
+	err := row.Scan(dst...)
 	return sub, err
 }
 
@@ -44,7 +61,7 @@ func scanSubscription(row pgx.Row) (provisioning.Subscription, error) {
 // password included), the IMSI of its SIM, its services and dates version.
 // Forwarding is never nil. It returns provisioning.ErrSubscriptionNotFound.
 func (s *Store) Subscription(ctx context.Context, id int64) (provisioning.Subscription, error) {
-	sub, err := scanSubscription(s.pool.QueryRow(ctx, selectSubscription+` WHERE s.id = $1`, id))
+	sub, err := scanSubscription(s.pool.QueryRow(ctx, selectSubscription+` WHERE s.id = $1`, id), true)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return provisioning.Subscription{}, fmt.Errorf("subscription %d: %w", id, provisioning.ErrSubscriptionNotFound)
 	}
@@ -60,7 +77,7 @@ func (s *Store) Subscription(ctx context.Context, id int64) (provisioning.Subscr
 // provisioning.ErrSubscriptionNotFound.
 func (s *Store) SubscriptionByMSISDN(ctx context.Context, msisdn string) (provisioning.Subscription, error) {
 	sub, err := scanSubscription(s.pool.QueryRow(ctx,
-		selectSubscription+` WHERE s.msisdn = $1 AND s.status <> 'ended'`, msisdn))
+		selectSubscription+` WHERE s.msisdn = $1 AND s.status <> 'ended'`, msisdn), true)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return provisioning.Subscription{}, fmt.Errorf("subscription of %s: %w", msisdn, provisioning.ErrSubscriptionNotFound)
 	}
@@ -68,6 +85,64 @@ func (s *Store) SubscriptionByMSISDN(ctx context.Context, msisdn string) (provis
 		return provisioning.Subscription{}, fmt.Errorf("subscription of %s: %w", msisdn, err)
 	}
 	return sub, nil
+}
+
+// LiveSubscriptionsByICCID returns the subscription that has not ended on
+// each of iccids that has one, with subscriber and plan (as Subscription
+// returns them, Forwarding may be left nil). ICCIDs without one are absent.
+//
+// It is one query whatever the number of ICCIDs: rating resolves a batch of
+// usage records at once, and the live-ICCID index answers each.
+// Subscriptions come in ICCID order; Forwarding is nil.
+func (s *Store) LiveSubscriptionsByICCID(ctx context.Context, iccids []string) ([]provisioning.Subscription, error) {
+	if len(iccids) == 0 {
+		return nil, nil
+	}
+	subs, err := s.liveSubscriptions(ctx, ` AND s.iccid = ANY($1) ORDER BY s.iccid`, iccids)
+	if err != nil {
+		return nil, fmt.Errorf("live subscriptions of %d iccids: %w", len(iccids), err)
+	}
+	return subs, nil
+}
+
+// SubscriptionsUsingICCIDs returns the live subscriptions that are on one
+// of iccids now or were before a SIM swap, in id order, with PastICCIDs:
+// rating finds with it whose usage a batch of records changed, late
+// records from a retired card included.
+func (s *Store) SubscriptionsUsingICCIDs(ctx context.Context, iccids []string) ([]provisioning.Subscription, error) {
+	if len(iccids) == 0 {
+		return nil, nil
+	}
+	subs, err := s.liveSubscriptions(ctx, ` AND (s.iccid = ANY($1)
+		OR s.id IN (SELECT h.subscription_id FROM subscription_sims h WHERE h.iccid = ANY($1))) ORDER BY s.id`, iccids)
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions using %d iccids: %w", len(iccids), err)
+	}
+	return subs, nil
+}
+
+// BarredSubscriptions returns the subscriptions that have not ended and
+// have mobile data barred (bar_data), with subscriber and plan as
+// LiveSubscriptionsByICCID returns them, in id order: rating re-checks them
+// each period to lift bars that no longer apply.
+func (s *Store) BarredSubscriptions(ctx context.Context) ([]provisioning.Subscription, error) {
+	subs, err := s.liveSubscriptions(ctx, ` AND s.data_barred ORDER BY s.id`)
+	if err != nil {
+		return nil, fmt.Errorf("barred subscriptions: %w", err)
+	}
+	return subs, nil
+}
+
+// liveSubscriptions runs selectLiveSubscriptions with more conditions and
+// an order appended.
+func (s *Store) liveSubscriptions(ctx context.Context, where string, args ...any) ([]provisioning.Subscription, error) {
+	rows, err := s.pool.Query(ctx, selectLiveSubscriptions+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (provisioning.Subscription, error) {
+		return scanSubscription(row, false)
+	})
 }
 
 // CreateAccount stores an account and returns its id. An empty name is

@@ -3,6 +3,8 @@
 // id, so a repeated enqueue cannot run twice) and a Worker that processes
 // them with the provisioning service, retrying transient failures with
 // exponential backoff and stopping on permanent ones (asynq.SkipRetry).
+// The Worker also sends the notices of done requests from the outbox
+// (provisioning.Service.SendNotices); notice tasks carry rating's alerts.
 //
 // It imports the provisioning domain and Asynq; no other adapter.
 package asynq
@@ -88,11 +90,13 @@ type Config struct {
 	Registry    prometheus.Registerer
 }
 
-// Worker processes provisioning tasks.
+// Worker processes provisioning tasks and sends the notice outbox.
 type Worker struct {
 	cfg Config
 	srv *hq.Server
 	m   workerMetrics
+	// stop ends the notice sender, which closes done when it has.
+	stop, done chan struct{}
 }
 
 type workerMetrics struct {
@@ -115,7 +119,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, m: workerMetrics{
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simcore_provisioning_tasks_total",
-			Help: "Provisioning tasks processed, by type and outcome (done, waiting, retry, failed).",
+			Help: "Provisioning tasks processed, by type and outcome (done, waiting, retry, failed); notices sent from the outbox count as type notice.",
 		}, []string{"type", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "simcore_provisioning_task_duration_seconds",
@@ -168,16 +172,33 @@ func retryDelay(n int, err error, _ *hq.Task) time.Duration {
 	return min(d, 5*time.Minute)
 }
 
-// Start starts processing; Shutdown stops it.
+// Start starts processing tasks and sending the notice outbox; Shutdown
+// stops both. A worker starts once.
 func (w *Worker) Start() error {
 	mux := hq.NewServeMux()
 	mux.HandleFunc(TypeRequest, w.handleRequest)
 	mux.HandleFunc(TypeNotice, w.handleNotice)
-	return w.srv.Start(mux)
+	if err := w.srv.Start(mux); err != nil {
+		return err
+	}
+	w.stop, w.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(w.done)
+		w.sendNotices(w.stop)
+	}()
+	return nil
 }
 
-// Shutdown waits for running tasks (up to the server's timeout) and stops.
-func (w *Worker) Shutdown() { w.srv.Shutdown() }
+// Shutdown waits for running tasks (up to the server's timeout) and the
+// notice batch being sent, and stops.
+func (w *Worker) Shutdown() {
+	w.srv.Shutdown()
+	if w.stop != nil {
+		close(w.stop)
+		<-w.done
+		w.stop = nil
+	}
+}
 
 // Sweep re-enqueues, every interval until ctx ends, requests left pending
 // for longer than olderThan (see provisioning.Service.Sweep).

@@ -46,11 +46,16 @@ func TestTailPages(t *testing.T) {
 	}
 }
 
-// missingStore knows no request: every request task fails for good.
+// missingStore knows no request: every request task fails for good. Its
+// notice outbox is empty.
 type missingStore struct{ provisioning.Store }
 
-func (missingStore) StartRequest(_ context.Context, id string, _ time.Time) (provisioning.Request, error) {
-	return provisioning.Request{}, fmt.Errorf("start request %s: %w", id, provisioning.ErrRequestNotFound)
+func (missingStore) ClaimNotices(context.Context, int, time.Duration) ([]provisioning.Notice, error) {
+	return nil, nil
+}
+
+func (missingStore) StartRequest(_ context.Context, id string, _ time.Time) (provisioning.Request, provisioning.Subscription, error) {
+	return provisioning.Request{}, provisioning.Subscription{}, fmt.Errorf("start request %s: %w", id, provisioning.ErrRequestNotFound)
 }
 
 // TestInspectorArchived runs a worker on real Redis: a request task for an
