@@ -1,0 +1,137 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/simcore/simcore/rating"
+)
+
+// BalanceChannel is the notification channel on which a credit announces
+// its ICCID, so the rater re-evaluates barring at once.
+const BalanceChannel = "simcore_rating_balance"
+
+// Store implements rating.Store and rating's credits on PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+
+	mu      sync.Mutex
+	cat     *rating.Catalogue
+	version int
+}
+
+var _ rating.Store = (*Store)(nil)
+
+// New returns a store on pool; rating's and metering's migrations must
+// have run.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// ImportCatalogue stores c as the newest catalogue version and returns it.
+func (s *Store) ImportCatalogue(ctx context.Context, c *rating.Catalogue, source string) (int, error) {
+	doc, err := json.Marshal(c)
+	if err != nil {
+		return 0, err
+	}
+	var v int
+	err = s.pool.QueryRow(ctx, "INSERT INTO rating_catalogues (document, source) VALUES ($1, $2) RETURNING version", doc, source).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("store catalogue: %w", err)
+	}
+	return v, nil
+}
+
+// Catalogue returns the newest catalogue; it is parsed once per version.
+func (s *Store) Catalogue(ctx context.Context) (*rating.Catalogue, int, error) {
+	var v int
+	err := s.pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM rating_catalogues").Scan(&v)
+	if err != nil {
+		return nil, 0, fmt.Errorf("catalogue version: %w", err)
+	}
+	if v == 0 {
+		return nil, 0, rating.ErrNoCatalogue
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cat != nil && s.version == v {
+		return s.cat, v, nil
+	}
+	var doc []byte
+	if err := s.pool.QueryRow(ctx, "SELECT document FROM rating_catalogues WHERE version = $1", v).Scan(&doc); err != nil {
+		return nil, 0, fmt.Errorf("load catalogue %d: %w", v, err)
+	}
+	c, err := rating.ParseCatalogue(bytes.NewReader(doc))
+	if err != nil {
+		return nil, 0, fmt.Errorf("catalogue %d: %w", v, err)
+	}
+	s.cat, s.version = c, v
+	return c, v, nil
+}
+
+// Cursor is the last usage batch rated.
+func (s *Store) Cursor(ctx context.Context) (uint64, error) {
+	var seq int64
+	if err := s.pool.QueryRow(ctx, "SELECT seq FROM rating_cursor").Scan(&seq); err != nil {
+		return 0, fmt.Errorf("rating cursor: %w", err)
+	}
+	return uint64(seq), nil
+}
+
+// SetCursor moves the cursor forward to seq (never back).
+func (s *Store) SetCursor(ctx context.Context, seq uint64) error {
+	_, err := s.pool.Exec(ctx, "UPDATE rating_cursor SET seq = greatest(seq, $1)", int64(seq))
+	if err != nil {
+		return fmt.Errorf("set rating cursor: %w", err)
+	}
+	return nil
+}
+
+// Batches reads metering's ledger after seq; see rating.Store.
+func (s *Store) Batches(ctx context.Context, after uint64, settle time.Duration, limit int) ([]rating.Batch, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT seq, months, iccids, state = 'writing' AND begun_at > now() - make_interval(secs => $2)
+		FROM usage_batches WHERE seq > $1 ORDER BY seq LIMIT $3`, int64(after), settle.Seconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("usage batches after %d: %w", after, err)
+	}
+	defer rows.Close()
+	var out []rating.Batch
+	for rows.Next() {
+		var (
+			seq     int64
+			months  []int32
+			iccids  []string
+			writing bool
+		)
+		if err := rows.Scan(&seq, &months, &iccids, &writing); err != nil {
+			return nil, err
+		}
+		if writing {
+			break // rated when it is finished, or settled
+		}
+		b := rating.Batch{Seq: uint64(seq), ICCIDs: iccids}
+		for _, m := range months {
+			b.Months = append(b.Months, uint32(m))
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+func uniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// inTx runs f in a transaction.
+func (s *Store) inTx(ctx context.Context, f func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, f)
+}

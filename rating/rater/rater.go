@@ -1,0 +1,313 @@
+// Package rater keeps charges, alerts and data barring up to date with
+// usage: it follows the usage ledger, re-rates the periods a batch touched
+// for the ICCIDs it touched, and acts on the thresholds crossed. It wires
+// rating's rules to their storage and the network through the interfaces
+// in package rating.
+package rater
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/simcore/simcore/rating"
+)
+
+// Config tunes a Rater. Zero values take the defaults.
+type Config struct {
+	// Poll is how often the ledger is read when no notification came
+	// (default 1 s): notifications make rating prompt, polling makes it
+	// sure.
+	Poll time.Duration
+	// Settle is how long a batch may stay "writing" before it is rated
+	// anyway (default 30 s): its writer died, and what landed is rated.
+	Settle time.Duration
+	// Recheck is how often barred subscriptions are looked at again, so a
+	// new period lifts a barring without new usage (default 1 min).
+	Recheck time.Duration
+	// Resubmit is how long a barring request may stay unapplied before it
+	// is asked for again (default 5 min).
+	Resubmit time.Duration
+	// Chunk is how many ICCIDs are rated per usage query (default 2000).
+	Chunk int
+}
+
+func (c *Config) defaults() {
+	if c.Poll <= 0 {
+		c.Poll = time.Second
+	}
+	if c.Settle <= 0 {
+		c.Settle = 30 * time.Second
+	}
+	if c.Recheck <= 0 {
+		c.Recheck = time.Minute
+	}
+	if c.Resubmit <= 0 {
+		c.Resubmit = 5 * time.Minute
+	}
+	if c.Chunk <= 0 {
+		c.Chunk = 2000
+	}
+}
+
+// Rater rates usage as it arrives.
+type Rater struct {
+	cfg     Config
+	store   rating.Store
+	subs    rating.Subscriptions
+	usage   rating.UsageSource
+	network rating.Network
+	log     *slog.Logger
+	m       *metrics
+	now     func() time.Time
+}
+
+// New returns a rater; reg may be nil.
+func New(cfg Config, store rating.Store, subs rating.Subscriptions, usage rating.UsageSource, network rating.Network, log *slog.Logger, reg prometheus.Registerer) *Rater {
+	cfg.defaults()
+	return &Rater{cfg: cfg, store: store, subs: subs, usage: usage, network: network, log: log, m: newMetrics(reg), now: time.Now}
+}
+
+// SetClock replaces the clock (tests of period boundaries).
+func (r *Rater) SetClock(now func() time.Time) { r.now = now }
+
+// Run rates until ctx ends. wake carries notifications: "" for a finished
+// usage batch, an ICCID for a change of its balance (a credit).
+func (r *Rater) Run(ctx context.Context, wake <-chan string) error {
+	poll := time.NewTicker(r.cfg.Poll)
+	defer poll.Stop()
+	recheck := time.NewTicker(r.cfg.Recheck)
+	defer recheck.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case iccid := <-wake:
+			if iccid == "" {
+				_, err = r.CatchUp(ctx)
+			} else {
+				err = r.Evaluate(ctx, []string{iccid})
+			}
+		case <-poll.C:
+			_, err = r.CatchUp(ctx)
+		case <-recheck.C:
+			err = r.RecheckBarred(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
+			r.m.errors.Inc()
+			r.log.Warn("rating", "err", err)
+		}
+	}
+}
+
+// CatchUp rates every finished batch after the cursor and advances it. It
+// returns how many batches it rated. Before the first catalogue is
+// imported it rates nothing and leaves the cursor, so the usage stored
+// meanwhile is rated once there is a tariff.
+func (r *Rater) CatchUp(ctx context.Context) (int, error) {
+	if _, _, err := r.store.Catalogue(ctx); errors.Is(err, rating.ErrNoCatalogue) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		cursor, err := r.store.Cursor(ctx)
+		if err != nil {
+			return total, err
+		}
+		batches, err := r.store.Batches(ctx, cursor, r.cfg.Settle, 500)
+		if err != nil || len(batches) == 0 {
+			return total, err
+		}
+		var iccids []string
+		lo, hi := uint32(999999), uint32(0)
+		for _, b := range batches {
+			iccids = append(iccids, b.ICCIDs...)
+			for _, m := range b.Months {
+				lo, hi = min(lo, m), max(hi, m)
+			}
+		}
+		slices.Sort(iccids)
+		iccids = slices.Compact(iccids)
+		if len(iccids) > 0 && hi > 0 {
+			if err := r.Rerate(ctx, iccids, monthStart(lo), monthStart(hi).AddDate(0, 1, 0)); err != nil {
+				return total, err
+			}
+		}
+		last := batches[len(batches)-1].Seq
+		if err := r.store.SetCursor(ctx, last); err != nil {
+			return total, err
+		}
+		total += len(batches)
+		r.m.batches.Add(float64(len(batches)))
+	}
+}
+
+func monthStart(yyyymm uint32) time.Time {
+	return time.Date(int(yyyymm/100), time.Month(yyyymm%100), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// Rerate recomputes the charges of the ICCIDs' periods that overlap
+// [from, to), replaces the stored ones, and evaluates thresholds. Running
+// it again changes nothing: charges are a function of the stored usage.
+func (r *Rater) Rerate(ctx context.Context, iccids []string, from, to time.Time) error {
+	cat, version, err := r.store.Catalogue(ctx)
+	if err != nil {
+		if errors.Is(err, rating.ErrNoCatalogue) {
+			r.m.unrated.WithLabelValues("no_catalogue").Add(float64(len(iccids)))
+			return nil
+		}
+		return err
+	}
+	for chunk := range slices.Chunk(iccids, r.cfg.Chunk) {
+		if err := r.rerateChunk(ctx, cat, version, chunk, from, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Rater) rerateChunk(ctx context.Context, cat *rating.Catalogue, version int, iccids []string, from, to time.Time) error {
+	subs, err := r.subs.Live(ctx, iccids)
+	if err != nil {
+		return fmt.Errorf("live subscriptions: %w", err)
+	}
+	covered := map[string]bool{}
+	for _, s := range subs {
+		for _, c := range s.Cards() {
+			covered[c] = true
+		}
+	}
+	for _, id := range iccids {
+		if !covered[id] {
+			r.m.unrated.WithLabelValues("no_subscription").Inc()
+		}
+	}
+	byPlan := map[string][]rating.Subscriber{}
+	for _, s := range subs {
+		byPlan[s.Plan] = append(byPlan[s.Plan], s)
+	}
+	for name, group := range byPlan {
+		plan, ok := cat.Plan(name)
+		if !ok {
+			r.m.unrated.WithLabelValues("plan_not_in_catalogue").Add(float64(len(group)))
+			r.log.Warn("plan is not in the tariff catalogue: its usage is not rated", "plan", name, "sims", len(group))
+			continue
+		}
+		type job struct {
+			sub     rating.Subscriber
+			periods []rating.Period
+		}
+		var jobs []job
+		var qFrom, qTo time.Time
+		var cards []string
+		for _, s := range group {
+			ps := plan.PeriodsBetween(s.Start, s.End, from, to)
+			if len(ps) == 0 {
+				continue
+			}
+			jobs = append(jobs, job{s, ps})
+			cards = append(cards, s.Cards()...)
+			if qFrom.IsZero() || ps[0].Start.Before(qFrom) {
+				qFrom = ps[0].Start
+			}
+			if end := ps[len(ps)-1].End; end.After(qTo) {
+				qTo = end
+			}
+		}
+		if len(jobs) == 0 {
+			continue
+		}
+		usage, err := r.usage.DailyUsage(ctx, plan.Rounding, cards, qFrom, qTo)
+		if err != nil {
+			return fmt.Errorf("usage of plan %s: %w", name, err)
+		}
+		now := r.now()
+		sets := make([]rating.ChargeSet, 0, len(jobs))
+		current := make(map[int64]*rating.PeriodCharges, len(jobs))
+		for _, j := range jobs {
+			var used []rating.Usage
+			for _, card := range j.sub.Cards() {
+				used = append(used, usage[card]...)
+			}
+			pcs := make([]rating.PeriodCharges, 0, len(j.periods))
+			var cur *rating.PeriodCharges
+			for _, per := range j.periods {
+				pc := cat.Rate(plan, per, used)
+				pcs = append(pcs, pc)
+				if per.Contains(now) {
+					cur = &pcs[len(pcs)-1]
+				}
+			}
+			sets = append(sets, rating.ChargeSet{Sub: j.sub.SubscriptionID, Plan: name, From: j.periods[0].Start, To: j.periods[len(j.periods)-1].End, Periods: pcs})
+			current[j.sub.SubscriptionID] = cur
+		}
+		if err := r.store.ReplaceCharges(ctx, version, sets); err != nil {
+			return err
+		}
+		r.m.rerated.Add(float64(len(sets)))
+		subsOfJobs := make([]rating.Subscriber, len(jobs))
+		for i, j := range jobs {
+			subsOfJobs[i] = j.sub
+		}
+		if err := r.evaluateGroup(ctx, plan, subsOfJobs, current); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Evaluate acts on the thresholds of the ICCIDs' current periods without
+// re-rating: after a credit, or to lift a barring in a new period.
+func (r *Rater) Evaluate(ctx context.Context, iccids []string) error {
+	subs, err := r.subs.Live(ctx, iccids)
+	if err != nil {
+		return err
+	}
+	return r.evaluateAll(ctx, subs)
+}
+
+// RecheckBarred evaluates every subscription whose data is barred.
+func (r *Rater) RecheckBarred(ctx context.Context) error {
+	subs, err := r.subs.DataBarred(ctx)
+	if err != nil {
+		return err
+	}
+	return r.evaluateAll(ctx, subs)
+}
+
+func (r *Rater) evaluateAll(ctx context.Context, subs []rating.Subscriber) error {
+	if len(subs) == 0 {
+		return nil
+	}
+	cat, _, err := r.store.Catalogue(ctx)
+	if err != nil {
+		if errors.Is(err, rating.ErrNoCatalogue) {
+			return nil
+		}
+		return err
+	}
+	byPlan := map[string][]rating.Subscriber{}
+	for _, s := range subs {
+		byPlan[s.Plan] = append(byPlan[s.Plan], s)
+	}
+	for name, group := range byPlan {
+		plan, ok := cat.Plan(name)
+		if !ok {
+			continue
+		}
+		for chunk := range slices.Chunk(group, r.cfg.Chunk) {
+			if err := r.evaluateGroup(ctx, plan, chunk, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
