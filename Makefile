@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= $(shell command -v go || echo /usr/local/go/bin/go)
 ENV   := set -a && . .run/env && set +a &&
 
-.PHONY: all build run test fuzz services services-down services-status bench bench-ingest vet clean
+.PHONY: all build run test fuzz services services-down services-status bench bench-ingest bench-portal vet clean
 
 all: build
 
@@ -33,8 +33,8 @@ test: services
 
 ## fuzz: the parsers of hostile input, FUZZTIME each (go test -fuzz takes one target at a time)
 FUZZTIME ?= 8s
-FUZZ_TARGETS := ingest/ber:FuzzDecode ingest/radius:FuzzPacket ingest:FuzzCSVParse ingest:FuzzSplitter \
-	workers/smpp:FuzzParseReceiptText workers/smpp:FuzzDecodeDeliverSM netsim/hlr:FuzzHandler
+FUZZ_TARGETS := ingest/ber:FuzzDecode ingest/radius:FuzzPacket ingest:FuzzCSVParse ingest:FuzzSplitter ingest:FuzzDecodeFlatNDJSON \
+	workers/smpp:FuzzParseReceiptText workers/smpp:FuzzDecodeDeliverSM netsim/hlr:FuzzHandler rating:FuzzParseCatalogue
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
@@ -53,6 +53,10 @@ bench: services
 ## bench-ingest: 2,000,000 generated records: clickhouse-client against simcore ingest
 bench-ingest: services build
 	$(ENV) deploy/bench/ingest.sh
+
+## bench-portal: GET /v1/sims/{iccid}/usage under wrk, over the ingest benchmark's data set
+bench-portal: services build
+	$(ENV) deploy/bench/portal.sh
 
 clean:
 	rm -rf bin

@@ -58,7 +58,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"-h after a command", []string{"usage", "-h"}, func(err error) bool { return errors.Is(err, errHelp) }, "--by"},
 		{"no command", nil, isUsage, "Commands:"},
 		{"unknown command", []string{"frobnicate"}, isUsage, ""},
-		{"portal not built yet", []string{"portal"}, func(err error) bool { return errors.Is(err, errNotImplemented) }, ""},
+		{"portal takes no arguments", []string{"portal", "extra"}, isUsage, ""},
+		{"help of portal shows its listener", []string{"help", "portal"}, func(err error) bool { return errors.Is(err, errHelp) }, "SIMCORE_PORTAL_ADDR"},
 		{"ingest with nothing to do", []string{"ingest"}, isUsage, ""},
 		{"ingest bad format", []string{"ingest", "--format", "xml", "f"}, isUsage, ""},
 		{"unknown flag", []string{"ingest", "--nope"}, isUsage, ""},
@@ -121,6 +122,7 @@ func TestRunDemo(t *testing.T) {
 		"SIMCORE_NETSIM_SMSC_ADDR":    "127.0.0.1:0",
 		"SIMCORE_NETSIM_SMTP_ADDR":    "127.0.0.1:0",
 		"SIMCORE_RADIUS_ADDR":         "127.0.0.1:0",
+		"SIMCORE_PORTAL_ADDR":         "127.0.0.1:0",
 	}
 	redisAddr, redisDB := testenv.RedisDB(t)
 	env["SIMCORE_REDIS_ADDR"], env["SIMCORE_REDIS_DB"] = redisAddr, strconv.Itoa(redisDB)
@@ -134,7 +136,8 @@ func TestRunDemo(t *testing.T) {
 
 	opsRe := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/metrics`)
 	pushRe := regexp.MustCompile(`POST (http://127\.0\.0\.1:\d+/v1/ingest)`)
-	var opsAddr, pushURL string
+	portalRe := regexp.MustCompile(`portal API: +(http://127\.0\.0\.1:\d+/v1)`)
+	var opsAddr, pushURL, portalURL string
 	waitFor(t, 30*time.Second, func() bool {
 		if m := opsRe.FindStringSubmatch(out.String()); m != nil {
 			opsAddr = m[1]
@@ -142,7 +145,10 @@ func TestRunDemo(t *testing.T) {
 		if m := pushRe.FindStringSubmatch(out.String()); m != nil {
 			pushURL = m[1]
 		}
-		return opsAddr != "" && pushURL != ""
+		if m := portalRe.FindStringSubmatch(out.String()); m != nil {
+			portalURL = m[1]
+		}
+		return opsAddr != "" && pushURL != "" && portalURL != ""
 	}, func() string { return "run did not print its addresses:\n" + out.String() + errb.String() })
 
 	for _, path := range []string{"/healthz", "/readyz"} {
@@ -150,6 +156,10 @@ func TestRunDemo(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("%s: %d %s", path, code, body)
 		}
+	}
+	// The portal runs inside run too.
+	if code, body := get(t, portalURL+"/openapi.json"); code != http.StatusOK || !strings.Contains(body, `"openapi":"3.1`) {
+		t.Fatalf("portal openapi.json: %d %.200s", code, body)
 	}
 	// Demo files get ingested and moved to done/.
 	waitFor(t, 30*time.Second, func() bool {
@@ -159,6 +169,10 @@ func TestRunDemo(t *testing.T) {
 	_, metrics := get(t, "http://"+opsAddr+"/metrics")
 	if !regexp.MustCompile(`simcore_ingest_records_total\{format="csv",outcome="stored",source="spool"\} [1-9]`).MatchString(metrics) {
 		t.Fatalf("metrics show no stored spool records:\n%s", grepLines(metrics, "simcore_ingest"))
+	}
+	// RADIUS is answered from the write-ahead log in the spool.
+	if !strings.Contains(metrics, "simcore_ingest_wal_fsync_duration_seconds_count") {
+		t.Fatalf("run has no RADIUS write-ahead log:\n%s", grepLines(metrics, "simcore_ingest"))
 	}
 
 	// HTTP push with the token run --demo wrote.
@@ -222,6 +236,8 @@ func TestRunDemo(t *testing.T) {
 		t.Fatalf("a start date in the past: err %v, want a usage error", err)
 	}
 
+	portalDemo(t, env, portalURL, pushURL, strings.TrimSpace(string(tok)))
+
 	cancel()
 	select {
 	case err := <-done:
@@ -230,6 +246,9 @@ func TestRunDemo(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not stop within 30 s of cancel")
+	}
+	if parts, _ := filepath.Glob(filepath.Join(state, "spool", ".radius-wal-*.part")); len(parts) != 0 {
+		t.Errorf("run left open write-ahead log segments: %v", parts)
 	}
 }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/simcore/simcore/ingest"
-	iradius "github.com/simcore/simcore/ingest/radius"
 	"github.com/simcore/simcore/ops"
 )
 
@@ -32,6 +31,7 @@ type ingestFlags struct {
 	profile  string
 	radius   radiusFlags
 	ic       ingestConfig
+	retry    retryFlags
 }
 
 func ingestCommand() *command {
@@ -49,14 +49,22 @@ With --spool DIR: runs until interrupted, ingesting files dropped into DIR
 (moved to DIR/done or DIR/rejected), and with --push-addr serves
 POST /v1/ingest (Bearer $SIMCORE_INGEST_TOKEN), plus /metrics, /healthz and
 /readyz on --ops-addr. With --radius-addr it receives RADIUS accounting
-(shared secret from --radius-secret-file or $SIMCORE_RADIUS_SECRET).
+(shared secret from --radius-secret-file or $SIMCORE_RADIUS_SECRET); with
+--spool too it answers once a request's record is fsynced to a write-ahead
+log in the spool directory, which the spool then stores (--radius-wal=false:
+answer only after the ClickHouse insert).
 
 BER CDR files (3GPP TS 32.298, .ber or .cdr) carry IMSIs: their ICCIDs are
 looked up in the SIM inventory, and records of unknown IMSIs are quarantined
 as unknown_imsi.
 
 Records are stored exactly once by identity (node_id, record_id): a record
-delivered again, in any file or push, counts as a duplicate.`,
+delivered again, in any file or push, counts as a duplicate.
+
+With --retry-rejected: re-processes quarantined BER and RADIUS records (by
+default those quarantined as unknown_imsi, for example after
+'simcore sims import'), still exactly once, and prints the same summary.
+Records that still fail stay quarantined with their new reason.`,
 		flags: func(c *cmdEnv, fs *flag.FlagSet) {
 			c.logFlags()
 			c.clickhouseFlags()
@@ -70,16 +78,21 @@ delivered again, in any file or push, counts as a duplicate.`,
 			c.str(&f.pushAddr, "push-addr", "SIMCORE_INGEST_PUSH_ADDR", "", "listen address for HTTP push (long-running mode)")
 			c.secretStr(&f.token, "push-token", "SIMCORE_INGEST_TOKEN", "", "bearer token HTTP push requires")
 			fs.StringVar(&f.profile, "cpu-profile", "", "write a Go CPU profile of the run to this file (diagnostics)")
+			f.retry.flags(fs)
 		},
 		run: func(ctx context.Context, c *cmdEnv, args []string) error { return runIngest(ctx, c, &f, args) },
 	}
 }
 
 func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) error {
-	if len(files) == 0 && f.spool == "" && f.pushAddr == "" && f.radius.addr == "" {
-		return usagef("ingest: give FILEs, or --spool DIR, --push-addr ADDR and/or --radius-addr ADDR")
+	serving := f.spool != "" || f.pushAddr != "" || f.radius.addr != ""
+	if err := f.retry.check(len(files) > 0 || serving); err != nil {
+		return err
 	}
-	if len(files) > 0 && (f.spool != "" || f.pushAddr != "" || f.radius.addr != "") {
+	if len(files) == 0 && !serving && !f.retry.on {
+		return usagef("ingest: give FILEs, or --spool DIR, --push-addr ADDR and/or --radius-addr ADDR, or --retry-rejected")
+	}
+	if len(files) > 0 && serving {
 		return usagef("ingest: FILE arguments and --spool/--push-addr/--radius-addr are separate modes")
 	}
 	switch f.format {
@@ -126,6 +139,9 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if f.retry.on {
+		return retryRejected(ctx, c, log, m, &f.retry)
 	}
 	if len(files) > 0 {
 		return ingestFiles(ctx, c, m.pipeline, files, f.format, mapping)
@@ -202,7 +218,7 @@ func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *promethe
 	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
 		return err
 	}
-	comps, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, mapping, f.radius.addr, radiusSecret)
+	comps, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, mapping, &f.radius, radiusSecret)
 	if err != nil {
 		return err
 	}
@@ -215,7 +231,9 @@ type ingestParts struct {
 	spool  *ingest.Spool
 	push   *http.Server
 	pushLn net.Listener
-	radius *iradius.Server
+	// mux routes the push listener; run adds the back-office balance API.
+	mux    *http.ServeMux
+	radius *radiusReceiver
 }
 
 func (p *ingestParts) pushURL() string {
@@ -225,16 +243,8 @@ func (p *ingestParts) pushURL() string {
 	return "http://" + p.pushLn.Addr().String() + "/v1/ingest"
 }
 
-func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m *meteringStack, spool, pushAddr, token string, mapping *ingest.Mapping, radiusAddr string, radiusSecret []byte) (*ingestParts, error) {
+func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m *meteringStack, spool, pushAddr, token string, mapping *ingest.Mapping, rf *radiusFlags, radiusSecret []byte) (*ingestParts, error) {
 	parts := &ingestParts{}
-	if radiusAddr != "" && radiusSecret != nil {
-		sink := &ingest.RecordSink{Pipeline: m.pipeline, Kind: "radius", Name: "radius", Format: ingest.FormatRADIUS}
-		s, err := iradius.New(iradius.Config{Addr: radiusAddr, Secret: radiusSecret, Log: log, Registry: reg}, sink)
-		if err != nil {
-			return nil, err
-		}
-		parts.radius = s
-	}
 	if spool != "" {
 		parts.spool = &ingest.Spool{Dir: spool, Pipeline: m.pipeline, Log: log, Mapping: mapping}
 	}
@@ -249,7 +259,18 @@ func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m 
 			return nil, fmt.Errorf("push listen %s: %w", pushAddr, err)
 		}
 		parts.push = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		parts.pushLn = ln
+		parts.pushLn, parts.mux = ln, mux
+	}
+	// Last: it takes the write-ahead log's lock, held until it stops.
+	if rf.addr != "" && radiusSecret != nil {
+		r, err := newRADIUS(log, reg, m.pipeline, rf, radiusSecret, spool)
+		if err != nil {
+			if parts.pushLn != nil {
+				parts.pushLn.Close()
+			}
+			return nil, err
+		}
+		parts.radius = r
 	}
 	return parts, nil
 }

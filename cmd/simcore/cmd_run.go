@@ -14,6 +14,7 @@ import (
 	"github.com/simcore/simcore/ingest"
 	"github.com/simcore/simcore/metering"
 	"github.com/simcore/simcore/ops"
+	rhttp "github.com/simcore/simcore/rating/http"
 )
 
 type runFlags struct {
@@ -28,6 +29,7 @@ type runFlags struct {
 	ic        ingestConfig
 	pc        provConfig
 	nc        netsimConfig
+	pf        portalConfig
 }
 
 func runCommand() *command {
@@ -36,8 +38,9 @@ func runCommand() *command {
 		name:    "run",
 		summary: "run the engine: every component in one process",
 		long: `Applies migrations, then runs every component that exists in one process:
-the ingest pipeline with its spool directory and HTTP push, and the ops
-endpoints (/metrics, /healthz, /readyz). It prints where each listens and runs
+the ingest pipeline with its spool directory and HTTP push, the provisioning
+workers, the portal API (--portal-addr) and the ops endpoints (/metrics,
+/healthz, /readyz). It prints where each listens and runs
 until SIGINT/SIGTERM, then drains within --shutdown-timeout.
 
 With --demo it also generates usage traffic: a CDR file dropped into the spool
@@ -49,7 +52,9 @@ STATE_DIR/ingest-token (mode 0600).
 RADIUS accounting is received on --radius-addr when a shared secret is
 configured (--radius-secret-file or SIMCORE_RADIUS_SECRET); --demo without
 one makes a random secret and writes it to STATE_DIR/radius-secret (mode
-0600).`,
+0600). Requests are answered once their record is fsynced to a write-ahead
+log in the spool directory, which the spool then stores
+(--radius-wal=false: answer only after the ClickHouse insert).`,
 		flags: func(c *cmdEnv, fs *flag.FlagSet) {
 			c.logFlags()
 			c.clickhouseFlags()
@@ -66,6 +71,7 @@ one makes a random secret and writes it to STATE_DIR/radius-secret (mode
 			fs.BoolVar(&f.netsim, "netsim", true, "start the embedded network simulator (set false when the gateway, SMSC and SMTP flags name real endpoints)")
 			c.provFlags(&f.pc)
 			c.netsimFlags(&f.nc)
+			c.portalFlags(&f.pf, "portal-addr")
 		},
 		run: func(ctx context.Context, c *cmdEnv, args []string) error { return runEngine(ctx, c, &f, args) },
 	}
@@ -129,7 +135,7 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
 		return err
 	}
-	parts, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, nil, f.radius.addr, radiusSecret)
+	parts, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, nil, &f.radius, radiusSecret)
 	if err != nil {
 		return err
 	}
@@ -148,7 +154,19 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	}
 	defer prov.close()
 	prov.readiness(opsSrv)
-	extra := []func(context.Context) error{prov.runWorker}
+	rs := openRating(log, reg, prov, m)
+	if parts.mux != nil {
+		// Back-office and billing systems read balances with the push token.
+		parts.mux.Handle("/v1/sims/{iccid}/balance", &rhttp.Balance{Accounts: rs.accounts, Token: f.token, Log: log})
+	}
+	extra := []func(context.Context) error{prov.runWorker, rs.run(log)}
+	var portalAPI *portalParts
+	if f.pf.addr != "" {
+		if portalAPI, err = c.openPortal(log, reg, &f.pf, &f.pc, prov, m, rs); err != nil {
+			return err
+		}
+		extra = append(extra, portalAPI.serve(log, c.common.shutdownTimeout))
+	}
 	if netsim != nil {
 		extra = append(extra, netsim.serve(c.common.shutdownTimeout))
 	}
@@ -161,6 +179,7 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 			fmt.Fprintf(c.io.out, " in %s", filepath.Join(f.stateDir, "ingest-token"))
 		}
 		fmt.Fprintln(c.io.out, ")")
+		fmt.Fprintf(c.io.out, "  balance API:      GET %s/v1/sims/ICCID/balance (same token)\n", "http://"+parts.pushLn.Addr().String())
 	}
 	if parts.radius != nil {
 		fmt.Fprintf(c.io.out, "  radius accounting: udp %s", f.radius.addr)
@@ -174,15 +193,26 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	if netsim != nil {
 		fmt.Fprintf(c.io.out, "  network sim:      gateway http://%s/v1, SMSC %s, mail sink %s\n", netsim.ln.Addr(), netsim.smsc.Addr(), netsim.mail.Addr())
 	}
-	fmt.Fprintln(c.io.out, "  not yet built:    portal (#6)")
+	fmt.Fprintln(c.io.out, "  rating:           charges, balances, alerts and data barring follow usage as it is stored")
+	if portalAPI != nil {
+		fmt.Fprintf(c.io.out, "  portal API:       %s (OpenAPI at /v1/openapi.json)\n", portalAPI.url())
+	}
 	if f.demo {
 		h, err := f.pc.hasher()
 		if err != nil {
 			return fmt.Errorf("demo needs SIMCORE_ACTIVATION_KEY (make services writes one): %w", err)
 		}
+		v, err := seedDemoCatalogue(ctx, rs, prov)
+		if err != nil {
+			return fmt.Errorf("load the demo tariff catalogue: %w", err)
+		}
 		if err := seedDemo(ctx, prov, h); err != nil {
 			return fmt.Errorf("seed demo provisioning: %w", err)
 		}
+		if err := seedDemoCredits(ctx, rs, prov); err != nil {
+			return fmt.Errorf("seed demo credits: %w", err)
+		}
+		fmt.Fprintf(c.io.out, "  demo tariff:      catalogue version %d (cmd/simcore/demo/catalogue.yaml); try: bin/simcore balance %s\n", v, demoICCID(3))
 		if netsim != nil {
 			if err := seedNetwork(ctx, prov); err != nil {
 				return fmt.Errorf("seed the network simulator: %w", err)

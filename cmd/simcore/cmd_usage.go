@@ -25,8 +25,10 @@ func usageCommand() *command {
 		long: `--from and --to take a date (YYYY-MM-DD, UTC; --to is then inclusive) or an
 RFC 3339 time (--to is then exclusive). Default: the last 30 days.
 --by hour|day|month adds a series of buckets. --sessions lists the SIM's
-records newest first, --limit per page; pass the printed cursor to --cursor
-for the next page.`,
+sessions newest first, --limit per page; pass the printed cursor to --cursor
+for the next page. The partial records of one bearer (same P-GW address
+and charging ID, from BER CDRs or RADIUS) are one session: its first start,
+summed duration and volumes, and its number of parts.`,
 		flags: func(c *cmdEnv, fs *flag.FlagSet) {
 			c.logFlags()
 			c.clickhouseFlags()
@@ -133,9 +135,9 @@ func printSessions(c *cmdEnv, p metering.SessionPage, asJSON bool) error {
 		return json.NewEncoder(c.io.out).Encode(p)
 	}
 	tw := tabwriter.NewWriter(c.io.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "start\ttype\tduration s\tup\tdown\tnetwork\tpeer\tpart\trecord")
+	fmt.Fprintln(tw, "start\ttype\tduration s\tup\tdown\tnetwork\tpeer\tparts\trecord")
 	for _, s := range p.Sessions {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%d\t%s\n", s.StartTime.Format(time.RFC3339), s.Type, s.DurationS, s.BytesUp, s.BytesDown, s.MCCMNC, s.PeerNumber, s.Sequence, s.RecordID)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%d\t%s\n", s.StartTime.Format(time.RFC3339), s.Type, s.DurationS, s.BytesUp, s.BytesDown, s.MCCMNC, s.PeerNumber, s.Parts, s.RecordID)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

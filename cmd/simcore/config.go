@@ -49,6 +49,20 @@ func (c *cmdEnv) dur(p *time.Duration, name, envName string, def time.Duration, 
 	c.envs = append(c.envs, envVar{name: envName, flag: name})
 }
 
+// boolean registers a bool flag whose default comes from the environment
+// ("true", "1", ...).
+func (c *cmdEnv) boolean(p *bool, name, envName string, def bool, usage string) {
+	if v := c.getenv(envName); v != "" {
+		if b, err := strconv.ParseBool(v); err == nil {
+			def = b
+		} else {
+			fmt.Fprintf(c.io.err, "simcore: ignoring %s=%q: %v\n", envName, v, err)
+		}
+	}
+	c.fs.BoolVar(p, name, def, usage)
+	c.envs = append(c.envs, envVar{name: envName, flag: name})
+}
+
 func (c *cmdEnv) float(p *float64, name, envName string, def float64, usage string) {
 	if v := c.getenv(envName); v != "" {
 		if f, err := strconv.ParseFloat(v, 64); err == nil {

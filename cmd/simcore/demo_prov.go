@@ -16,7 +16,8 @@ import (
 // subscriptions (MSISDN 447700900000+i), the rest stay in stock for swaps.
 const (
 	demoSubscriptions = 40
-	demoPlan          = "Travel 5 GB"
+	demoPlan          = "Travel 5 GB" // even-numbered demo lines
+	demoPAYGPlan      = "Travel PAYG" // odd-numbered ones, with 5.00 EUR on them
 )
 
 func demoIMSI(i int) string   { return fmt.Sprintf("23415%010d", i) }
@@ -38,6 +39,10 @@ func seedDemo(ctx context.Context, p *provStack, h *provisioning.ActivationHashe
 	if err != nil {
 		return err
 	}
+	paygID, err := p.store.CreatePlan(ctx, provisioning.Plan{Name: demoPAYGPlan, APN: "travel.simcore"})
+	if err != nil {
+		return err
+	}
 	var account int64
 	for i := range demoSubscriptions {
 		if _, err := p.store.SubscriptionByMSISDN(ctx, demoMSISDN(i)); err == nil {
@@ -55,7 +60,11 @@ func seedDemo(ctx context.Context, p *provStack, h *provisioning.ActivationHashe
 		if err != nil {
 			return err
 		}
-		if _, err := p.store.CreateSubscription(ctx, subID, planID, demoMSISDN(i), demoICCID(i), time.Now().UTC().Truncate(24*time.Hour)); err != nil {
+		plan := planID
+		if i%2 == 1 {
+			plan = paygID
+		}
+		if _, err := p.store.CreateSubscription(ctx, subID, plan, demoMSISDN(i), demoICCID(i), time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -7)); err != nil {
 			return err
 		}
 	}

@@ -3,24 +3,78 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/simcore/simcore/ingest"
 	iradius "github.com/simcore/simcore/ingest/radius"
 )
 
-var _ iradius.Sink = (*ingest.RecordSink)(nil)
+var (
+	_ iradius.Sink = (*ingest.RecordSink)(nil)
+	_ iradius.Sink = (*ingest.WAL)(nil)
+)
 
 // radiusFlags configure the RADIUS accounting receiver.
 type radiusFlags struct {
 	addr       string
 	secretFile string
+	wal        bool
+	walReplay  time.Duration
 }
 
 func (c *cmdEnv) radiusFlags(rf *radiusFlags, defAddr string) {
 	c.str(&rf.addr, "radius-addr", "SIMCORE_RADIUS_ADDR", defAddr, "UDP listen address for RADIUS accounting (needs a secret)")
 	c.str(&rf.secretFile, "radius-secret-file", "SIMCORE_RADIUS_SECRET_FILE", "", "file holding the RADIUS shared secret (default: $SIMCORE_RADIUS_SECRET)")
+	c.boolean(&rf.wal, "radius-wal", "SIMCORE_RADIUS_WAL", true,
+		"answer RADIUS once records are fsynced to a write-ahead log in the spool directory, which the spool then stores; false answers only after the ClickHouse insert (needs a spool)")
+	c.dur(&rf.walReplay, "radius-wal-replay", "SIMCORE_RADIUS_WAL_REPLAY", 30*time.Minute,
+		"at start, rebuild RADIUS session marks from the write-ahead log segments of this window (longer than the NASes' interim interval)")
+}
+
+// radiusReceiver is the RADIUS accounting server and, when it answers from
+// the write-ahead log, the log.
+type radiusReceiver struct {
+	srv *iradius.Server
+	wal *ingest.WAL // nil: answers wait for the store
+}
+
+// newRADIUS builds the receiver. With a spool directory and rf.wal its
+// sink is the write-ahead log in that directory (recovered, and the
+// session marks rebuilt from its recent segments); otherwise the pipeline.
+func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, rf *radiusFlags, secret []byte, spool string) (*radiusReceiver, error) {
+	cfg := iradius.Config{Addr: rf.addr, Secret: secret, Log: log, Registry: reg}
+	if spool == "" || !rf.wal {
+		if rf.wal {
+			log.Info("radius answers after the store: the write-ahead log needs --spool")
+		}
+		s, err := iradius.New(cfg, &ingest.RecordSink{Pipeline: p, Kind: "radius", Name: "radius", Format: ingest.FormatRADIUS})
+		if err != nil {
+			return nil, err
+		}
+		return &radiusReceiver{srv: s}, nil
+	}
+	wal, err := ingest.OpenWAL(ingest.WALConfig{Dir: spool, Log: log, Registry: reg})
+	if err != nil {
+		return nil, err
+	}
+	s, err := iradius.New(cfg, wal)
+	if err != nil {
+		return nil, errors.Join(err, wal.Close())
+	}
+	start := time.Now()
+	n, err := ingest.ReplayWAL(spool, start.Add(-rf.walReplay), func(id string, seq uint32) { s.RestoreMark(id, seq) })
+	if err != nil {
+		return nil, errors.Join(err, wal.Close())
+	}
+	log.Info("radius session marks rebuilt from the write-ahead log", "records", n, "window", rf.walReplay,
+		"took", time.Since(start).Round(time.Millisecond))
+	return &radiusReceiver{srv: s, wal: wal}, nil
 }
 
 // radiusSecret returns the shared secret from --radius-secret-file or
@@ -44,13 +98,16 @@ func (c *cmdEnv) radiusSecret(rf *radiusFlags) ([]byte, error) {
 	return nil, nil
 }
 
-// serveRADIUS runs s until ctx ends.
-func serveRADIUS(s *iradius.Server) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if err := s.Start(ctx); err != nil {
-			return err
-		}
+// serve runs the receiver until ctx ends, then closes the log after the
+// server, so what it accepted is in a complete segment for the spool.
+func (r *radiusReceiver) serve(ctx context.Context) error {
+	err := r.srv.Start(ctx)
+	if err == nil {
 		<-ctx.Done()
-		return s.Close()
+		err = r.srv.Close()
 	}
+	if r.wal != nil {
+		err = errors.Join(err, r.wal.Close())
+	}
+	return err
 }

@@ -57,7 +57,7 @@ func runComponents(ctx context.Context, log *slog.Logger, drain time.Duration, o
 		extra = append(extra, parts.spool.Run)
 	}
 	if parts.radius != nil {
-		extra = append(extra, serveRADIUS(parts.radius))
+		extra = append(extra, parts.radius.serve)
 	}
 	if parts.push != nil {
 		extra = append(extra, func(ctx context.Context) error { return ops.ServeHTTP(ctx, parts.push, parts.pushLn, drain) })

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 	chstore "github.com/simcore/simcore/metering/clickhouse"
 	mpg "github.com/simcore/simcore/metering/postgres"
 	"github.com/simcore/simcore/ops"
+	portalpg "github.com/simcore/simcore/portal/postgres"
 	ppg "github.com/simcore/simcore/provisioning/postgres"
+	rpg "github.com/simcore/simcore/rating/postgres"
 )
 
 // ingestConfig is the ingest pipeline's tuning, from flags.
@@ -76,7 +79,13 @@ func (c *cmdEnv) migrateAll(ctx context.Context, log *slog.Logger) error {
 	if err := ppg.Migrate(ctx, c.common.postgresURL); err != nil {
 		return err
 	}
-	log.Info("postgres migrated", "domains", "metering, provisioning")
+	if err := rpg.Migrate(ctx, c.common.postgresURL); err != nil {
+		return err
+	}
+	if err := portalpg.Migrate(ctx, c.common.postgresURL); err != nil {
+		return err
+	}
+	log.Info("postgres migrated", "domains", "metering, provisioning, rating, portal")
 	return nil
 }
 
@@ -97,7 +106,7 @@ func (c *cmdEnv) openMetering(ctx context.Context, log *slog.Logger, reg *promet
 		// without a limit the GC lets the heap double before it runs.
 		debug.SetMemoryLimit(int64(ic.memMiB) << 20)
 	}
-	if m.pg, err = pgxpool.New(ctx, c.common.postgresURL); err != nil {
+	if m.pg, err = openPool(ctx, c.common.postgresURL); err != nil {
 		m.close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
@@ -153,4 +162,19 @@ func (k *killAfter) WriteBatch(ctx context.Context, b *metering.Batch) (metering
 		}
 	}
 	return res, err
+}
+
+// openPool opens a PostgreSQL pool. Unless the URL sets pool_max_conns it
+// allows 20 connections rather than pgx's default (the CPU count, 4 at
+// least): one process may run the workers, the rater and the portal side
+// by side.
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres url: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = 20
+	}
+	return pgxpool.NewWithConfig(ctx, cfg)
 }

@@ -92,7 +92,7 @@ func (p *provStack) close() {
 func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, pc *provConfig, network bool) (*provStack, error) {
 	p := &provStack{}
 	var err error
-	if p.pool, err = pgxpool.New(ctx, c.common.postgresURL); err != nil {
+	if p.pool, err = openPool(ctx, c.common.postgresURL); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	p.cleanup = append(p.cleanup, p.pool.Close)

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/simcore/simcore/internal/testenv"
+	chstore "github.com/simcore/simcore/metering/clickhouse"
+	"github.com/simcore/simcore/provisioning"
+	ppg "github.com/simcore/simcore/provisioning/postgres"
+	"github.com/simcore/simcore/workers/gateway"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestRatingBarsAndUnbarsEndToEnd runs `simcore run` (ingest, rater,
+// provisioning workers and the network simulator) against the real
+// services: usage dropped into the spool exhausts a pay-as-you-go balance,
+// the simulated HLR ends up with the line's data barred, and a top-up
+// through the CLI lifts the bar on the HLR.
+func TestRatingBarsAndUnbarsEndToEnd(t *testing.T) {
+	ctx := testenv.Context(t, 4*time.Minute)
+	pgURL := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
+	redisAddr, redisDB := testenv.RedisDB(t)
+	chDB := testenv.UniqueName("t_")
+	t.Cleanup(func() {
+		_ = chstore.DropDatabase(context.Background(), chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: chDB})
+	})
+	hlrAddr, smscAddr, smtpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	dir := t.TempDir()
+	env := map[string]string{
+		"SIMCORE_POSTGRES_URL":        pgURL,
+		"SIMCORE_CLICKHOUSE_ADDR":     testenv.ClickHouseAddr(t),
+		"SIMCORE_CLICKHOUSE_DATABASE": chDB,
+		"SIMCORE_REDIS_ADDR":          redisAddr,
+		"SIMCORE_REDIS_DB":            strconv.Itoa(redisDB),
+		"SIMCORE_ACTIVATION_KEY":      "00112233445566778899aabbccddeeff",
+		"SIMCORE_LOG_LEVEL":           "warn",
+	}
+	catalogue := filepath.Join(dir, "catalogue.yaml")
+	if err := os.WriteFile(catalogue, demoCatalogue, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, err := runCLI(ctx, env, "plans", "import", catalogue); err != nil {
+		t.Fatalf("plans import: %v\n%s", err, errOut)
+	}
+
+	// A line on the pay-as-you-go plan with 1.00 EUR on it.
+	pool, err := pgxpool.New(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := ppg.New(pool)
+	h, _ := provisioning.NewActivationHasher([]byte("00112233445566778899aabbccddeeff"))
+	iccid, imsi, msisdn := demoICCID(21), demoIMSI(21), demoMSISDN(21)
+	if _, err := store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: iccid, IMSI: imsi, ActivationCode: "CODE0021"}}, h); err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := store.CreatePlan(ctx, provisioning.Plan{Name: demoPAYGPlan, APN: "travel.simcore"})
+	acct, _ := store.CreateAccount(ctx, "e2e")
+	subr, _ := store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "Dana", Language: "he"})
+	subID, err := store.CreateSubscription(ctx, subr, plan, msisdn, iccid, time.Now().AddDate(0, 0, -1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(ctx, env, "topup", iccid, "--amount", "1.00", "--key", "e2e-initial"); err != nil {
+		t.Fatalf("initial credit: %v", err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	spool := filepath.Join(dir, "spool")
+	go func() {
+		_, errOut, err := runCLI(runCtx, env, "run", "--state-dir", dir, "--spool", spool,
+			"--ops-addr", "127.0.0.1:0", "--push-addr", "", "--radius-addr", "",
+			"--hlr-addr", hlrAddr, "--smsc-listen", smscAddr, "--smtp-listen", smtpAddr)
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, errOut)
+		}
+		done <- err
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+
+	gw, err := gateway.New(gateway.Config{BaseURL: "http://" + hlrAddr, Token: "netsim-gateway-token", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		return gw.CreateSubscriber(ctx, "e2e-create", msisdn, imsi, iccid) == nil
+	}, func() string { return "the simulated HLR did not come up" })
+	dataBarred := func() bool {
+		s, err := gw.Subscriber(ctx, msisdn)
+		return err == nil && s.Barring.Data
+	}
+
+	// 200 MB in the UK at 0.012 EUR/MB: 2.40 EUR against 1.00.
+	csv := "record_id,node_id,type,iccid,start_time,bytes_up,bytes_down,mcc_mnc\n"
+	for i := range 4 {
+		csv += fmt.Sprintf("e2e-%d,pgw1,data,%s,%s,10000000,40000000,23415\n", i, iccid, time.Now().Add(-time.Duration(i+1)*time.Minute).UTC().Format(time.RFC3339))
+	}
+	if err := os.MkdirAll(spool, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(spool, ".usage.csv"), []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(spool, ".usage.csv"), filepath.Join(spool, "usage.csv")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, dataBarred, func() string { return "data not barred on the HLR after the balance ran out" })
+
+	if _, _, err := runCLI(ctx, env, "topup", iccid, "--amount", "5.00", "--key", "e2e-topup"); err != nil {
+		t.Fatalf("top-up: %v", err)
+	}
+	waitFor(t, 60*time.Second, func() bool { return !dataBarred() }, func() string { return "data still barred on the HLR after the top-up" })
+
+	// The HLR changes before the worker marks its request done.
+	requests := func() []string {
+		rows, err := pool.Query(ctx, `SELECT kind, state, requested_by, params->>'notice' FROM provisioning_requests
+		WHERE subscription_id = $1 ORDER BY seq`, subID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var kind, state, by, notice string
+			if err := rows.Scan(&kind, &state, &by, &notice); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, kind+"/"+state+"/"+by+"/"+notice)
+		}
+		return got
+	}
+	want := []string{"bar_data/done/rating/balance_exhausted", "unbar_data/done/rating/data_resumed"}
+	waitFor(t, 30*time.Second, func() bool { return fmt.Sprint(requests()) == fmt.Sprint(want) },
+		func() string { return fmt.Sprintf("requests %v, want %v", requests(), want) })
+	// Both messages went to the SMSC, in the subscriber's language.
+	waitFor(t, 30*time.Second, func() bool {
+		var sent int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM notice_outbox o JOIN provisioning_requests r ON r.id = o.request_id
+			WHERE r.subscription_id = $1 AND o.state = 'sent' AND o.notice->>'language' = 'he' AND o.notice->>'to' = $2`, subID, msisdn).Scan(&sent)
+		return err == nil && sent == 2
+	}, func() string { return "the barring and unbarring SMS were not both sent in Hebrew" })
+}
