@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,20 +67,25 @@ func (s *Spool) ingestSegment(ctx context.Context, name string) (Summary, error)
 
 // ReplayWAL calls fn with the record id and sequence of every record of
 // the log's complete segments in dir and in dir/done that were opened at
-// or after since (by the time in their names), oldest segment first
-// within each directory. The RADIUS receiver rebuilds its session
-// high-water marks from them at start. Call it after OpenWAL (which
-// renames what a dead process left open). It returns the number of
-// records read.
+// or after since (by the time in their names), oldest segment first. The
+// RADIUS receiver rebuilds its session high-water marks from them at
+// start. Call it after OpenWAL (which renames what a dead process left
+// open). It returns the number of records read.
+//
+// A spool in another process (the receiver runs with --store=false) may
+// move a segment to done/ meanwhile. dir is listed before done/, so every
+// segment is in one listing or both, and one gone from dir is read from
+// done/ (one in rejected/ by then is skipped: the spool could not read it).
 func ReplayWAL(dir string, since time.Time, fn func(recordID string, sequence uint32)) (int, error) {
-	n := 0
-	for _, d := range []string{filepath.Join(dir, "done"), dir} {
+	done := filepath.Join(dir, "done")
+	var names []string
+	for _, d := range []string{dir, done} {
 		ents, err := os.ReadDir(d)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return n, fmt.Errorf("wal replay: %w", err)
+			return 0, fmt.Errorf("wal replay: %w", err)
 		}
 		for _, e := range ents {
 			if !e.Type().IsRegular() || !IsWALSegment(e.Name()) {
@@ -89,11 +95,22 @@ func ReplayWAL(dir string, since time.Time, fn func(recordID string, sequence ui
 			if t, ok := segmentTime(e.Name()); ok && t.Before(since.Add(-time.Minute)) {
 				continue
 			}
-			m, err := replaySegment(filepath.Join(d, e.Name()), fn)
-			n += m
-			if err != nil {
-				return n, err
-			}
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names) // by opening time: the names begin with it
+	n := 0
+	for _, name := range slices.Compact(names) {
+		m, err := replaySegment(filepath.Join(dir, name), fn)
+		if errors.Is(err, os.ErrNotExist) {
+			m, err = replaySegment(filepath.Join(done, name), fn)
+		}
+		n += m
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, err
 		}
 	}
 	return n, nil

@@ -29,6 +29,7 @@ type ingestFlags struct {
 	pushAddr string
 	token    string
 	profile  string
+	store    bool
 	radius   radiusFlags
 	ic       ingestConfig
 	retry    retryFlags
@@ -54,6 +55,13 @@ POST /v1/ingest (Bearer $SIMCORE_INGEST_TOKEN), plus /metrics, /healthz and
 log in the spool directory, which the spool then stores (--radius-wal=false:
 answer only after the ClickHouse insert).
 
+With --store=false (and --radius-addr and --spool): receives only. It
+answers RADIUS from the write-ahead log and stores nothing; another
+'simcore ingest --spool DIR' (or 'simcore run') on the same directory
+stores the segments. It needs neither ClickHouse nor PostgreSQL, and the
+store's CPU (decoding segments, building inserts) stays out of the
+process that answers the NASes: see docs/ingest.md.
+
 BER CDR files (3GPP TS 32.298, .ber or .cdr) carry IMSIs: their ICCIDs are
 looked up in the SIM inventory, and records of unknown IMSIs are quarantined
 as unknown_imsi.
@@ -77,6 +85,8 @@ Records that still fail stay quarantined with their new reason.`,
 			c.str(&f.spool, "spool", "SIMCORE_INGEST_SPOOL", "", "spool directory to watch (long-running mode)")
 			c.str(&f.pushAddr, "push-addr", "SIMCORE_INGEST_PUSH_ADDR", "", "listen address for HTTP push (long-running mode)")
 			c.secretStr(&f.token, "push-token", "SIMCORE_INGEST_TOKEN", "", "bearer token HTTP push requires")
+			c.boolean(&f.store, "store", "SIMCORE_INGEST_STORE", true,
+				"store what arrives; false (with --radius-addr and --spool): only answer RADIUS into the write-ahead log, for another 'ingest --spool' to store")
 			fs.StringVar(&f.profile, "cpu-profile", "", "write a Go CPU profile of the run to this file (diagnostics)")
 			f.retry.flags(fs)
 		},
@@ -106,6 +116,9 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	}
 	if f.radius.addr != "" && secret == nil {
 		return usagef("ingest: --radius-addr needs a secret (--radius-secret-file or SIMCORE_RADIUS_SECRET)")
+	}
+	if !f.store {
+		return receiveRADIUS(ctx, c, f, len(files) > 0, secret)
 	}
 	var mapping *ingest.Mapping
 	if f.mapping != "" {

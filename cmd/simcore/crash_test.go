@@ -26,7 +26,7 @@ import (
 )
 
 // buildBinary compiles simcore once per test binary run.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/simcore/simcore/ingest"
 	iradius "github.com/simcore/simcore/ingest/radius"
+	"github.com/simcore/simcore/ops"
 )
 
 var (
@@ -96,6 +97,39 @@ func (c *cmdEnv) radiusSecret(rf *radiusFlags) ([]byte, error) {
 		return []byte(s), nil
 	}
 	return nil, nil
+}
+
+// receiveRADIUS is `ingest --store=false`: the RADIUS receiver answering
+// from the write-ahead log, with nothing else in the process. The metering
+// stack is never opened: the segments are stored by whichever process
+// runs the spool on the same directory.
+func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, secret []byte) error {
+	switch {
+	case f.radius.addr == "" || f.spool == "":
+		return usagef("ingest: --store=false receives RADIUS into the spool's write-ahead log: it needs --radius-addr and --spool")
+	case !f.radius.wal:
+		return usagef("ingest: --store=false answers from the write-ahead log: it cannot be combined with --radius-wal=false")
+	case files || f.pushAddr != "" || f.retry.on:
+		return usagef("ingest: --store=false only receives RADIUS: FILE arguments, --push-addr and --retry-rejected need the store")
+	case secret == nil:
+		return usagef("ingest: --radius-addr needs a secret (--radius-secret-file or SIMCORE_RADIUS_SECRET)")
+	}
+	log, err := c.logger()
+	if err != nil {
+		return err
+	}
+	reg := ops.NewRegistry()
+	opsSrv := ops.NewServer(log, reg)
+	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
+		return err
+	}
+	r, err := newRADIUS(log, reg, nil, &f.radius, secret, f.spool)
+	if err != nil {
+		return err
+	}
+	log.Info("radius receiver running; the spool's store is another process", "ops", "http://"+opsSrv.Addr(),
+		"radius", f.radius.addr, "spool", f.spool)
+	return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, r.serve)
 }
 
 // serve runs the receiver until ctx ends, then closes the log after the

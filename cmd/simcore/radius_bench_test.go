@@ -4,15 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,11 +43,20 @@ type radiusBench struct {
 
 const benchSIMs = 1000
 
-// startRADIUSBench starts the receiver; with wal, with a spool directory,
-// so that it answers from the write-ahead log.
-func startRADIUSBench(b *testing.B, wal bool) *radiusBench {
+// Where a RADIUS benchmark stores: after the insert, answering from the
+// write-ahead log with the spool in the same process, or with the spool in
+// a process of its own (the receiver runs with --store=false).
+const (
+	storeInline = iota
+	storeWAL
+	storeSplit
+)
+
+// startRADIUSBench starts the receiver in this process, storing as store
+// says.
+func startRADIUSBench(b *testing.B, store int) *radiusBench {
 	b.Helper()
-	rb := &radiusBench{secret: []byte("bench-radius-secret"), wal: wal}
+	rb := &radiusBench{secret: []byte("bench-radius-secret"), wal: store != storeInline}
 	rb.ch = chstore.Config{Addr: testenv.ClickHouseAddr(b), Database: testenv.UniqueName("b_radius_")}
 	b.Cleanup(func() { _ = chstore.DropDatabase(context.Background(), rb.ch) })
 	env := map[string]string{
@@ -87,8 +99,28 @@ func startRADIUSBench(b *testing.B, wal bool) *radiusBench {
 	done := make(chan error, 1)
 	var errOut syncBuffer
 	args := []string{"ingest", "--radius-addr", addr}
-	if wal {
+	if rb.wal {
 		args = append(args, "--spool", b.TempDir())
+	}
+	if store == storeSplit {
+		storeEnv := maps.Clone(env)
+		storeEnv["SIMCORE_OPS_ADDR"] = "127.0.0.1:0"
+		cmd := exec.Command(buildBinary(b), "ingest", "--spool", args[len(args)-1])
+		for k, v := range storeEnv {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		var storeErr syncBuffer
+		cmd.Stderr = &storeErr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			if err := cmd.Wait(); err != nil {
+				b.Errorf("store process: %v\n%s", err, storeErr.String())
+			}
+		})
+		args = append(args, "--store=false")
 	}
 	go func() {
 		done <- run(ctx, args, func(k string) string { return env[k] },
@@ -173,7 +205,7 @@ func firstErr(errs ...error) error {
 // company), so the batch wait does not matter here: a batch holds what
 // arrived while the writer stored the previous one.
 func BenchmarkRADIUSPipeline(b *testing.B) {
-	rb := startRADIUSBench(b, false)
+	rb := startRADIUSBench(b, storeInline)
 	for _, clients := range []int{64, 512, 2048} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { rb.bench(b, clients, 0) })
 	}
@@ -194,7 +226,21 @@ func BenchmarkRADIUSPipeline(b *testing.B) {
 // schedule, and the round trip is measured from the scheduled send, so a
 // late answer also counts against the requests it delays.
 func BenchmarkRADIUSPipelineWAL(b *testing.B) {
-	rb := startRADIUSBench(b, true)
+	benchRADIUSCases(b, startRADIUSBench(b, storeWAL))
+}
+
+// BenchmarkRADIUSPipelineSplit is BenchmarkRADIUSPipelineWAL with the
+// receiver alone in its process (--store=false) and the spool storing
+// its log from another `simcore ingest --spool` process, as an operator
+// who needs the answer's tail short deploys it: the store's Go work
+// (decoding segments, building inserts, its garbage) then competes with
+// the answers only as another process, which the kernel schedules
+// preemptively, not as goroutines queued beside them.
+func BenchmarkRADIUSPipelineSplit(b *testing.B) {
+	benchRADIUSCases(b, startRADIUSBench(b, storeSplit))
+}
+
+func benchRADIUSCases(b *testing.B, rb *radiusBench) {
 	for _, clients := range []int{64, 512, 2048} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { rb.bench(b, clients, 0) })
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -62,17 +63,72 @@ func radclient(t *testing.T, addr, secret, text string) {
 // interim, Gigawords, an unknown IMSI) and checks what ClickHouse holds:
 // each session's usage once, the partial records of a bearer as one
 // session, the unknown IMSI quarantined until an inventory import and a
-// retry store it. SIGTERM must stop the process cleanly. It runs answering
-// after the store (no spool) and from the write-ahead log (with --spool):
-// the store must end the same.
+// retry store it. SIGTERM must stop the processes cleanly. It runs
+// answering after the store (no spool), from the write-ahead log (with
+// --spool), and split: a receiver with --store=false, given no reachable
+// ClickHouse or PostgreSQL, beside a process storing its spool. The store
+// must end the same in all three.
 func TestIngestRADIUSWithRadclient(t *testing.T) {
 	bin := buildBinary(t)
-	for _, wal := range []bool{false, true} {
-		t.Run(fmt.Sprintf("wal=%t", wal), func(t *testing.T) { testIngestRADIUSWithRadclient(t, bin, wal) })
+	for _, mode := range []string{"store", "wal", "split"} {
+		t.Run(mode, func(t *testing.T) { testIngestRADIUSWithRadclient(t, bin, mode) })
 	}
 }
 
-func testIngestRADIUSWithRadclient(t *testing.T, bin string, wal bool) {
+// ingestProcess is a running `simcore ingest`.
+type ingestProcess struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan error
+}
+
+// startIngest starts bin with args and env, and waits until its ops
+// server at env's SIMCORE_OPS_ADDR is ready.
+func startIngest(t *testing.T, ctx context.Context, bin string, env map[string]string, args ...string) *ingestProcess {
+	t.Helper()
+	p := &ingestProcess{cmd: exec.CommandContext(ctx, bin, args...), stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		err := <-p.exited
+		p.exited <- err
+	})
+	waitFor(t, 60*time.Second, func() bool {
+		resp, err := http.Get("http://" + env["SIMCORE_OPS_ADDR"] + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, func() string { return fmt.Sprintf("%v never ready:\n%s", args, p.stderr) })
+	return p
+}
+
+// stop sends SIGTERM and fails unless the process exits cleanly in 30 s.
+func (p *ingestProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		if err != nil {
+			t.Fatalf("%v after SIGTERM: %v\n%s", p.cmd.Args, err, p.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%v did not stop within 30 s of SIGTERM:\n%s", p.cmd.Args, p.stderr)
+	}
+}
+
+func testIngestRADIUSWithRadclient(t *testing.T, bin string, mode string) {
 	chCfg := chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.UniqueName("t_radcli_")}
 	t.Cleanup(func() { _ = chstore.DropDatabase(context.Background(), chCfg) })
 	const secret = "radclient-cli-secret"
@@ -106,33 +162,20 @@ func testIngestRADIUSWithRadclient(t *testing.T, bin string, wal bool) {
 	importSIMs("sims1.csv", 0, 1)
 
 	addr := freePort(t, "udp")
-	args := []string{"ingest", "--radius-addr", addr}
-	if wal {
-		args = append(args, "--spool", t.TempDir())
+	var procs []*ingestProcess
+	switch spool := t.TempDir(); mode {
+	case "store":
+		procs = append(procs, startIngest(t, ctx, bin, env, "ingest", "--radius-addr", addr))
+	case "wal":
+		procs = append(procs, startIngest(t, ctx, bin, env, "ingest", "--radius-addr", addr, "--spool", spool))
+	case "split":
+		receiver := maps.Clone(env)
+		receiver["SIMCORE_CLICKHOUSE_ADDR"] = freePort(t, "tcp") // nothing listens: the receiver must not need it
+		receiver["SIMCORE_POSTGRES_URL"] = "postgres://simcore@" + freePort(t, "tcp") + "/none"
+		receiver["SIMCORE_OPS_ADDR"] = freePort(t, "tcp")
+		procs = append(procs, startIngest(t, ctx, bin, receiver, "ingest", "--radius-addr", addr, "--spool", spool, "--store=false"))
+		procs = append(procs, startIngest(t, ctx, bin, env, "ingest", "--spool", spool))
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	waitFor(t, 60*time.Second, func() bool {
-		resp, err := http.Get("http://" + env["SIMCORE_OPS_ADDR"] + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, func() string { return "ingest never ready:\n" + stderr.String() })
 
 	session := func(i int, id string, chargingID int) string {
 		return fmt.Sprintf("User-Name = \"%s@iot.example\"\nAcct-Session-Id = \"%s\"\nNAS-IP-Address = 10.31.0.1\nNAS-Port = %d\n"+
@@ -158,26 +201,17 @@ func testIngestRADIUSWithRadclient(t *testing.T, bin string, wal bool) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if wal {
+	if mode != "store" {
 		// Answered from the log: the spool stores it within seconds.
 		waitFor(t, time.Minute, func() bool {
 			var records, rejects uint64
 			err1 := conn.QueryRow(ctx, "SELECT count() FROM usage_records").Scan(&records)
 			err2 := conn.QueryRow(ctx, "SELECT count() FROM rejected_records").Scan(&rejects)
 			return err1 == nil && err2 == nil && records >= 3 && rejects >= 1
-		}, func() string { return "the spool never stored the log:\n" + stderr.String() })
+		}, func() string { return "the spool never stored the log:\n" + procs[len(procs)-1].stderr.String() })
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Fatalf("ingest after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("ingest did not stop within 30 s of SIGTERM:\n%s", stderr.String())
+	for _, p := range procs {
+		p.stop(t)
 	}
 
 	type usage struct{ records, up, down, dur uint64 }
