@@ -117,6 +117,17 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	if f.radius.addr != "" && secret == nil {
 		return usagef("ingest: --radius-addr needs a secret (--radius-secret-file or SIMCORE_RADIUS_SECRET)")
 	}
+	if f.profile != "" {
+		pf, err := os.Create(f.profile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if !f.store {
 		return receiveRADIUS(ctx, c, f, len(files) > 0, secret)
 	}
@@ -142,17 +153,6 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 		return err
 	}
 	defer m.close()
-	if f.profile != "" {
-		pf, err := os.Create(f.profile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	if f.retry.on {
 		return retryRejected(ctx, c, log, m, &f.retry)
 	}

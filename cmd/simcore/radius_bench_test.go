@@ -39,6 +39,62 @@ type radiusBench struct {
 	round  atomic.Int64 // benchmark invocations, so each uses new sessions
 	wal    bool         // answers come from the write-ahead log; storing follows
 	ops    string       // the ops server's address (/metrics)
+	pid    int          // the receiver's process; 0: this one
+}
+
+// freeTCPAddr returns a loopback address whose port was free a moment ago.
+func freeTCPAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startBenchProcess starts bin with args and env and waits until its ops
+// server (env's SIMCORE_OPS_ADDR) is ready; the process is stopped with
+// SIGTERM, and checked to exit cleanly, when b ends. It returns the
+// process id.
+func startBenchProcess(b *testing.B, bin string, env map[string]string, args ...string) int {
+	b.Helper()
+	cmd := exec.Command(bin, args...)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var errOut syncBuffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			b.Errorf("%v: %v\n%s", args, err, errOut.String())
+		}
+	})
+	waitReady(b, env["SIMCORE_OPS_ADDR"], &errOut)
+	return cmd.Process.Pid
+}
+
+// waitReady waits up to a minute for the ops server at addr to answer
+// /readyz with 200.
+func waitReady(b *testing.B, addr string, errOut *syncBuffer) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("ingest not ready:\n%s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 const benchSIMs = 1000
@@ -52,8 +108,8 @@ const (
 	storeSplit
 )
 
-// startRADIUSBench starts the receiver in this process, storing as store
-// says.
+// startRADIUSBench starts the receiver, storing as store says: in this
+// process, or (storeSplit) receiver and store as processes of their own.
 func startRADIUSBench(b *testing.B, store int) *radiusBench {
 	b.Helper()
 	rb := &radiusBench{secret: []byte("bench-radius-secret"), wal: store != storeInline}
@@ -103,48 +159,28 @@ func startRADIUSBench(b *testing.B, store int) *radiusBench {
 		args = append(args, "--spool", b.TempDir())
 	}
 	if store == storeSplit {
+		// Receiver and store each in a process of their own, as deployed,
+		// and this process only plays the NASes.
+		bin := buildBinary(b)
 		storeEnv := maps.Clone(env)
-		storeEnv["SIMCORE_OPS_ADDR"] = "127.0.0.1:0"
-		cmd := exec.Command(buildBinary(b), "ingest", "--spool", args[len(args)-1])
-		for k, v := range storeEnv {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		var storeErr syncBuffer
-		cmd.Stderr = &storeErr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
+		storeEnv["SIMCORE_OPS_ADDR"] = freeTCPAddr(b)
+		startBenchProcess(b, bin, storeEnv, "ingest", "--spool", args[len(args)-1])
+		rb.pid = startBenchProcess(b, bin, env, append(args, "--store=false")...)
+		cancel()
+	} else {
+		go func() {
+			done <- run(ctx, args, func(k string) string { return env[k] },
+				stdio{in: strings.NewReader(""), out: &syncBuffer{}, err: &errOut})
+		}()
 		b.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			if err := cmd.Wait(); err != nil {
-				b.Errorf("store process: %v\n%s", err, storeErr.String())
+			cancel()
+			if err := <-done; err != nil {
+				b.Errorf("ingest: %v\n%s", err, errOut.String())
 			}
 		})
-		args = append(args, "--store=false")
 	}
-	go func() {
-		done <- run(ctx, args, func(k string) string { return env[k] },
-			stdio{in: strings.NewReader(""), out: &syncBuffer{}, err: &errOut})
-	}()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("ingest: %v\n%s", err, errOut.String())
-		}
-	})
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get("http://" + env["SIMCORE_OPS_ADDR"] + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("ingest not ready:\n%s", errOut.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if store != storeSplit {
+		waitReady(b, env["SIMCORE_OPS_ADDR"], &errOut)
 	}
 	if rb.addr, err = net.ResolveUDPAddr("udp", addr); err != nil {
 		b.Fatal(err)
@@ -267,7 +303,7 @@ func (rb *radiusBench) bench(b *testing.B, clients, rate int) {
 	}
 	before := count()
 	fsyncBefore := rb.histogram(b, "simcore_ingest_wal_fsync_duration_seconds")
-	runqBefore := runQueueWait()
+	runqBefore := runQueueWait(rb.pid)
 	var next atomic.Int64
 	lat := make([][]time.Duration, clients)
 	b.ReportAllocs()
@@ -318,9 +354,9 @@ func (rb *radiusBench) bench(b *testing.B, clients, rate int) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	// Time this process's threads were runnable but waited for a CPU
+	// Time the receiver's threads were runnable but waited for a CPU
 	// (Linux schedstat), per second of the run: the machine's contention.
-	b.ReportMetric((runQueueWait()-runqBefore).Seconds()*1000/b.Elapsed().Seconds(), "runq_wait_ms/s")
+	b.ReportMetric((runQueueWait(rb.pid)-runqBefore).Seconds()*1000/b.Elapsed().Seconds(), "runq_wait_ms/s")
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "requests/s")
@@ -380,11 +416,15 @@ func (rb *radiusBench) histogram(b *testing.B, name string) map[string]float64 {
 	return h
 }
 
-// runQueueWait sums the time the threads of this process spent waiting on
-// a run queue (the second field of /proc/self/task/*/schedstat); 0 where
-// the kernel does not say.
-func runQueueWait() time.Duration {
-	paths, _ := filepath.Glob("/proc/self/task/*/schedstat")
+// runQueueWait sums the time the threads of process pid (0: this one)
+// spent waiting on a run queue (the second field of
+// /proc/PID/task/*/schedstat); 0 where the kernel does not say.
+func runQueueWait(pid int) time.Duration {
+	proc := "self"
+	if pid != 0 {
+		proc = strconv.Itoa(pid)
+	}
+	paths, _ := filepath.Glob("/proc/" + proc + "/task/*/schedstat")
 	var total time.Duration
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
