@@ -89,7 +89,7 @@ func TestRatingBarsAndUnbarsEndToEnd(t *testing.T) {
 	spool := filepath.Join(dir, "spool")
 	go func() {
 		_, errOut, err := runCLI(runCtx, env, "run", "--state-dir", dir, "--spool", spool,
-			"--ops-addr", "127.0.0.1:0", "--push-addr", "", "--radius-addr", "",
+			"--ops-addr", "127.0.0.1:0", "--portal-addr", "127.0.0.1:0", "--push-addr", "", "--radius-addr", "",
 			"--hlr-addr", hlrAddr, "--smsc-listen", smscAddr, "--smtp-listen", smtpAddr)
 		if err != nil {
 			err = fmt.Errorf("%w\n%s", err, errOut)

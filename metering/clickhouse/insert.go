@@ -94,7 +94,7 @@ func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, keys []me
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range cols {
 		qctx := ch.Context(gctx, ch.WithQueryID(fmt.Sprintf("%s%s-%d-%d", w.insertPrefix, w.id, seq, i)))
-		g.Go(func() error { return w.appendAndSend(qctx, insertRecordsSQL, cols[i].ordered()) })
+		g.Go(func() error { return sendColumns(qctx, w.conn, insertRecordsSQL, cols[i].ordered()) })
 	}
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("insert usage batch %d (%d records): %w", seq, n, err)
@@ -126,7 +126,7 @@ func (w *Writer) insertRejects(ctx context.Context, rs []metering.Reject) error 
 		source[i], format[i], reason[i], detail[i], raw[i] = r.Source, r.Format, r.Reason, r.Detail, string(r.Raw)
 		line[i], offset[i], at[i] = r.Line, r.Offset, now
 	}
-	if err := w.appendAndSend(ctx, insertRejectsSQL, []any{hi, lo, source, format, line, offset, reason, detail, raw, at}); err != nil {
+	if err := sendColumns(ctx, w.conn, insertRejectsSQL, []any{hi, lo, source, format, line, offset, reason, detail, raw, at}); err != nil {
 		return fmt.Errorf("insert %d rejected records: %w", n, err)
 	}
 	w.m.insert.WithLabelValues("rejected_records").Observe(time.Since(start).Seconds())
@@ -137,18 +137,4 @@ func (w *Writer) insertRejects(ctx context.Context, rs []metering.Reject) error 
 // reject replayed collapses into one row.
 func RejectKey(r *metering.Reject) metering.Key {
 	return metering.RecordKey(r.Source+"\x00"+strconv.FormatInt(r.Line, 10), string(r.Raw))
-}
-
-func (w *Writer) appendAndSend(ctx context.Context, sql string, cols []any) error {
-	batch, err := w.conn.PrepareBatch(ctx, sql)
-	if err != nil {
-		return err
-	}
-	for i, c := range cols {
-		if err := batch.Column(i).Append(c); err != nil {
-			_ = batch.Abort()
-			return fmt.Errorf("column %d: %w", i, err)
-		}
-	}
-	return batch.Send()
 }

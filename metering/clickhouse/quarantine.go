@@ -129,17 +129,7 @@ func (q *Quarantine) SetStates(ctx context.Context, rs []metering.Quarantined) e
 		source[i], format[i], reason[i], detail[i], raw[i], state[i] = r.Source, r.Format, r.Reason, r.Detail, string(r.Raw), r.State
 		line[i], offset[i], at[i], version[i] = r.Line, r.Offset, now, r.Version
 	}
-	batch, err := q.conn.PrepareBatch(ctx, insertStatesSQL)
-	if err != nil {
-		return fmt.Errorf("store %d quarantine states: %w", n, err)
-	}
-	for i, c := range []any{hi, lo, source, format, line, offset, reason, detail, raw, at, state, version} {
-		if err := batch.Column(i).Append(c); err != nil {
-			_ = batch.Abort()
-			return fmt.Errorf("store %d quarantine states: column %d: %w", n, i, err)
-		}
-	}
-	if err := batch.Send(); err != nil {
+	if err := sendColumns(ctx, q.conn, insertStatesSQL, []any{hi, lo, source, format, line, offset, reason, detail, raw, at, state, version}); err != nil {
 		return fmt.Errorf("store %d quarantine states: %w", n, err)
 	}
 	return nil

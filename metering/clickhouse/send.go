@@ -1,0 +1,55 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// sendColumns inserts one block: cols holds one slice per column named in
+// sql, in order.
+func sendColumns(ctx context.Context, conn driver.Conn, sql string, cols []any) error {
+	bctx, done := batchContext(ctx)
+	defer done()
+	batch, err := conn.PrepareBatch(bctx, sql)
+	if err != nil {
+		return err
+	}
+	for i, c := range cols {
+		if err := batch.Column(i).Append(c); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("column %d: %w", i, err)
+		}
+	}
+	return batch.Send()
+}
+
+// batchContext returns the context for one PrepareBatch and Send: it has
+// ctx's values and deadline and ends when ctx ends, but only until done is
+// called.
+//
+// Why: the driver's Send (clickhouse-go v2.50.0) watches its context from a
+// goroutine and closes the TCP connection when the context ends, and stopping
+// that goroutine does not wait for it. If the context ends just after Send
+// returned, the goroutine can still pick the ended context and close a
+// connection that is back in the pool; the next query on it fails with "use
+// of closed network connection" (clickhouse-go PR #2032). Our callers end
+// their contexts right after a send: the errgroup of insertRecords always
+// does, as do request-scoped callers.
+func batchContext(ctx context.Context) (bctx context.Context, done func()) {
+	bctx, cancel := context.WithCancelCause(keepDeadline{Context: context.WithoutCancel(ctx), of: ctx})
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	return bctx, func() { stop() }
+}
+
+// keepDeadline is a context that does not end (its embedded Context comes
+// from context.WithoutCancel) but reports the deadline of another, so the
+// driver still sets socket deadlines and max_execution_time from it.
+type keepDeadline struct {
+	context.Context
+	of context.Context
+}
+
+func (k keepDeadline) Deadline() (time.Time, bool) { return k.of.Deadline() }
