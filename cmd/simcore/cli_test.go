@@ -252,7 +252,7 @@ func TestRunDemo(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, d time.Duration, cond func() bool, msg func() string) {
+func waitFor(t testing.TB, d time.Duration, cond func() bool, msg func() string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

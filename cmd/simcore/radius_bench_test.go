@@ -8,14 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,59 +40,13 @@ type radiusBench struct {
 	pid    int          // the receiver's process; 0: this one
 }
 
-// freeTCPAddr returns a loopback address whose port was free a moment ago.
-func freeTCPAddr(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startBenchProcess starts bin with args and env and waits until its ops
-// server (env's SIMCORE_OPS_ADDR) is ready; the process is stopped with
-// SIGTERM, and checked to exit cleanly, when b ends. It returns the
-// process id.
+// startBenchProcess starts bin as startIngest does, and stops it with
+// SIGTERM, checked to exit cleanly, when b ends. It returns the process id.
 func startBenchProcess(b *testing.B, bin string, env map[string]string, args ...string) int {
 	b.Helper()
-	cmd := exec.Command(bin, args...)
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var errOut syncBuffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			b.Errorf("%v: %v\n%s", args, err, errOut.String())
-		}
-	})
-	waitReady(b, env["SIMCORE_OPS_ADDR"], &errOut)
-	return cmd.Process.Pid
-}
-
-// waitReady waits up to a minute for the ops server at addr to answer
-// /readyz with 200.
-func waitReady(b *testing.B, addr string, errOut *syncBuffer) {
-	b.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("ingest not ready:\n%s", errOut.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	p := startIngest(b, context.Background(), bin, env, args...)
+	b.Cleanup(func() { p.stop(b) })
+	return p.cmd.Process.Pid
 }
 
 const benchSIMs = 1000
@@ -163,7 +115,7 @@ func startRADIUSBench(b *testing.B, store int) *radiusBench {
 		// and this process only plays the NASes.
 		bin := buildBinary(b)
 		storeEnv := maps.Clone(env)
-		storeEnv["SIMCORE_OPS_ADDR"] = freeTCPAddr(b)
+		storeEnv["SIMCORE_OPS_ADDR"] = freePort(b, "tcp")
 		startBenchProcess(b, bin, storeEnv, "ingest", "--spool", args[len(args)-1])
 		rb.pid = startBenchProcess(b, bin, env, append(args, "--store=false")...)
 		cancel()
@@ -180,7 +132,7 @@ func startRADIUSBench(b *testing.B, store int) *radiusBench {
 		})
 	}
 	if store != storeSplit {
-		waitReady(b, env["SIMCORE_OPS_ADDR"], &errOut)
+		waitReady(b, env["SIMCORE_OPS_ADDR"], func() string { return "ingest never ready:\n" + errOut.String() })
 	}
 	if rb.addr, err = net.ResolveUDPAddr("udp", addr); err != nil {
 		b.Fatal(err)

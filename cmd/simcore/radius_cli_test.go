@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +21,7 @@ import (
 )
 
 // freePort returns a loopback address whose port was free a moment ago.
-func freePort(t *testing.T, network string) string {
+func freePort(t testing.TB, network string) string {
 	t.Helper()
 	if network == "udp" {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -72,59 +70,6 @@ func TestIngestRADIUSWithRadclient(t *testing.T) {
 	bin := buildBinary(t)
 	for _, mode := range []string{"store", "wal", "split"} {
 		t.Run(mode, func(t *testing.T) { testIngestRADIUSWithRadclient(t, bin, mode) })
-	}
-}
-
-// ingestProcess is a running `simcore ingest`.
-type ingestProcess struct {
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	exited chan error
-}
-
-// startIngest starts bin with args and env, and waits until its ops
-// server at env's SIMCORE_OPS_ADDR is ready.
-func startIngest(t *testing.T, ctx context.Context, bin string, env map[string]string, args ...string) *ingestProcess {
-	t.Helper()
-	p := &ingestProcess{cmd: exec.CommandContext(ctx, bin, args...), stderr: &syncBuffer{}, exited: make(chan error, 1)}
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		err := <-p.exited
-		p.exited <- err
-	})
-	waitFor(t, 60*time.Second, func() bool {
-		resp, err := http.Get("http://" + env["SIMCORE_OPS_ADDR"] + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, func() string { return fmt.Sprintf("%v never ready:\n%s", args, p.stderr) })
-	return p
-}
-
-// stop sends SIGTERM and fails unless the process exits cleanly in 30 s.
-func (p *ingestProcess) stop(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-		if err != nil {
-			t.Fatalf("%v after SIGTERM: %v\n%s", p.cmd.Args, err, p.stderr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%v did not stop within 30 s of SIGTERM:\n%s", p.cmd.Args, p.stderr)
 	}
 }
 

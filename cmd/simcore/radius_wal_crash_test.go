@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -160,32 +158,9 @@ func TestRADIUSWALSurvivesSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type proc struct {
-		cmd    *exec.Cmd
-		exited chan error
-		stderr *syncBuffer
-	}
-	start := func() proc {
+	start := func() *ingestProcess {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, bin, "ingest", "--spool", spool, "--radius-addr", addr)
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		p := proc{cmd: cmd, exited: make(chan error, 1), stderr: &syncBuffer{}}
-		cmd.Stderr = p.stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { p.exited <- cmd.Wait() }()
-		waitFor(t, 60*time.Second, func() bool {
-			resp, err := http.Get("http://" + env["SIMCORE_OPS_ADDR"] + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		}, func() string { return "ingest never ready:\n" + p.stderr.String() })
-		return p
+		return startIngest(t, ctx, bin, env, "ingest", "--spool", spool, "--radius-addr", addr)
 	}
 
 	stop := make(chan struct{})
@@ -202,7 +177,7 @@ func TestRADIUSWALSurvivesSIGKILL(t *testing.T) {
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		if err := <-p.exited; err == nil {
+		if err := p.wait(); err == nil {
 			t.Fatalf("round %d: ingest exited cleanly before its kill:\n%s", round, p.stderr.String())
 		}
 		// Left open by the dead process: recovered by the next.
@@ -240,7 +215,7 @@ func TestRADIUSWALSurvivesSIGKILL(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-p.exited; err != nil {
+	if err := p.wait(); err != nil {
 		t.Fatalf("ingest after SIGTERM: %v\n%s", err, p.stderr.String())
 	}
 	t.Logf("%d updates answered across %d sessions", want, sessions)
