@@ -117,17 +117,11 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	if f.radius.addr != "" && secret == nil {
 		return usagef("ingest: --radius-addr needs a secret (--radius-secret-file or SIMCORE_RADIUS_SECRET)")
 	}
-	if f.profile != "" {
-		pf, err := os.Create(f.profile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := cpuProfile(f.profile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if !f.store {
 		return receiveRADIUS(ctx, c, f, len(files) > 0, secret)
 	}
@@ -292,4 +286,24 @@ func randomToken() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// cpuProfile writes a Go CPU profile to path (none when path is empty)
+// until the returned stop is called.
+func cpuProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

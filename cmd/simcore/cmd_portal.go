@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"runtime/pprof"
 
 	"github.com/simcore/simcore/ops"
 )
@@ -58,17 +56,11 @@ account emails go to the SMTP server. Migrations are applied first.`,
 			if err := c.migrateAll(ctx, log); err != nil {
 				return err
 			}
-			if profile != "" {
-				f, err := os.Create(profile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("cpu profile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
+			stopProfile, err := cpuProfile(profile)
+			if err != nil {
+				return err
 			}
+			defer stopProfile()
 			reg := ops.NewRegistry()
 			m, err := c.openMetering(ctx, log, reg, nil)
 			if err != nil {
