@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,26 +19,8 @@ import (
 	mpg "github.com/simcore/simcore/metering/postgres"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func runCLI(ctx context.Context, env map[string]string, args ...string) (string, string, error) {
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	err := run(ctx, args, func(k string) string { return env[k] }, stdio{in: strings.NewReader(""), out: &out, err: &errb})
 	return out.String(), errb.String(), err
 }
@@ -128,7 +108,7 @@ func TestRunDemo(t *testing.T) {
 	env["SIMCORE_REDIS_ADDR"], env["SIMCORE_REDIS_DB"] = redisAddr, strconv.Itoa(redisDB)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"run", "--demo", "--demo-every", "300ms"}, func(k string) string { return env[k] }, stdio{in: strings.NewReader(""), out: &out, err: &errb})

@@ -48,7 +48,7 @@ func TestPortalCommand(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"portal"}, func(k string) string { return env[k] }, stdio{in: strings.NewReader(""), out: &out, err: &errb})

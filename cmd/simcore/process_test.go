@@ -8,12 +8,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/simcore/simcore/internal/testenv"
 )
 
 // ingestProcess is a running simcore binary (an ingest, mostly).
 type ingestProcess struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	exited chan error // holds the exit once there is one
 }
 
@@ -22,7 +24,7 @@ type ingestProcess struct {
 // still running, when tb ends.
 func startIngest(tb testing.TB, ctx context.Context, bin string, env map[string]string, args ...string) *ingestProcess {
 	tb.Helper()
-	p := &ingestProcess{cmd: exec.CommandContext(ctx, bin, args...), stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &ingestProcess{cmd: exec.CommandContext(ctx, bin, args...), stderr: &testenv.Buffer{}, exited: make(chan error, 1)}
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}

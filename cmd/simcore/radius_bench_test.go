@@ -105,7 +105,7 @@ func startRADIUSBench(b *testing.B, store int) *radiusBench {
 	rb.ops = env["SIMCORE_OPS_ADDR"]
 	ops.Close()
 	done := make(chan error, 1)
-	var errOut syncBuffer
+	var errOut testenv.Buffer
 	args := []string{"ingest", "--radius-addr", addr}
 	if rb.wal {
 		args = append(args, "--spool", b.TempDir())
@@ -122,7 +122,7 @@ func startRADIUSBench(b *testing.B, store int) *radiusBench {
 	} else {
 		go func() {
 			done <- run(ctx, args, func(k string) string { return env[k] },
-				stdio{in: strings.NewReader(""), out: &syncBuffer{}, err: &errOut})
+				stdio{in: strings.NewReader(""), out: &testenv.Buffer{}, err: &errOut})
 		}()
 		b.Cleanup(func() {
 			cancel()

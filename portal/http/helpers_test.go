@@ -14,7 +14,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,7 +72,7 @@ type env struct {
 	api      *phttp.Server
 	sink     *mailsink.Server
 	reg      *prometheus.Registry
-	logs     *syncBuffer
+	logs     *testenv.Buffer
 	plan     provisioning.Plan
 	sub      provisioning.Subscriber
 	rating   *rpg.Store
@@ -133,7 +132,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
 	m, err := email.New(email.Config{Addr: sink.Addr(), From: "simcore <noreply@simcore.example>", TLS: email.TLSNone, Log: log, Registry: reg})
@@ -430,24 +429,6 @@ func tokenIn(t *testing.T, m mailsink.Message) string {
 		t.Fatalf("no code in email %q", m.Text)
 	}
 	return g[1]
-}
-
-// syncBuffer is a log destination read by tests while the server writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestMain(m *testing.M) {

@@ -1,7 +1,6 @@
 package email_test
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -167,24 +166,6 @@ func silentServer(t *testing.T) string {
 		}
 	})
 	return ln.Addr().String()
-}
-
-// syncBuffer is a log destination that tests read after the writers stop.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func header(raw []byte, name string) string {

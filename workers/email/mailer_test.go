@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/simcore/simcore/internal/testenv"
 	"github.com/simcore/simcore/netsim/mailsink"
 	"github.com/simcore/simcore/provisioning"
 	"github.com/simcore/simcore/workers/email"
@@ -74,7 +75,7 @@ func TestValidate(t *testing.T) {
 func TestConfigKeepsThePasswordOut(t *testing.T) {
 	t.Parallel()
 	cfg := email.Config{Addr: "smtp.operator.example:587", From: from, Username: "simcore", Password: "hunter2-secret"}
-	var buf syncBuffer
+	var buf testenv.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("mailer", "config", cfg)
 	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%s", cfg), buf.String()} {
 		if strings.Contains(s, "hunter2") {
@@ -257,7 +258,7 @@ func TestAuthentication(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var logs syncBuffer
+			var logs testenv.Buffer
 			log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			m, _ := newMailer(t, email.Config{Addr: sink.Addr(), Username: "simcore", Password: tt.password, Log: log})
 			to := strings.ReplaceAll(tt.name, " ", "-") + "@example.com"
