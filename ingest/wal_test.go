@@ -298,6 +298,45 @@ func TestReplayWALReadsRecentSegments(t *testing.T) {
 	}
 }
 
+// TestReplayWALFollowsAMovedSegment: a spool in another process (the
+// receiver runs with --store=false) moves a segment to done/ while the
+// replay runs; its records are still read, from done/.
+func TestReplayWALFollowsAMovedSegment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "done"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	names := make([]string, 2)
+	for i := range names {
+		names[i] = fmt.Sprintf("radius-wal-%s-%d.ndjson", now.Add(time.Duration(i)*time.Second).UTC().Format(segmentTimeLayout), i)
+		var b []byte
+		for j := 3 * i; j < 3*i+3; j++ {
+			r := walRecord(j)
+			b = AppendNDJSON(b, &r)
+		}
+		if err := os.WriteFile(filepath.Join(dir, names[i]), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []uint32
+	n, err := ReplayWAL(dir, now.Add(-time.Hour), func(_ string, seq uint32) {
+		if len(ids) == 0 { // the spool stores the second segment meanwhile
+			if err := os.Rename(filepath.Join(dir, names[1]), filepath.Join(dir, "done", names[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids = append(ids, seq)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint32{0, 1, 2, 3, 4, 5}; n != len(want) || !slices.Equal(ids, want) {
+		t.Errorf("replayed %d records %v, want %v", n, ids, want)
+	}
+}
+
 // BenchmarkReplayWAL measures rebuilding session marks at start: reading
 // a segment of 50,000 records back.
 func BenchmarkReplayWAL(b *testing.B) {
