@@ -76,9 +76,19 @@ func (c *recordColumns) ordered() []any {
 func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, keys []metering.Key, stored []bool, n int, seq uint64) error {
 	start := time.Now()
 	streams := max(1, min(w.streams, n/minStreamRows))
+	// Split by key so each block spans every partition evenly. Count
+	// first: n/streams plus a margin still let the fullest block's 23
+	// columns regrow (a fifth of the writer's CPU in a profile).
+	stream := func(k metering.Key) int { return int(k.Hi % uint64(streams)) }
+	sizes := make([]int, streams)
+	for i := range b.Records {
+		if stored[i] {
+			sizes[stream(keys[i])]++
+		}
+	}
 	cols := make([]recordColumns, streams)
 	for i := range cols {
-		cols[i].grow(n/streams + 1)
+		cols[i].grow(sizes[i])
 	}
 	now := w.now().UTC().Truncate(time.Second)
 	for i := range b.Records {
@@ -87,8 +97,7 @@ func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, keys []me
 			if i < len(b.Sources) {
 				src = b.Sources[i]
 			}
-			// Split by key so each block spans every partition evenly.
-			cols[int(keys[i].Hi%uint64(streams))].add(&b.Records[i], keys[i], src, seq, now)
+			cols[stream(keys[i])].add(&b.Records[i], keys[i], src, seq, now)
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
