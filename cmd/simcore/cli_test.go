@@ -63,6 +63,29 @@ func TestCLIUsageErrors(t *testing.T) {
 	}
 }
 
+// TestIngestReceiveOnlyUsage: --store=false refuses what it cannot do
+// (it stores nothing and opens no database) with a usage error that names
+// it, before it listens on anything.
+func TestIngestReceiveOnlyUsage(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"SIMCORE_RADIUS_SECRET": "s", "SIMCORE_OPS_ADDR": "127.0.0.1:0"}
+	spool := t.TempDir()
+	for name, args := range map[string][]string{
+		"no receiver":        {"--spool", spool},
+		"no spool":           {"--radius-addr", "127.0.0.1:0"},
+		"no write-ahead log": {"--radius-addr", "127.0.0.1:0", "--spool", spool, "--radius-wal=false"},
+		"push needs a store": {"--radius-addr", "127.0.0.1:0", "--spool", spool, "--push-addr", "127.0.0.1:0", "--push-token", "t"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, errOut, err := runCLI(t.Context(), env, append([]string{"ingest", "--store=false"}, args...)...)
+			if !isUsage(err) || !strings.Contains(err.Error(), "--store=false") {
+				t.Fatalf("err = %v, want a usage error about --store=false\n%s", err, errOut)
+			}
+		})
+	}
+}
+
 func isUsage(err error) bool { var u usageError; return errors.As(err, &u) }
 
 func TestGenFlagsAfterArgument(t *testing.T) {

@@ -102,7 +102,7 @@ func (c *cmdEnv) radiusSecret(rf *radiusFlags) ([]byte, error) {
 // receiveRADIUS is `ingest --store=false`: the RADIUS receiver answering
 // from the write-ahead log, with nothing else in the process. The metering
 // stack is never opened: the segments are stored by whichever process
-// runs the spool on the same directory.
+// runs the spool on the same directory. runIngest has checked the secret.
 func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, secret []byte) error {
 	switch {
 	case f.radius.addr == "" || f.spool == "":
@@ -111,8 +111,6 @@ func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, s
 		return usagef("ingest: --store=false answers from the write-ahead log: it cannot be combined with --radius-wal=false")
 	case files || f.pushAddr != "" || f.retry.on:
 		return usagef("ingest: --store=false only receives RADIUS: FILE arguments, --push-addr and --retry-rejected need the store")
-	case secret == nil:
-		return usagef("ingest: --radius-addr needs a secret (--radius-secret-file or SIMCORE_RADIUS_SECRET)")
 	}
 	log, err := c.logger()
 	if err != nil {
