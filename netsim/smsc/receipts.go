@@ -252,6 +252,9 @@ func (s *Server) bindSession(ss *session, typ, systemID string) {
 
 func (s *Server) unbindSession(ss *session) {
 	s.mu.Lock()
+	if ss.bound != "" {
+		s.stats.Unbinds++
+	}
 	ss.bound = ""
 	s.mu.Unlock()
 }

@@ -39,6 +39,7 @@ type Server struct {
 // Stats are counters for tests and the demo.
 type Stats struct {
 	Binds          int // successful binds
+	Unbinds        int // unbind received from a bound session
 	Submits        int // submit_sm received
 	Accepted       int // answered with ESME_ROK
 	MaxOutstanding int // most submit_sm received and not yet answered at one time, over all sessions
