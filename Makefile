@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= $(shell command -v go || echo /usr/local/go/bin/go)
 ENV   := set -a && . .run/env && set +a &&
 
-.PHONY: all build run test fuzz services services-down services-status bench bench-ingest bench-portal vet clean
+.PHONY: all build run test fuzz services services-down services-status bench bench-ingest bench-portal hostprobe vet clean
 
 all: build
 
@@ -51,17 +51,21 @@ vet:
 	$(GO) vet ./...
 
 ## bench: Go benchmarks of every package, then the end-to-end ingest benchmark
-bench: services
+bench: services hostprobe
 	$(ENV) $(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	$(MAKE) bench-ingest
 
 ## bench-ingest: 2,000,000 generated records: clickhouse-client against simcore ingest
-bench-ingest: services build
+bench-ingest: services build hostprobe
 	$(ENV) deploy/bench/ingest.sh
 
 ## bench-portal: GET /v1/sims/{iccid}/usage under wrk, over the ingest benchmark's data set
-bench-portal: services build
+bench-portal: services build hostprobe
 	$(ENV) deploy/bench/portal.sh
+
+## hostprobe: what this machine can do (CPU, fsync, waking another CPU), to read next to any figure
+hostprobe:
+	@mkdir -p .run && $(GO) run ./deploy/bench/hostprobe -dir .run
 
 clean:
 	rm -rf bin
