@@ -3,6 +3,7 @@ package metering
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Reject is a record that could not be parsed or validated, kept with its raw
@@ -47,6 +48,10 @@ type WriteResult struct {
 // ErrLedger marks a failure of the writers' ledger (the cross-process lease).
 var ErrLedger = errors.New("usage ledger")
 
+// ErrLedgerPruned means that batches after the one asked about have been
+// pruned from the ledger: the caller cannot learn from it what they stored.
+var ErrLedgerPruned = errors.New("usage ledger pruned past the batch asked about")
+
 // Ledger coordinates writers of usage records across processes so that two
 // writers never store the same record: one writer at a time holds the lease,
 // and each learns from the ledger which batches the others wrote.
@@ -59,7 +64,8 @@ type Ledger interface {
 type Lease interface {
 	// MaxSeq is the highest batch sequence number begun so far (0 if none).
 	MaxSeq(ctx context.Context) (uint64, error)
-	// Since lists the batches begun after seq, oldest first.
+	// Since lists the batches begun after seq, oldest first. It fails
+	// with ErrLedgerPruned when some of them are no longer in the ledger.
 	Since(ctx context.Context, seq uint64) ([]LedgerBatch, error)
 	// Begin records that writer is about to store rows records of iccids
 	// into months (YYYYMM) and returns the batch's sequence number. The
@@ -69,8 +75,25 @@ type Lease interface {
 	Commit(ctx context.Context, seq uint64) error
 	// Abort marks batch seq as not (or only partly) stored.
 	Abort(ctx context.Context, seq uint64) error
+	// Prune deletes batches begun before cutoff, oldest first and at most
+	// about limit of them, but none after the seq a registered reader
+	// holds. Writers that last saw a pruned batch get ErrLedgerPruned.
+	Prune(ctx context.Context, cutoff time.Time, limit int) (Pruned, error)
 	// Release gives the lease back. It is safe to call once after any error.
 	Release(ctx context.Context) error
+}
+
+// Pruned is what one Prune did.
+type Pruned struct {
+	Deleted int    // batches deleted
+	Through uint64 // every batch up to this seq is gone
+	// More is true when batches older than the cutoff remain that no
+	// reader holds back: a later call continues.
+	More bool
+	// HeldBy names a reader that held back batches older than the cutoff,
+	// and HeldAt the seq it holds ("" and 0 when none did).
+	HeldBy string
+	HeldAt uint64
 }
 
 // LedgerBatch is one batch as the ledger knows it.

@@ -2,6 +2,7 @@ package rating
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -45,6 +46,8 @@ type Store interface {
 	// Batches returns up to limit finished batches after seq, in order,
 	// stopping before the first one still being written unless it began
 	// longer than settle ago (its writer died; whatever landed is rated).
+	// It fails with a *LedgerGapError when batches after seq have been
+	// pruned from the ledger.
 	Batches(ctx context.Context, after uint64, settle time.Duration, limit int) ([]Batch, error)
 	// ReplaceCharges replaces each set's charges, all in one transaction.
 	ReplaceCharges(ctx context.Context, version int, sets []ChargeSet) error
@@ -117,4 +120,16 @@ type Network interface {
 	// Notify sends the subscriber a notification; id makes it unique, so
 	// the same id is sent once.
 	Notify(ctx context.Context, id string, s Subscriber, notice string, data map[string]any) error
+}
+
+// LedgerGapError says that metering pruned usage batches rating had not
+// rated: rating registers as a ledger reader so that this does not happen,
+// unless an operator deleted the registration.
+type LedgerGapError struct {
+	Cursor  uint64 // the last batch rated
+	Through uint64 // every batch up to here is gone from the ledger
+}
+
+func (e *LedgerGapError) Error() string {
+	return fmt.Sprintf("usage ledger pruned through batch %d, past rating's cursor %d", e.Through, e.Cursor)
 }

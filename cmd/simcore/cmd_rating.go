@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/simcore/simcore/metering"
+	mpg "github.com/simcore/simcore/metering/postgres"
 	"github.com/simcore/simcore/ops"
 	ppg "github.com/simcore/simcore/provisioning/postgres"
 	"github.com/simcore/simcore/rating"
@@ -16,13 +17,15 @@ import (
 )
 
 // withRating opens provisioning (without the network) and rating on
-// PostgreSQL, migrating both first, for the short rating commands.
+// PostgreSQL, migrating them first, for the short rating commands. Rating
+// registers as a reader of metering's usage ledger, so metering's schema
+// goes first, as in openStores.
 func withRating(ctx context.Context, c *cmdEnv, pc *provConfig, f func(*ratingStack, *provStack) error) error {
 	log, err := c.logger()
 	if err != nil {
 		return err
 	}
-	for _, m := range []func(context.Context, string) error{ppg.Migrate, rpg.Migrate} {
+	for _, m := range []func(context.Context, string) error{mpg.Migrate, ppg.Migrate, rpg.Migrate} {
 		if err := m(ctx, c.common.postgresURL); err != nil {
 			return err
 		}

@@ -33,6 +33,7 @@ type ingestConfig struct {
 	parsers  int
 	streams  int
 	memMiB   int
+	ledger   time.Duration
 }
 
 func (c *cmdEnv) ingestFlags(ic *ingestConfig) {
@@ -41,6 +42,7 @@ func (c *cmdEnv) ingestFlags(ic *ingestConfig) {
 	c.dur(&ic.maxAge, "max-age", "SIMCORE_INGEST_MAX_AGE", 90*24*time.Hour, "oldest record start time accepted (the dedupe window)")
 	c.num(&ic.parsers, "parsers", "SIMCORE_INGEST_PARSERS", 0, "parsing goroutines (0: one per CPU)")
 	c.num(&ic.streams, "insert-streams", "SIMCORE_INGEST_INSERT_STREAMS", 2, "blocks one batch is split into and inserted at once")
+	c.dur(&ic.ledger, "ledger-retention", "SIMCORE_INGEST_LEDGER_RETENTION", 7*24*time.Hour, "how long the usage ledger keeps a batch (0: for ever; at least 1h)")
 	c.num(&ic.memMiB, "memory-limit-mib", "SIMCORE_MEMORY_LIMIT_MIB", 384, "soft memory limit for the Go heap in MiB (0: none; GOMEMLIMIT wins)")
 }
 
@@ -112,6 +114,7 @@ func (c *cmdEnv) openMetering(ctx context.Context, log *slog.Logger, reg *promet
 	}
 	w, err := chstore.NewWriter(ctx, chstore.WriterConfig{
 		Conn: m.ch, Ledger: mpg.NewLedger(m.pg), MaxAge: ic.maxAge, Log: log, Registry: reg, Streams: ic.streams,
+		LedgerRetention: ic.ledger,
 	})
 	if err != nil {
 		m.close()

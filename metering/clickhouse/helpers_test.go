@@ -97,6 +97,12 @@ func (m *memLease) mark(seq uint64, s string) error {
 func (m *memLease) Commit(_ context.Context, seq uint64) error { return m.mark(seq, "committed") }
 func (m *memLease) Abort(_ context.Context, seq uint64) error  { return m.mark(seq, "aborted") }
 
+// Prune deletes nothing: the in-process ledger has no clock, and the tests
+// of pruning use the PostgreSQL ledger (prune_test.go).
+func (m *memLease) Prune(context.Context, time.Time, int) (metering.Pruned, error) {
+	return metering.Pruned{}, nil
+}
+
 func (m *memLease) Release(context.Context) error {
 	if !m.released {
 		m.released = true

@@ -33,6 +33,9 @@ type WriterConfig struct {
 	// Streams is how many blocks one batch's insert is split into and sent
 	// at once; default 2 (ClickHouse inserts a block on one core).
 	Streams int
+	// LedgerRetention is how long the ledger keeps a batch (see
+	// metering.Lease.Prune); at least an hour, or 0 to keep every batch.
+	LedgerRetention time.Duration
 }
 
 // Validate reports a configuration that cannot work.
@@ -46,6 +49,8 @@ func (c *WriterConfig) Validate() error {
 		return fmt.Errorf("clickhouse writer: max age %s is under an hour", c.MaxAge)
 	case c.Log == nil:
 		return errors.New("clickhouse writer: no logger")
+	case c.LedgerRetention != 0 && c.LedgerRetention < time.Hour:
+		return fmt.Errorf("clickhouse writer: ledger retention %s is under an hour", c.LedgerRetention)
 	}
 	return nil
 }
@@ -73,6 +78,9 @@ type Writer struct {
 	// unresolved batches were begun but their insert's outcome is unknown.
 	unresolved []metering.LedgerBatch
 	lastEvict  time.Time
+	retention  time.Duration
+	lastPrune  time.Time
+	pruneMore  bool // the last prune stopped at its limit
 	streams    int
 	// insertPrefix starts the query id of every usage insert into this
 	// database, so a writer can wait out the inserts of a dead one.
@@ -85,6 +93,8 @@ type writerMetrics struct {
 	rows     prometheus.Histogram
 	keys     prometheus.Gauge
 	catchups prometheus.Counter
+	pruned   prometheus.Counter
+	reloads  prometheus.Counter
 }
 
 // NewWriter loads the keys of the records stored within the dedupe window and
@@ -109,6 +119,8 @@ func NewWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 		now:     cfg.Now,
 		id:      hex.EncodeToString(idb[:]),
 		streams: max(cfg.Streams, 1),
+		// retention: the first prune runs with the first batch.
+		retention: cfg.LedgerRetention,
 		m: writerMetrics{
 			insert: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 				Name:    "simcore_ingest_insert_duration_seconds",
@@ -128,10 +140,18 @@ func NewWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 				Name: "simcore_ingest_ledger_catchups_total",
 				Help: "Batches written by other writers whose keys this writer loaded.",
 			}),
+			pruned: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "simcore_ingest_ledger_pruned_total",
+				Help: "Batches this writer deleted from the usage ledger (older than the retention).",
+			}),
+			reloads: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "simcore_ingest_dedupe_reloads_total",
+				Help: "Times this writer reloaded every key from ClickHouse because the ledger was pruned past what it had seen.",
+			}),
 		},
 	}
 	if cfg.Registry != nil {
-		for _, c := range []prometheus.Collector{w.m.insert, w.m.rows, w.m.keys, w.m.catchups} {
+		for _, c := range []prometheus.Collector{w.m.insert, w.m.rows, w.m.keys, w.m.catchups, w.m.pruned, w.m.reloads} {
 			if err := cfg.Registry.Register(c); err != nil {
 				return nil, fmt.Errorf("register writer metrics: %w", err)
 			}
@@ -193,12 +213,18 @@ func (w *Writer) windowStart() time.Time {
 // loadAll reads every key within the window from usage_records, under the
 // lease so that no batch lands in between.
 func (w *Writer) loadAll(ctx context.Context) error {
-	start := time.Now()
 	lease, err := w.ledger.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer lease.Release(context.WithoutCancel(ctx))
+	return w.loadAllUnder(ctx, lease)
+}
+
+// loadAllUnder is loadAll with the lease already held. Batches this writer
+// could not resolve are covered too: whatever of them landed is read.
+func (w *Writer) loadAllUnder(ctx context.Context, lease metering.Lease) error {
+	start := time.Now()
 	if err := w.waitForInserts(ctx); err != nil {
 		return err
 	}
@@ -270,6 +296,22 @@ func (w *Writer) loadBatches(ctx context.Context, bs []metering.LedgerBatch) err
 // outcome it could not learn.
 func (w *Writer) catchUp(ctx context.Context, lease metering.Lease) error {
 	bs, err := lease.Since(ctx, w.lastSeq)
+	if errors.Is(err, metering.ErrLedgerPruned) {
+		// Idle for longer than the retention while another writer
+		// pruned: what landed meanwhile is only in ClickHouse.
+		w.log.Info("the usage ledger was pruned past this writer's last batch; reloading keys", "ledger_seq", w.lastSeq, "err", err)
+		w.m.reloads.Inc()
+		if err := w.loadAllUnder(ctx, lease); err != nil {
+			return err
+		}
+		for _, b := range w.unresolved {
+			if err := lease.Abort(ctx, b.Seq); err != nil {
+				w.log.Warn("mark unresolved batch aborted", "seq", b.Seq, "err", err)
+			}
+		}
+		w.unresolved = w.unresolved[:0]
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -324,6 +366,7 @@ func (w *Writer) WriteBatch(ctx context.Context, b *metering.Batch) (metering.Wr
 		return res, err
 	}
 	w.maybeEvict()
+	w.maybePrune(ctx, lease)
 
 	// Dedupe: against the store, and within the batch. Keys are computed
 	// once per record.
@@ -396,6 +439,35 @@ func (w *Writer) maybeEvict() {
 	w.lastEvict = w.now()
 	if n := w.keys.evictBefore(unixDay(w.windowStart().Unix())); n > 0 {
 		w.log.Info("evicted dedupe keys older than the window", "keys", n)
+	}
+}
+
+// pruneChunk bounds the batches one prune deletes, so that a backlog (the
+// first prune of a ledger kept for months) is spread over many batches
+// instead of holding the lease for long.
+const pruneChunk = 5000
+
+// maybePrune deletes ledger batches older than the retention, hourly, or at
+// every batch while a backlog remains. It runs under the lease. Pruning is
+// housekeeping: a failure is logged and the batch goes on.
+func (w *Writer) maybePrune(ctx context.Context, lease metering.Lease) {
+	if w.retention == 0 || (!w.pruneMore && w.now().Sub(w.lastPrune) < time.Hour) {
+		return
+	}
+	w.lastPrune, w.pruneMore = w.now(), false
+	p, err := lease.Prune(ctx, w.now().Add(-w.retention), pruneChunk)
+	if err != nil {
+		w.log.Warn("prune the usage ledger", "err", err)
+		return
+	}
+	w.pruneMore = p.More
+	w.m.pruned.Add(float64(p.Deleted))
+	if p.Deleted > 0 {
+		w.log.Info("pruned the usage ledger", "batches", p.Deleted, "through_seq", p.Through, "retention", w.retention)
+	}
+	if p.HeldBy != "" {
+		w.log.Warn("a ledger reader holds back pruning; delete it from usage_ledger_readers if it is retired",
+			"reader", p.HeldBy, "reader_seq", p.HeldAt, "retention", w.retention)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -49,8 +50,11 @@ type lease struct {
 }
 
 func (l *lease) MaxSeq(ctx context.Context) (uint64, error) {
+	// A pruned ledger may be empty: the pruned mark is still "seen".
 	var seq int64
-	err := l.conn.QueryRow(ctx, "SELECT coalesce(max(seq), 0) FROM usage_batches").Scan(&seq)
+	err := l.conn.QueryRow(ctx, `SELECT greatest(
+		(SELECT coalesce(max(seq), 0) FROM usage_batches),
+		(SELECT through FROM usage_ledger_pruned))`).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("%w: max seq: %w", metering.ErrLedger, err)
 	}
@@ -58,6 +62,15 @@ func (l *lease) MaxSeq(ctx context.Context) (uint64, error) {
 }
 
 func (l *lease) Since(ctx context.Context, seq uint64) ([]metering.LedgerBatch, error) {
+	// The pruned mark is read with the batches, in one statement: under
+	// the lease nothing prunes in between anyway.
+	var through int64
+	if err := l.conn.QueryRow(ctx, "SELECT through FROM usage_ledger_pruned").Scan(&through); err != nil {
+		return nil, fmt.Errorf("%w: pruned mark: %w", metering.ErrLedger, err)
+	}
+	if int64(seq) < through {
+		return nil, fmt.Errorf("%w: batches after %d are pruned through %d", metering.ErrLedgerPruned, seq, through)
+	}
 	rows, err := l.conn.Query(ctx, "SELECT seq, writer, months, state FROM usage_batches WHERE seq > $1 ORDER BY seq", int64(seq))
 	if err != nil {
 		return nil, fmt.Errorf("%w: batches since %d: %w", metering.ErrLedger, seq, err)
@@ -122,6 +135,53 @@ func (l *lease) end(ctx context.Context, seq uint64, state string) error {
 
 func (l *lease) Commit(ctx context.Context, seq uint64) error { return l.end(ctx, seq, "committed") }
 func (l *lease) Abort(ctx context.Context, seq uint64) error  { return l.end(ctx, seq, "aborted") }
+
+// Prune deletes batches in chunks of at most limit seq numbers, each chunk
+// in its own transaction with the pruned mark, so a large backlog neither
+// holds one long transaction nor loses the mark.
+func (l *lease) Prune(ctx context.Context, cutoff time.Time, limit int) (metering.Pruned, error) {
+	var (
+		p            metering.Pruned
+		through, old int64
+		heldBy       *string
+		heldSeq      *int64
+	)
+	// old: the newest batch begun before cutoff; the reader with the
+	// lowest seq holds back everything after it.
+	err := l.conn.QueryRow(ctx, `SELECT
+		(SELECT through FROM usage_ledger_pruned),
+		(SELECT coalesce(max(seq), 0) FROM usage_batches WHERE begun_at < $1),
+		r.reader, r.seq
+		FROM (SELECT 1) one LEFT JOIN (SELECT reader, seq FROM usage_ledger_readers ORDER BY seq, reader LIMIT 1) r ON true`,
+		cutoff).Scan(&through, &old, &heldBy, &heldSeq)
+	if err != nil {
+		return p, fmt.Errorf("%w: prune: %w", metering.ErrLedger, err)
+	}
+	target := old
+	if heldSeq != nil && *heldSeq < old {
+		target = *heldSeq
+		p.HeldBy, p.HeldAt = *heldBy, uint64(*heldSeq)
+	}
+	p.Through = uint64(max(through, 0))
+	end := min(target, through+int64(limit))
+	if end <= through {
+		return p, nil
+	}
+	// The mark moves first and the delete depends on it: one statement,
+	// so both happen or neither.
+	var deleted, marked int
+	err = l.conn.QueryRow(ctx, `WITH m AS (UPDATE usage_ledger_pruned SET through = $2, pruned_at = now() WHERE through = $1 RETURNING 1),
+		d AS (DELETE FROM usage_batches WHERE seq > $1 AND seq <= $2 AND EXISTS (SELECT 1 FROM m) RETURNING 1)
+		SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM m)`, through, end).Scan(&deleted, &marked)
+	if err != nil {
+		return p, fmt.Errorf("%w: prune through %d: %w", metering.ErrLedger, end, err)
+	}
+	if marked != 1 {
+		return p, fmt.Errorf("%w: prune through %d: the pruned mark moved meanwhile", metering.ErrLedger, end)
+	}
+	p.Deleted, p.Through, p.More = deleted, uint64(end), end < target
+	return p, nil
+}
 
 func (l *lease) Release(ctx context.Context) error {
 	if l.conn == nil {

@@ -85,9 +85,12 @@ func (s *Store) Cursor(ctx context.Context) (uint64, error) {
 	return uint64(seq), nil
 }
 
-// SetCursor moves the cursor forward to seq (never back).
+// SetCursor moves the cursor forward to seq (never back), and with it
+// rating's hold on metering's ledger (usage_ledger_readers).
 func (s *Store) SetCursor(ctx context.Context, seq uint64) error {
-	_, err := s.pool.Exec(ctx, "UPDATE rating_cursor SET seq = greatest(seq, $1)", int64(seq))
+	_, err := s.pool.Exec(ctx, `WITH c AS (UPDATE rating_cursor SET seq = greatest(seq, $1) RETURNING seq)
+		UPDATE usage_ledger_readers SET seq = (SELECT seq FROM c), updated_at = now()
+		WHERE reader = 'rating' AND seq < (SELECT seq FROM c)`, int64(seq))
 	if err != nil {
 		return fmt.Errorf("set rating cursor: %w", err)
 	}
@@ -96,6 +99,13 @@ func (s *Store) SetCursor(ctx context.Context, seq uint64) error {
 
 // Batches reads metering's ledger after seq; see rating.Store.
 func (s *Store) Batches(ctx context.Context, after uint64, settle time.Duration, limit int) ([]rating.Batch, error) {
+	var through int64
+	if err := s.pool.QueryRow(ctx, "SELECT through FROM usage_ledger_pruned").Scan(&through); err != nil {
+		return nil, fmt.Errorf("usage ledger pruned mark: %w", err)
+	}
+	if int64(after) < through {
+		return nil, &rating.LedgerGapError{Cursor: after, Through: uint64(through)}
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT seq, months, iccids, state = 'writing' AND begun_at > now() - make_interval(secs => $2)
 		FROM usage_batches WHERE seq > $1 ORDER BY seq LIMIT $3`, int64(after), settle.Seconds(), limit)

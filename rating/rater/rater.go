@@ -123,6 +123,18 @@ func (r *Rater) CatchUp(ctx context.Context) (int, error) {
 			return total, err
 		}
 		batches, err := r.store.Batches(ctx, cursor, r.cfg.Settle, 500)
+		var gap *rating.LedgerGapError
+		if errors.As(err, &gap) {
+			// Which ICCIDs those batches changed is lost. Say so loudly,
+			// and rate what follows rather than stop rating.
+			r.m.errors.Inc()
+			r.log.Error("usage batches were pruned before rating read them; their usage is not re-rated until an operator runs simcore rerate over the periods they touched",
+				"cursor", gap.Cursor, "pruned_through", gap.Through)
+			if err := r.store.SetCursor(ctx, gap.Through); err != nil {
+				return total, err
+			}
+			continue
+		}
 		if err != nil || len(batches) == 0 {
 			return total, err
 		}
