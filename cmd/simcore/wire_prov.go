@@ -33,6 +33,7 @@ type provConfig struct {
 	smtpTLS                                string
 	activationKey                          string
 	concurrency                            int
+	fetchers                               int
 	redisDB                                int
 }
 
@@ -54,6 +55,7 @@ func (c *cmdEnv) provFlags(pc *provConfig) {
 	c.str(&pc.smtpTLS, "smtp-tls", "SIMCORE_SMTP_TLS", "none", "SMTP TLS: none (loopback only), starttls or tls")
 	c.secretStr(&pc.activationKey, "activation-key", "SIMCORE_ACTIVATION_KEY", "", "hex key for hashing SIM activation codes (at least 16 bytes)")
 	c.num(&pc.concurrency, "concurrency", "SIMCORE_WORKER_CONCURRENCY", 50, "provisioning tasks processed at once")
+	c.num(&pc.fetchers, "fetchers", "SIMCORE_WORKER_FETCHERS", wasynq.DefaultFetchers, "Asynq servers taking provisioning tasks side by side, sharing --concurrency (each takes one task per Redis round trip)")
 }
 
 func (pc *provConfig) redisOpt(addr string) hq.RedisClientOpt {
@@ -130,7 +132,7 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 		p.close()
 		return nil, err
 	}
-	p.worker, err = wasynq.NewWorker(wasynq.Config{Redis: pc.redisOpt(c.common.redisAddr), Service: p.svc, Mailer: p.mailer, Concurrency: pc.concurrency, Log: log, Registry: reg})
+	p.worker, err = wasynq.NewWorker(wasynq.Config{Redis: pc.redisOpt(c.common.redisAddr), Service: p.svc, Mailer: p.mailer, Concurrency: pc.concurrency, Fetchers: pc.fetchers, Log: log, Registry: reg})
 	if err != nil {
 		p.close()
 		return nil, err

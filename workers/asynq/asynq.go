@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	hq "github.com/hibiken/asynq"
@@ -80,21 +81,35 @@ func (q *Queue) EnqueueNotice(ctx context.Context, n provisioning.Notice) error 
 	return err
 }
 
+// Config defaults.
+const (
+	DefaultPoll     = 100 * time.Millisecond
+	DefaultFetchers = 4
+)
+
 // Config configures a Worker.
 type Config struct {
 	Redis       hq.RedisClientOpt
 	Service     *provisioning.Service
 	Mailer      provisioning.Mailer
 	Concurrency int // default 50: tasks mostly wait on the network
-	Log         *slog.Logger
-	Registry    prometheus.Registerer
+	// Poll is how often an idle worker looks for new tasks (Asynq polls
+	// rather than blocks). Default 100 ms: Asynq's own 1 s default sleeps
+	// 0.5-1.5 s after every moment the queue is empty, which is how long
+	// a subscriber's change can wait before it starts.
+	Poll     time.Duration
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// Fetchers is how many Asynq servers in this process take tasks off
+	// the queue side by side, sharing Concurrency (default 4; see NewWorker).
+	Fetchers int
 }
 
 // Worker processes provisioning tasks and sends the notice outbox.
 type Worker struct {
-	cfg Config
-	srv *hq.Server
-	m   workerMetrics
+	cfg  Config
+	srvs []*hq.Server
+	m    workerMetrics
 	// stop ends the notice sender, which closes done when it has.
 	stop, done chan struct{}
 }
@@ -116,6 +131,13 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 50
 	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if cfg.Fetchers <= 0 {
+		cfg.Fetchers = DefaultFetchers
+	}
+	cfg.Fetchers = min(cfg.Fetchers, cfg.Concurrency)
 	w := &Worker{cfg: cfg, m: workerMetrics{
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simcore_provisioning_tasks_total",
@@ -145,15 +167,26 @@ func NewWorker(cfg Config) (*Worker, error) {
 			}
 		}
 	}
-	w.srv = hq.NewServer(cfg.Redis, hq.Config{
-		Concurrency:     cfg.Concurrency,
-		Queues:          map[string]int{QueueName: 1},
-		RetryDelayFunc:  retryDelay,
-		Logger:          slogAdapter{cfg.Log},
-		LogLevel:        hq.WarnLevel,
-		ShutdownTimeout: 10 * time.Second,
-		IsFailure:       func(err error) bool { return !errors.Is(err, provisioning.ErrNotReady) },
-	})
+	// Each Asynq server takes tasks one Redis round trip at a time, so one
+	// server's throughput is one task per round trip however high its
+	// concurrency; Fetchers servers share the concurrency and fetch side
+	// by side (Asynq supports several servers on one queue).
+	for i := range cfg.Fetchers {
+		per := cfg.Concurrency / cfg.Fetchers
+		if i < cfg.Concurrency%cfg.Fetchers {
+			per++
+		}
+		w.srvs = append(w.srvs, hq.NewServer(cfg.Redis, hq.Config{
+			Concurrency:       per,
+			TaskCheckInterval: cfg.Poll,
+			Queues:            map[string]int{QueueName: 1},
+			RetryDelayFunc:    retryDelay,
+			Logger:            slogAdapter{cfg.Log},
+			LogLevel:          hq.WarnLevel,
+			ShutdownTimeout:   10 * time.Second,
+			IsFailure:         func(err error) bool { return !errors.Is(err, provisioning.ErrNotReady) },
+		}))
+	}
 	return w, nil
 }
 
@@ -178,8 +211,13 @@ func (w *Worker) Start() error {
 	mux := hq.NewServeMux()
 	mux.HandleFunc(TypeRequest, w.handleRequest)
 	mux.HandleFunc(TypeNotice, w.handleNotice)
-	if err := w.srv.Start(mux); err != nil {
-		return err
+	for i, srv := range w.srvs {
+		if err := srv.Start(mux); err != nil {
+			for _, started := range w.srvs[:i] {
+				started.Shutdown()
+			}
+			return err
+		}
 	}
 	w.stop, w.done = make(chan struct{}), make(chan struct{})
 	go func() {
@@ -192,7 +230,11 @@ func (w *Worker) Start() error {
 // Shutdown waits for running tasks (up to the server's timeout) and the
 // notice batch being sent, and stops.
 func (w *Worker) Shutdown() {
-	w.srv.Shutdown()
+	var wg sync.WaitGroup
+	for _, srv := range w.srvs {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
 	if w.stop != nil {
 		close(w.stop)
 		<-w.done

@@ -98,7 +98,7 @@ func BenchmarkProvisioningThroughput(b *testing.B) {
 	q := wasynq.NewQueue(opt)
 	defer q.Close()
 	svc := &provisioning.Service{Store: store, Queue: q, Gateway: gw, SMS: sender, SMSFrom: "simcore", VoicemailLanguage: provisioning.IsVoicemailLanguage}
-	w, err := wasynq.NewWorker(wasynq.Config{Redis: opt, Service: svc, Mailer: mailer, Concurrency: 32, Log: log})
+	w, err := wasynq.NewWorker(wasynq.Config{Redis: opt, Service: svc, Mailer: mailer, Concurrency: benchConcurrency(), Fetchers: benchFetchers(), Log: log})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func BenchmarkProvisioningThroughput(b *testing.B) {
 		lats []time.Duration
 	)
 	b.ResetTimer()
-	start, cpu0, srv0 := time.Now(), processCPU(), serverCPU()
+	start, cpu0, srv0, idle0 := time.Now(), processCPU(), serverCPU(), machineIdle()
 	total := 0
 	for round := range rounds {
 		n := min(benchLines, b.N-total)
@@ -206,7 +206,7 @@ func BenchmarkProvisioningThroughput(b *testing.B) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	allSent := time.Since(start)
-	cpu, srv := processCPU()-cpu0, serverCPU()-srv0
+	cpu, srv, idle := processCPU()-cpu0, serverCPU()-srv0, machineIdle().sub(idle0)
 	b.StopTimer()
 	var done int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM provisioning_requests WHERE state = 'done' AND requested_by = 'bench'").Scan(&done); err != nil || done != total {
@@ -219,6 +219,7 @@ func BenchmarkProvisioningThroughput(b *testing.B) {
 	b.ReportMetric(float64(total)/allSent.Seconds(), "notified/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(total), "go_cpu_us/req")
 	b.ReportMetric(float64(srv.Microseconds())/float64(total), "server_cpu_us/req")
+	b.ReportMetric(idle.pct(), "idle_%")
 	if ns, ok := sim.Subscriber(msisdn(10_000)); !ok || ns.Voicemail.Language != "he" {
 		b.Fatalf("network state not applied: %+v", ns)
 	}
@@ -263,4 +264,51 @@ func serverCPU() time.Duration {
 		ticks += u + k
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// The worker's concurrency and fetchers, 32 and the worker's default
+// unless BENCH_CONC or BENCH_FETCHERS say otherwise (for A/B runs).
+func benchConcurrency() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_CONC")); err == nil {
+		return n
+	}
+	return 32
+}
+
+func benchFetchers() int {
+	n, _ := strconv.Atoi(os.Getenv("BENCH_FETCHERS")) // 0: the default
+	return n
+}
+
+// cpuTimes is the machine's idle and total CPU time so far, in ticks, from
+// the first line of /proc/stat: idle_% says whether a run was bound by
+// the CPU (near 0) or by waiting on something serial.
+type cpuTimes struct{ idle, total int64 }
+
+func machineIdle() cpuTimes {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var t cpuTimes
+	for i, f := range strings.Fields(line)[1:] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		if i < 8 { // user nice system idle iowait irq softirq steal; guest time is in user
+			t.total += n
+		}
+		if i == 3 || i == 4 {
+			t.idle += n
+		}
+	}
+	return t
+}
+
+func (t cpuTimes) sub(u cpuTimes) cpuTimes { return cpuTimes{t.idle - u.idle, t.total - u.total} }
+
+func (t cpuTimes) pct() float64 {
+	if t.total == 0 {
+		return 0
+	}
+	return 100 * float64(t.idle) / float64(t.total)
 }
