@@ -128,8 +128,11 @@ type group struct {
 	records      []metering.Record
 	sources      []string
 	rejects      []metering.Reject
-	flush        bool               // the source ended: write without waiting for more
-	res          chan<- groupResult // receives the group's outcome
+	// stored is how many records the group had when they were copied into
+	// a batch, which then drops the group's own copy.
+	stored int
+	flush  bool               // the source ended: write without waiting for more
+	res    chan<- groupResult // receives the group's outcome
 }
 
 // Pipeline parses sources in parallel and stores their records in batches
@@ -268,6 +271,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		cur.batch.Sources = append(cur.batch.Sources, g.sources...)
 		cur.batch.Rejects = append(cur.batch.Rejects, g.rejects...)
 		p.pending.Add(int64(len(g.records) + len(g.rejects)))
+		// The batch holds them now: a second copy of every record until
+		// the batch is written was a third of the ingest's live heap.
+		g.stored, g.records, g.sources = len(g.records), nil, nil
 	}
 	// ready: the current batch goes to the writer as soon as it is free.
 	ready := false
@@ -347,8 +353,8 @@ func (p *Pipeline) write(ctx context.Context, b *metering.Batch, groups []*group
 	}
 	i := 0
 	for _, g := range groups {
-		s := Summary{Read: int64(len(g.records) + len(g.rejects)), Rejected: int64(len(g.rejects))}
-		for range g.records {
+		s := Summary{Read: int64(g.stored + len(g.rejects)), Rejected: int64(len(g.rejects))}
+		for range g.stored {
 			if res.Stored[i] {
 				s.Stored++
 			} else {
