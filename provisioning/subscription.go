@@ -69,3 +69,12 @@ type Subscription struct {
 	// through a suspension and its resumption until unbar_data.
 	DataBarred bool `json:"data_barred"`
 }
+
+// WaitError is the ErrNotReady of a request that waits for request For,
+// the earliest open request before it on its line.
+type WaitError struct{ For string }
+
+func (e *WaitError) Error() string { return "waits for request " + e.For + ": " + ErrNotReady.Error() }
+
+// Unwrap makes errors.Is(err, ErrNotReady) hold.
+func (e *WaitError) Unwrap() error { return ErrNotReady }

@@ -113,7 +113,7 @@ func (s *Store) StartRequest(ctx context.Context, id string, now time.Time) (pro
 		return nil
 	})
 	if err == nil && earlier != nil {
-		err = fmt.Errorf("waits for request %s: %w", *earlier, provisioning.ErrNotReady)
+		err = &provisioning.WaitError{For: *earlier}
 	}
 	if err != nil {
 		return provisioning.Request{}, provisioning.Subscription{}, fmt.Errorf("start request %s: %w", id, err)

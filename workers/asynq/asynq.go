@@ -20,6 +20,7 @@ import (
 
 	hq "github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/simcore/simcore/provisioning"
 )
@@ -100,6 +101,10 @@ type Config struct {
 	Poll     time.Duration
 	Log      *slog.Logger
 	Registry prometheus.Registerer
+	// WaitRetry is when a request that found an earlier request of its
+	// line still open tries again, unless that one wakes it first when it
+	// finishes (default 1 s).
+	WaitRetry time.Duration
 	// Fetchers is how many Asynq servers in this process take tasks off
 	// the queue side by side, sharing Concurrency (default 4; see NewWorker).
 	Fetchers int
@@ -109,6 +114,8 @@ type Config struct {
 type Worker struct {
 	cfg  Config
 	srvs []*hq.Server
+	insp *hq.Inspector           // wakes waiting requests
+	rdb  goredis.UniversalClient // their waiters
 	m    workerMetrics
 	// stop ends the notice sender, which closes done when it has.
 	stop, done chan struct{}
@@ -134,14 +141,17 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
 	}
+	if cfg.WaitRetry <= 0 {
+		cfg.WaitRetry = time.Second
+	}
 	if cfg.Fetchers <= 0 {
 		cfg.Fetchers = DefaultFetchers
 	}
 	cfg.Fetchers = min(cfg.Fetchers, cfg.Concurrency)
-	w := &Worker{cfg: cfg, m: workerMetrics{
+	w := &Worker{cfg: cfg, insp: hq.NewInspector(cfg.Redis), rdb: cfg.Redis.MakeRedisClient().(goredis.UniversalClient), m: workerMetrics{
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simcore_provisioning_tasks_total",
-			Help: "Provisioning tasks processed, by type and outcome (done, waiting, retry, failed); notices sent from the outbox count as type notice.",
+			Help: "Provisioning tasks processed, by type and outcome (done, waiting, retry, failed; woken counts waiting requests run early because the one before them finished); notices sent from the outbox count as type notice.",
 		}, []string{"type", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "simcore_provisioning_task_duration_seconds",
@@ -179,30 +189,37 @@ func NewWorker(cfg Config) (*Worker, error) {
 		w.srvs = append(w.srvs, hq.NewServer(cfg.Redis, hq.Config{
 			Concurrency:       per,
 			TaskCheckInterval: cfg.Poll,
-			Queues:            map[string]int{QueueName: 1},
-			RetryDelayFunc:    retryDelay,
-			Logger:            slogAdapter{cfg.Log},
-			LogLevel:          hq.WarnLevel,
-			ShutdownTimeout:   10 * time.Second,
-			IsFailure:         func(err error) bool { return !errors.Is(err, provisioning.ErrNotReady) },
+			// Retries and scheduled tasks move to the queue this often
+			// (Asynq's default is 5 s): a request that waited for an
+			// earlier one of its line retries after 1 s.
+			DelayedTaskCheckInterval: time.Second,
+			Queues:                   map[string]int{QueueName: 1},
+			RetryDelayFunc:           retryDelay(cfg.WaitRetry),
+			Logger:                   slogAdapter{cfg.Log},
+			LogLevel:                 hq.WarnLevel,
+			ShutdownTimeout:          10 * time.Second,
+			IsFailure:                func(err error) bool { return !errors.Is(err, provisioning.ErrNotReady) },
 		}))
 	}
 	return w, nil
 }
 
-// retryDelay waits a second for a request whose turn has not come, the
+// retryDelay waits wait for a request whose turn has not come (the
+// request before it wakes it when it finishes; this is the fallback), the
 // gateway's Retry-After when it gave one, and otherwise backs off
 // exponentially from 1 s to 5 min. (Asynq rounds delays to whole seconds.)
-func retryDelay(n int, err error, _ *hq.Task) time.Duration {
-	if errors.Is(err, provisioning.ErrNotReady) {
-		return time.Second
+func retryDelay(wait time.Duration) hq.RetryDelayFunc {
+	return func(n int, err error, _ *hq.Task) time.Duration {
+		if errors.Is(err, provisioning.ErrNotReady) {
+			return wait
+		}
+		var ra RetryAfter
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			return ra.RetryAfter()
+		}
+		d := time.Second << min(n, 9)
+		return min(d, 5*time.Minute)
 	}
-	var ra RetryAfter
-	if errors.As(err, &ra) && ra.RetryAfter() > 0 {
-		return ra.RetryAfter()
-	}
-	d := time.Second << min(n, 9)
-	return min(d, 5*time.Minute)
 }
 
 // Start starts processing tasks and sending the notice outbox; Shutdown
@@ -240,6 +257,11 @@ func (w *Worker) Shutdown() {
 		<-w.done
 		w.stop = nil
 	}
+	if w.insp != nil {
+		_ = w.insp.Close()
+		_ = w.rdb.Close()
+		w.insp = nil
+	}
 }
 
 // Sweep re-enqueues, every interval until ctx ends, requests left pending
@@ -272,7 +294,59 @@ func (w *Worker) handleRequest(ctx context.Context, t *hq.Task) error {
 		return fmt.Errorf("bad request task payload: %v: %w", err, hq.SkipRetry)
 	}
 	err := w.cfg.Service.Apply(ctx, p.ID)
+	var wait *provisioning.WaitError
+	switch {
+	case err == nil || errors.Is(err, provisioning.ErrPermanent):
+		w.wakeWaiters(ctx, p.ID)
+	case errors.As(err, &wait):
+		w.noteWaiter(ctx, p.ID, wait.For)
+	}
 	return w.outcome("request", p.ID, err)
+}
+
+// Waking: a request that finds an earlier request of its line open
+// retries after WaitRetry, and Asynq moves retries back to the queue only
+// every DelayedTaskCheckInterval, so back-to-back changes to one line
+// would take seconds each. A waiting request adds itself to the set of
+// its blocker's waiters in Redis; when the blocker finishes, its worker
+// runs them at once. A finished request costs one SPOP; a wake that is
+// missed (the blocker finished between the look and the SADD) leaves the
+// waiter to its retry.
+const waitersKey = "simcore:provisioning:waiters:"
+
+// noteWaiter records that request id waits for request blocker.
+func (w *Worker) noteWaiter(ctx context.Context, id, blocker string) {
+	k := waitersKey + blocker
+	p := w.rdb.TxPipeline()
+	p.SAdd(ctx, k, id)
+	p.Expire(ctx, k, time.Hour)
+	if _, err := p.Exec(ctx); err != nil {
+		w.cfg.Log.Warn("note a waiting provisioning request", "id", id, "waits_for", blocker, "err", err)
+	}
+}
+
+// wakeWaiters runs the tasks of the requests that waited for request id,
+// those still waiting to retry; any other state is left alone.
+func (w *Worker) wakeWaiters(ctx context.Context, id string) {
+	ids, err := w.rdb.SPopN(ctx, waitersKey+id, 64).Result()
+	if err != nil {
+		w.cfg.Log.Warn("find the requests waiting for this one", "id", id, "err", err)
+		return
+	}
+	for _, next := range ids {
+		info, err := w.insp.GetTaskInfo(QueueName, "req:"+next)
+		if err != nil || info.State != hq.TaskStateRetry {
+			// Gone (the sweeper queues a lost task), or already
+			// pending or running: nothing to wake.
+			continue
+		}
+		if err := w.insp.RunTask(QueueName, "req:"+next); err != nil {
+			// It moved on its own since the look.
+			w.cfg.Log.Debug("wake waiting request", "id", next, "err", err)
+			continue
+		}
+		w.m.tasks.WithLabelValues("request", "woken").Inc()
+	}
 }
 
 func (w *Worker) handleNotice(ctx context.Context, t *hq.Task) error {

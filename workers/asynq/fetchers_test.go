@@ -3,9 +3,12 @@ package asynq_test
 import (
 	"sort"
 	"testing"
+	"time"
 
 	hq "github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/simcore/simcore/internal/testenv"
 	"github.com/simcore/simcore/provisioning"
 	wasynq "github.com/simcore/simcore/workers/asynq"
 )
@@ -83,4 +86,79 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// A request that finds the one before it on its line still open waits to
+// retry; when that one finishes, the worker runs it at once instead of
+// leaving it to its retry (here an hour away, so only the wake can run it
+// within the test).
+func TestWaitingRequestIsWokenWhenTheOneBeforeFinishes(t *testing.T) {
+	e := newEnv(t, 0, 0)
+	sub := e.line(t, 1, "en")
+	e.worker.Shutdown()
+	ctx := testenv.Context(t, time.Minute)
+	a := e.submit(t, sub, provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: true, Language: "he"})
+	b := e.submit(t, sub, provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: false, Language: "en"})
+
+	// A is in progress on a worker that died, and its task is gone.
+	if _, _, err := e.store.StartRequest(ctx, a.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	insp := hq.NewInspector(e.redis)
+	t.Cleanup(func() { insp.Close() })
+	if err := insp.DeleteTask(wasynq.QueueName, "req:"+a.ID); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	e.workerConfig.Registry, e.workerConfig.WaitRetry = reg, time.Hour
+	e.startWorker(t)
+	e.waitFor(t, func() bool {
+		info, err := insp.GetTaskInfo(wasynq.QueueName, "req:"+b.ID)
+		return err == nil && info.State == hq.TaskStateRetry
+	}, "request b never waited for a")
+	if got, _ := e.store.Request(ctx, b.ID); got.State != provisioning.StatePending {
+		t.Fatalf("b is %s while a is open, want pending", got.State)
+	}
+
+	// A's task comes back (as the sweeper queues a lost one); A finishes
+	// and wakes B.
+	q := wasynq.NewQueue(e.redis)
+	t.Cleanup(func() { q.Close() })
+	if err := q.EnqueueRequest(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	ra, rb := e.wait(t, a.ID, provisioning.StateDone), e.wait(t, b.ID, provisioning.StateDone)
+	if rb.UpdatedAt.Before(ra.UpdatedAt) {
+		t.Fatalf("b finished at %s, before a at %s", rb.UpdatedAt, ra.UpdatedAt)
+	}
+	if ns, _ := e.hlr.Subscriber(msisdn(1)); ns.Voicemail.Enabled || ns.Voicemail.Language != "en" {
+		t.Fatalf("HLR voicemail %+v, want b's change (off, en) last", ns.Voicemail)
+	}
+	if n := taskCount(t, reg, "request", "woken"); n != 1 {
+		t.Fatalf("%v requests woken, want 1", n)
+	}
+}
+
+// taskCount reads simcore_provisioning_tasks_total{type, outcome}.
+func taskCount(t *testing.T, reg *prometheus.Registry, typ, outcome string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "simcore_provisioning_tasks_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["type"] == typ && labels["outcome"] == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
