@@ -1,7 +1,7 @@
 package asynq_test
 
 import (
-	"sort"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,8 +38,8 @@ func TestWorkerFetchersShareTheQueue(t *testing.T) {
 		}
 		return len(conc) == 4
 	}, "want 4 active servers on the provisioning queue, have concurrencies %v", conc)
-	sort.Ints(conc)
-	if want := []int{2, 2, 3, 3}; !equalInts(conc, want) {
+	slices.Sort(conc)
+	if want := []int{2, 2, 3, 3}; !slices.Equal(conc, want) {
 		t.Fatalf("server concurrencies %v, want %v (10 shared by 4)", conc, want)
 	}
 
@@ -74,18 +74,6 @@ func TestWorkerFetchersShareTheQueue(t *testing.T) {
 			t.Fatalf("line %d: HLR voicemail %+v, want the last change %+v", l, ns.Voicemail, last)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // A request that finds the one before it on its line still open waits to
