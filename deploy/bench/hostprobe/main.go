@@ -8,7 +8,10 @@
 //
 //   - cpu: a fixed hashing loop, the kind of work a parser does;
 //   - fsync: an append of 2.4 KB then fsync, as the RADIUS write-ahead log
-//     does, in the directory given (default: the working directory);
+//     does, in the directory given (default: the working directory), and
+//     the same write into a file zeroed beforehand (no size or block
+//     allocation for the filesystem's journal to commit, as PostgreSQL
+//     prepares its WAL segments): what a pre-zeroed log would gain;
 //   - wakeup: a one-byte round trip over pipes between two threads, and
 //     between two processes, pinned to two CPUs and then to one.
 //
@@ -43,10 +46,16 @@ func main() {
 		fmt.Printf("host: guest halt polling %s ns (0: an idle vCPU halts at once, and waking it costs a hypervisor round trip)\n", strings.TrimSpace(string(v)))
 	}
 	fmt.Printf("cpu: %.1f ns per 64-byte hash\n", cpu())
-	if p50, p99, err := fsyncs(*dir, 1000); err != nil {
-		fmt.Printf("fsync: %v\n", err)
-	} else {
-		fmt.Printf("fsync: p50 %d µs, p99 %d µs (2.4 KB append, %s)\n", p50.Microseconds(), p99.Microseconds(), *dir)
+	for _, zeroed := range []bool{false, true} {
+		what := "2.4 KB append"
+		if zeroed {
+			what = "2.4 KB write into a zeroed file"
+		}
+		if p50, p99, err := fsyncs(*dir, 1000, zeroed); err != nil {
+			fmt.Printf("fsync: %v\n", err)
+		} else {
+			fmt.Printf("fsync: p50 %d µs, p99 %d µs (%s, %s)\n", p50.Microseconds(), p99.Microseconds(), what, *dir)
+		}
 	}
 	if runtime.NumCPU() < 2 {
 		return
@@ -119,7 +128,7 @@ func cpu() float64 {
 	return float64(best.Nanoseconds()) / 1e6
 }
 
-func fsyncs(dir string, n int) (p50, p99 time.Duration, err error) {
+func fsyncs(dir string, n int, zeroed bool) (p50, p99 time.Duration, err error) {
 	f, err := os.CreateTemp(dir, ".hostprobe-*")
 	if err != nil {
 		return 0, 0, err
@@ -127,6 +136,17 @@ func fsyncs(dir string, n int) (p50, p99 time.Duration, err error) {
 	defer os.Remove(f.Name())
 	defer f.Close()
 	line := make([]byte, 2400)
+	if zeroed {
+		if _, err := f.Write(make([]byte, n*len(line))); err != nil {
+			return 0, 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, 0, err
+		}
+		if _, err := f.Seek(0, 0); err != nil {
+			return 0, 0, err
+		}
+	}
 	ds := make([]time.Duration, 0, n)
 	for range n {
 		if _, err := f.Write(line); err != nil {
