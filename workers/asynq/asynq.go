@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -160,17 +162,10 @@ func NewWorker(cfg Config) (*Worker, error) {
 		}, []string{"type"}),
 	}}
 	if cfg.Registry != nil {
-		insp := hq.NewInspector(cfg.Redis)
 		depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "simcore_provisioning_queue_tasks",
-			Help: "Tasks waiting in the provisioning queue (pending, scheduled and retrying).",
-		}, func() float64 {
-			qi, err := insp.GetQueueInfo(QueueName)
-			if err != nil {
-				return 0
-			}
-			return float64(qi.Pending + qi.Scheduled + qi.Retry)
-		})
+			Help: "Tasks waiting in the provisioning queue (pending, scheduled and retrying); NaN while Redis does not answer.",
+		}, func() float64 { return queueDepth(w.insp) })
 		for _, c := range []prometheus.Collector{w.m.tasks, w.m.latency, depth} {
 			if err := cfg.Registry.Register(c); err != nil {
 				return nil, fmt.Errorf("register worker metrics: %w", err)
@@ -382,6 +377,24 @@ func (w *Worker) outcome(typ, id string, err error) error {
 		w.cfg.Log.Info("provisioning task will be retried", "type", typ, "id", id, "err", err)
 		return err
 	}
+}
+
+// queueDepth returns the tasks waiting in the provisioning queue: 0 before
+// the first task made the queue, NaN when Redis does not answer, so that an
+// outage shows as a gap in the graph rather than as an empty queue.
+func queueDepth(insp *hq.Inspector) float64 {
+	queues, err := insp.Queues()
+	if err != nil {
+		return math.NaN()
+	}
+	if !slices.Contains(queues, QueueName) {
+		return 0
+	}
+	qi, err := insp.GetQueueInfo(QueueName)
+	if err != nil {
+		return math.NaN()
+	}
+	return float64(qi.Pending + qi.Scheduled + qi.Retry)
 }
 
 // slogAdapter routes Asynq's logs to slog.

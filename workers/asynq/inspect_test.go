@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -170,4 +172,39 @@ type testLog struct{ t *testing.T }
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// TestQueueDepth: the depth gauge counts waiting tasks, reads 0 before the
+// queue exists, and NaN (a gap, not an empty queue) when Redis is down.
+func TestQueueDepth(t *testing.T) {
+	addr, db := testenv.RedisDB(t)
+	opt := hq.RedisClientOpt{Addr: addr, DB: db}
+	insp := hq.NewInspector(opt)
+	t.Cleanup(func() { insp.Close() })
+	if got := queueDepth(insp); got != 0 {
+		t.Fatalf("depth before any task: %v, want 0", got)
+	}
+	client := hq.NewClient(opt)
+	t.Cleanup(func() { client.Close() })
+	for i, when := range []time.Duration{0, 0, time.Hour} {
+		task := hq.NewTask(TypeRequest, []byte(`{}`))
+		if _, err := client.Enqueue(task, hq.Queue(QueueName), hq.TaskID(fmt.Sprint("depth-", i)), hq.ProcessIn(when)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := queueDepth(insp); got != 3 {
+		t.Fatalf("depth with 2 pending and 1 scheduled: %v, want 3", got)
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	down := hq.NewInspector(hq.RedisClientOpt{Addr: closed, DialTimeout: time.Second})
+	t.Cleanup(func() { down.Close() })
+	if got := queueDepth(down); !math.IsNaN(got) {
+		t.Fatalf("depth with Redis down: %v, want NaN", got)
+	}
 }
