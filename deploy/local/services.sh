@@ -7,6 +7,8 @@
 #
 # Everything listens on 127.0.0.1 only and keeps its data under <checkout>/.run/.
 # After `up`, `. .run/env` exports the SIMCORE_* connection settings.
+# `up` also installs the test peers (radclient) and fetches promtool into
+# .run/tools for the alert-rule tests.
 #
 # Ports can be overridden (both for `up` and for `down`/`status`):
 #   SIMCORE_PG_PORT (15432)  SIMCORE_REDIS_PORT (16379)
@@ -155,6 +157,34 @@ ensure_packages() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2 ||
 		die "apt-get install ${missing[*]} failed"
 	pg_installed_bin >/dev/null || die "postgresql installed but no /usr/lib/postgresql/<major>/bin/postgres found"
+}
+
+# ensure_promtool: Prometheus's promtool, which the tests run on the alert
+# rules in deploy/prometheus. Taken out of Debian's prometheus package
+# rather than installing it: the package would also start a Prometheus
+# server on every interface, and enable it at boot.
+PROMTOOL="$RUN/tools/promtool"
+ensure_promtool() {
+	if command -v promtool >/dev/null; then
+		PROMTOOL="$(command -v promtool)"
+		return 0
+	fi
+	[ -x "$PROMTOOL" ] && return 0
+	local tmp deb
+	tmp="$(mktemp -d)"
+	# apt downloads as its own user where it can; root otherwise, with a warning.
+	if getent passwd _apt >/dev/null; then chown _apt "$tmp"; fi
+	log "fetching promtool (Debian package prometheus, not installed)"
+	if ! (cd "$tmp" && apt-get download prometheus >&2); then
+		apt-get update -q >&2 || die "apt-get update failed"
+		(cd "$tmp" && apt-get download prometheus >&2) || die "apt-get download prometheus failed"
+	fi
+	deb="$(ls "$tmp"/prometheus_*.deb)"
+	dpkg-deb -x "$deb" "$tmp/root" || die "dpkg-deb -x $deb failed"
+	mkdir -p "$(dirname "$PROMTOOL")"
+	install -m 0755 "$tmp/root/usr/bin/promtool" "$PROMTOOL"
+	rm -rf -- "$tmp"
+	"$PROMTOOL" --version >/dev/null 2>&1 || die "$PROMTOOL does not run"
 }
 
 # --------------------------------------------------------------------------
@@ -611,6 +641,7 @@ export SIMCORE_CLICKHOUSE_ADDR=$HOST:$CH_TCP_PORT
 export SIMCORE_CLICKHOUSE_DATABASE=$DB
 export SIMCORE_CLICKHOUSE_HTTP_ADDR=$HOST:$CH_HTTP_PORT
 export SIMCORE_ACTIVATION_KEY=$key
+export SIMCORE_PROMTOOL=$PROMTOOL
 EOF
 	chmod 0600 "$tmp"
 	mv -f -- "$tmp" "$RUN/env"
@@ -666,6 +697,7 @@ cmd_up() {
 	lock
 	choose_ports
 	ensure_packages
+	ensure_promtool
 	pg_up
 	redis_up
 	ch_up
