@@ -60,6 +60,7 @@ type cmdEnv struct {
 	io     stdio
 	fs     *flag.FlagSet
 	envs   []envVar // SIMCORE_* variables this command reads, for help
+	errs   []error  // settings that could not be read (a secret's file)
 	common commonConfig
 }
 
@@ -121,6 +122,9 @@ func runCommandArgs(ctx context.Context, c *command, args []string, getenv func(
 	env := &cmdEnv{getenv: getenv, io: sio, fs: fs}
 	if c.flags != nil {
 		c.flags(env, fs)
+	}
+	if len(env.errs) > 0 {
+		return usageError{fmt.Sprintf("%s: %v", c.name, errors.Join(env.errs...))}
 	}
 	fs.Usage = func() {}
 	// Flags may come before or after positional arguments
@@ -193,6 +197,7 @@ func printCommandHelp(w io.Writer, c *command, env *cmdEnv) {
 			l += " [$" + ev + "]"
 		}
 		if secret[f.Name] {
+			l += " (or a file: $" + byFlag[f.Name] + "_FILE)"
 			if f.DefValue != "" {
 				l += " (set)"
 			}

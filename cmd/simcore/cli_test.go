@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -285,4 +286,59 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestSecretsFromFiles: every secret setting can come from the file named
+// by NAME_FILE (as systemd credentials and container secrets provide
+// them), the variable itself wins, and a file that cannot be read stops
+// the command with a usage error naming it, before it connects anywhere.
+func TestSecretsFromFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := func(env map[string]string) (string, []error) {
+		c := &cmdEnv{getenv: func(k string) string { return env[k] }, fs: flag.NewFlagSet("t", flag.ContinueOnError)}
+		var v string
+		c.secretStr(&v, "smtp-password", "SIMCORE_SMTP_PASSWORD", "", "")
+		return v, c.errs
+	}
+	if v, errs := read(map[string]string{"SIMCORE_SMTP_PASSWORD_FILE": pw}); v != "s3cret" || errs != nil {
+		t.Errorf("from a file: %q, %v; want s3cret, no error", v, errs)
+	}
+	if v, errs := read(map[string]string{"SIMCORE_SMTP_PASSWORD": "direct", "SIMCORE_SMTP_PASSWORD_FILE": pw}); v != "direct" || errs != nil {
+		t.Errorf("variable and file: %q, %v; want the variable", v, errs)
+	}
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"missing file", map[string]string{"SIMCORE_POSTGRES_URL_FILE": filepath.Join(dir, "nope")}, "SIMCORE_POSTGRES_URL_FILE: open "},
+		{"empty file", map[string]string{"SIMCORE_POSTGRES_URL_FILE": empty}, "SIMCORE_POSTGRES_URL_FILE: " + empty + " is empty"},
+		{"ClickHouse password", map[string]string{"SIMCORE_CLICKHOUSE_PASSWORD_FILE": filepath.Join(dir, "nope")}, "SIMCORE_CLICKHOUSE_PASSWORD_FILE: open "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// Unreachable stores: the command must stop before dialing them.
+			tt.env["SIMCORE_CLICKHOUSE_ADDR"] = "127.0.0.1:1"
+			_, _, err := runCLI(context.Background(), tt.env, "migrate")
+			if !isUsage(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v; want a usage error containing %q", err, tt.want)
+			}
+		})
+	}
+
+	out, _, err := runCLI(context.Background(), nil, "help", "worker")
+	if !errors.Is(err, errHelp) || !strings.Contains(out, "$SIMCORE_SMSC_PASSWORD_FILE") {
+		t.Fatalf("worker help does not offer SIMCORE_SMSC_PASSWORD_FILE (err %v):\n%s", err, out)
+	}
 }

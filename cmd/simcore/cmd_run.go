@@ -88,12 +88,13 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	if f.spool == "" {
 		f.spool = filepath.Join(f.stateDir, "spool")
 	}
+	demoToken := false
 	if f.pushAddr != "" && f.token == "" {
 		if !f.demo {
 			log.Warn("HTTP push disabled: no SIMCORE_INGEST_TOKEN")
 			f.pushAddr = ""
 		} else {
-			f.token = randomToken()
+			f.token, demoToken = randomToken(), true
 			if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
 				return err
 			}
@@ -175,7 +176,7 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	fmt.Fprintf(c.io.out, "  ingest spool:     %s (drop .csv, .ndjson or .ber files; see done/ and rejected/)\n", f.spool)
 	if parts.push != nil {
 		fmt.Fprintf(c.io.out, "  ingest push:      POST %s (Bearer token", parts.pushURL())
-		if f.demo && c.getenv("SIMCORE_INGEST_TOKEN") == "" {
+		if demoToken {
 			fmt.Fprintf(c.io.out, " in %s", filepath.Join(f.stateDir, "ingest-token"))
 		}
 		fmt.Fprintln(c.io.out, ")")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -12,14 +13,18 @@ import (
 // commonConfig is what most commands share: logging, the three stores and
 // the ops listener.
 type commonConfig struct {
-	logFormat       string
-	logLevel        string
-	clickhouseAddr  string
-	clickhouseDB    string
-	postgresURL     string
-	redisAddr       string
-	opsAddr         string
-	shutdownTimeout time.Duration
+	logFormat      string
+	logLevel       string
+	clickhouseAddr string
+	clickhouseDB   string
+	clickhouseUser string
+	// clickhousePassword is read when the flags are registered, so that
+	// an unreadable SIMCORE_CLICKHOUSE_PASSWORD_FILE stops the command.
+	clickhousePassword string
+	postgresURL        string
+	redisAddr          string
+	opsAddr            string
+	shutdownTimeout    time.Duration
 }
 
 // str registers a string flag whose default comes from the environment.
@@ -31,10 +36,40 @@ func (c *cmdEnv) str(p *string, name, envName, def, usage string) {
 	c.envs = append(c.envs, envVar{name: envName, flag: name, def: def})
 }
 
-// secretStr is str for passwords and tokens: help never shows the value.
+// secretStr is str for passwords and tokens: help never shows the value,
+// and the value may come from a file named by envName_FILE (see secret).
 func (c *cmdEnv) secretStr(p *string, name, envName, def, usage string) {
-	c.str(p, name, envName, def, usage)
-	c.envs[len(c.envs)-1].secret = true
+	if v := c.secret(envName); v != "" {
+		def = v
+	}
+	c.fs.StringVar(p, name, def, usage)
+	c.envs = append(c.envs, envVar{name: envName, flag: name, def: def, secret: true})
+}
+
+// secret returns the environment variable name or, when it is empty, the
+// contents of the file named by name_FILE without a trailing newline, as
+// systemd credentials, Docker and Kubernetes secrets provide them: a
+// secret then never sits in the process environment. A file that cannot
+// be read, or is empty, is recorded in c.errs and the command does not
+// run.
+func (c *cmdEnv) secret(name string) string {
+	if v := c.getenv(name); v != "" {
+		return v
+	}
+	file := c.getenv(name + "_FILE")
+	if file == "" {
+		return ""
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		c.errs = append(c.errs, fmt.Errorf("%s_FILE: %w", name, err))
+		return ""
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		c.errs = append(c.errs, fmt.Errorf("%s_FILE: %s is empty", name, file))
+	}
+	return v
 }
 
 func (c *cmdEnv) dur(p *time.Duration, name, envName string, def time.Duration, usage string) {
@@ -95,6 +130,9 @@ func (c *cmdEnv) logFlags() {
 func (c *cmdEnv) clickhouseFlags() {
 	c.str(&c.common.clickhouseAddr, "clickhouse-addr", "SIMCORE_CLICKHOUSE_ADDR", "127.0.0.1:19000", "ClickHouse native protocol address")
 	c.str(&c.common.clickhouseDB, "clickhouse-database", "SIMCORE_CLICKHOUSE_DATABASE", "simcore", "ClickHouse database")
+	// Credentials have no flags (a flag's value shows in ps).
+	c.common.clickhouseUser = c.getenv("SIMCORE_CLICKHOUSE_USER")
+	c.common.clickhousePassword = c.secret("SIMCORE_CLICKHOUSE_PASSWORD")
 }
 
 func (c *cmdEnv) postgresFlags() {

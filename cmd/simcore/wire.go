@@ -65,7 +65,7 @@ func (m *meteringStack) close() {
 
 func (c *cmdEnv) chConfig() chstore.Config {
 	return chstore.Config{Addr: c.common.clickhouseAddr, Database: c.common.clickhouseDB,
-		Username: c.getenv("SIMCORE_CLICKHOUSE_USER"), Password: c.getenv("SIMCORE_CLICKHOUSE_PASSWORD")}
+		Username: c.common.clickhouseUser, Password: c.common.clickhousePassword}
 }
 
 // migrateAll applies every store's migrations.
