@@ -1,11 +1,14 @@
 package radius
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2866"
 
@@ -234,4 +237,70 @@ func TestNoChargingIDNoBearer(t *testing.T) {
 	if len(recs) != 1 || recs[0].ChargingID != 0 || recs[0].PGWAddress != "" {
 		t.Fatalf("records = %+v, want one without a bearer", recs)
 	}
+}
+
+// TestBurstAnsweredToEachNAS: requests from many NAS sockets at once are
+// read and answered in batches; each NAS gets the answer to its own
+// request (radius.Client checks the Response Authenticator against it),
+// and every answer is timed.
+func TestBurstAnsweredToEachNAS(t *testing.T) {
+	sink := &recordingSink{}
+	s := startServer(t, sink)
+	const nases, each = 32, 8
+	var wg sync.WaitGroup
+	for n := range nases {
+		wg.Go(func() {
+			for i := range each {
+				u := usage{status: rfc2866.AcctStatusType_Value_InterimUpdate, sessionS: uint32(60 * (i + 1)),
+					in: uint32(1000 * (i + 1)), acctSessionID: fmt.Sprintf("burst-%d", n)}
+				if resp := send(t, s, testSecret, u, ok); resp == nil || resp.Code != radius.CodeAccountingResponse {
+					t.Errorf("NAS %d request %d: no Accounting-Response", n, i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := len(sink.records()); got != nases*each {
+		t.Fatalf("%d records accepted, want %d", got, nases*each)
+	}
+	if got := histogramCount(t, s.reg, "simcore_radius_response_duration_seconds"); got != nases*each {
+		t.Fatalf("%d answers timed, want %d", got, nases*each)
+	}
+}
+
+// TestIPv6 serves a NAS over IPv6 loopback.
+func TestIPv6(t *testing.T) {
+	sink := &recordingSink{}
+	s, err := New(Config{Addr: "[::1]:0", Secret: testSecret}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatalf("listen on ::1 (this test needs IPv6 loopback): %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	resp := exchange(t, s.Addr(), acctPacket(t, testSecret, usage{status: interim, sessionS: 60, in: 1000}), ok)
+	if resp == nil || resp.Code != radius.CodeAccountingResponse {
+		t.Fatal("no Accounting-Response over IPv6")
+	}
+	if len(sink.records()) != 1 {
+		t.Fatalf("records: %+v", sink.records())
+	}
+}
+
+// histogramCount returns the sample count of the histogram name in reg.
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return int(mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
