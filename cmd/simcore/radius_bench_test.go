@@ -212,7 +212,9 @@ func BenchmarkRADIUSPipeline(b *testing.B) {
 // need 400,000 requests/s. The rate= cases offer a fixed load instead, as
 // NASes do: 256 clients together send rate requests/s, each on its own
 // schedule, and the round trip is measured from the scheduled send, so a
-// late answer also counts against the requests it delays.
+// late answer also counts against the requests it delays. Issue #7's
+// target is at 20,000/s; the lower rates show how much of the tail is the
+// machine's load and how much the disk (fsyncs_over_5ms).
 func BenchmarkRADIUSPipelineWAL(b *testing.B) {
 	benchRADIUSCases(b, startRADIUSBench(b, storeWAL))
 }
@@ -232,7 +234,7 @@ func benchRADIUSCases(b *testing.B, rb *radiusBench) {
 	for _, clients := range []int{64, 512, 2048} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { rb.bench(b, clients, 0) })
 	}
-	for _, rate := range []int{20_000} {
+	for _, rate := range []int{5_000, 10_000, 20_000} {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { rb.bench(b, 256, rate) })
 	}
 }
