@@ -342,3 +342,40 @@ func TestSecretsFromFiles(t *testing.T) {
 		t.Fatalf("worker help does not offer SIMCORE_SMSC_PASSWORD_FILE (err %v):\n%s", err, out)
 	}
 }
+
+// TestSimulatorCredentialsOnlyForTheSimulator: the worker refuses to talk
+// to a gateway or SMSC on another host with the simulator's default
+// credentials (a forgotten setting), before it connects anywhere, and
+// accepts them on this host, where netsim runs.
+func TestSimulatorCredentialsOnlyForTheSimulator(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		pc      provConfig
+		wantErr string
+	}{
+		{"simulator defaults", provConfig{gatewayURL: "http://127.0.0.1:8480", gatewayToken: netsimGatewayToken, smscAddr: "127.0.0.1:2775", smscPassword: netsimSMSCPassword}, ""},
+		{"simulator on other ports", provConfig{gatewayURL: "http://localhost:18480", gatewayToken: netsimGatewayToken, smscAddr: "[::1]:12775", smscPassword: netsimSMSCPassword}, ""},
+		{"real gateway, token forgotten", provConfig{gatewayURL: "https://gw.operator.example/api", gatewayToken: netsimGatewayToken, smscAddr: "127.0.0.1:2775", smscPassword: netsimSMSCPassword}, "SIMCORE_GATEWAY_TOKEN is not set"},
+		{"real gateway with its token", provConfig{gatewayURL: "https://gw.operator.example/api", gatewayToken: "t0ken", smscAddr: "127.0.0.1:2775", smscPassword: netsimSMSCPassword}, ""},
+		{"real SMSC, password forgotten", provConfig{gatewayURL: "http://127.0.0.1:8480", gatewayToken: netsimGatewayToken, smscAddr: "10.20.0.5:2775", smscPassword: netsimSMSCPassword}, "SIMCORE_SMSC_PASSWORD is not set"},
+		{"real SMSC with its password", provConfig{gatewayURL: "http://127.0.0.1:8480", gatewayToken: netsimGatewayToken, smscAddr: "10.20.0.5:2775", smscPassword: "pw"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.pc.checkCredentials()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantErr != "" && (!isUsage(err) || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("err = %v; want a usage error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+	// Through the command: refused before any store is dialled.
+	env := map[string]string{"SIMCORE_GATEWAY_URL": "https://gw.operator.example/api", "SIMCORE_POSTGRES_URL": "postgres://nobody@127.0.0.1:1/x", "SIMCORE_REDIS_ADDR": "127.0.0.1:1"}
+	if _, _, err := runCLI(context.Background(), env, "worker"); !isUsage(err) || !strings.Contains(err.Error(), "SIMCORE_GATEWAY_TOKEN") {
+		t.Fatalf("worker with a real gateway and no token: %v", err)
+	}
+}

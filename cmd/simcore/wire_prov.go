@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"time"
 
 	hq "github.com/hibiken/asynq"
@@ -41,10 +43,10 @@ func (c *cmdEnv) provFlags(pc *provConfig) {
 	c.redisFlags()
 	c.num(&pc.redisDB, "redis-db", "SIMCORE_REDIS_DB", 0, "Redis database of the task queue")
 	c.str(&pc.gatewayURL, "gateway-url", "SIMCORE_GATEWAY_URL", "http://127.0.0.1:8480", "provisioning gateway base URL")
-	c.secretStr(&pc.gatewayToken, "gateway-token", "SIMCORE_GATEWAY_TOKEN", "netsim-gateway-token", "provisioning gateway bearer token")
+	c.secretStr(&pc.gatewayToken, "gateway-token", "SIMCORE_GATEWAY_TOKEN", netsimGatewayToken, "provisioning gateway bearer token")
 	c.str(&pc.smscAddr, "smsc-addr", "SIMCORE_SMSC_ADDR", "127.0.0.1:2775", "SMSC (SMPP 3.4) address")
 	c.str(&pc.smscSystemID, "smsc-system-id", "SIMCORE_SMSC_SYSTEM_ID", "simcore", "SMPP system_id")
-	c.secretStr(&pc.smscPassword, "smsc-password", "SIMCORE_SMSC_PASSWORD", "netsim", "SMPP password")
+	c.secretStr(&pc.smscPassword, "smsc-password", "SIMCORE_SMSC_PASSWORD", netsimSMSCPassword, "SMPP password")
 	c.str(&pc.smsFrom, "sms-from", "SIMCORE_SMS_FROM", "simcore", "sender address of SMS notices")
 	c.num(&pc.smsWindow, "sms-window", "SIMCORE_SMS_WINDOW", 10, "SMPP submits outstanding at once (agree it with the SMSC operator)")
 	c.float(&pc.smsRate, "sms-rate", "SIMCORE_SMS_RATE", 100, "SMPP submits per second at most (agree it with the SMSC operator)")
@@ -56,6 +58,41 @@ func (c *cmdEnv) provFlags(pc *provConfig) {
 	c.secretStr(&pc.activationKey, "activation-key", "SIMCORE_ACTIVATION_KEY", "", "hex key for hashing SIM activation codes (at least 16 bytes)")
 	c.num(&pc.concurrency, "concurrency", "SIMCORE_WORKER_CONCURRENCY", 50, "provisioning tasks processed at once")
 	c.num(&pc.fetchers, "fetchers", "SIMCORE_WORKER_FETCHERS", wasynq.DefaultFetchers, "Asynq servers taking provisioning tasks side by side, sharing --concurrency (each takes one task per Redis round trip)")
+}
+
+// The simulator's credentials, which are the defaults so that `make run`
+// and the tests need no setting.
+const (
+	netsimGatewayToken = "netsim-gateway-token"
+	netsimSMSCPassword = "netsim"
+)
+
+// checkCredentials refuses the simulator's credentials for a gateway or
+// SMSC that is not on this host: a worker whose token or password was
+// forgotten would otherwise start, and fail every request with the
+// network's refusal.
+func (pc *provConfig) checkCredentials() error {
+	if pc.gatewayToken == netsimGatewayToken {
+		if u, err := url.Parse(pc.gatewayURL); err == nil && !loopbackHost(u.Hostname()) {
+			return usagef("SIMCORE_GATEWAY_URL is %s, not the simulator, but SIMCORE_GATEWAY_TOKEN is not set (the simulator's token is the default)", u.Redacted())
+		}
+	}
+	if pc.smscPassword == netsimSMSCPassword {
+		if host, _, err := net.SplitHostPort(pc.smscAddr); err == nil && !loopbackHost(host) {
+			return usagef("SIMCORE_SMSC_ADDR is %s, not the simulator, but SIMCORE_SMSC_PASSWORD is not set (the simulator's password is the default)", pc.smscAddr)
+		}
+	}
+	return nil
+}
+
+// loopbackHost reports whether host names this machine: localhost or a
+// loopback address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (pc *provConfig) redisOpt(addr string) hq.RedisClientOpt {
@@ -92,6 +129,11 @@ func (p *provStack) close() {
 // openProvisioning connects the store and the queue; with network it also
 // builds the gateway client, the SMPP sender, the mailer and the worker.
 func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, pc *provConfig, network bool) (*provStack, error) {
+	if network {
+		if err := pc.checkCredentials(); err != nil {
+			return nil, err
+		}
+	}
 	p := &provStack{}
 	var err error
 	if p.pool, err = openPool(ctx, c.common.postgresURL); err != nil {
