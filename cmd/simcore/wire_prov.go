@@ -174,7 +174,8 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 		p.close()
 		return nil, err
 	}
-	p.worker, err = wasynq.NewWorker(wasynq.Config{Redis: pc.redisOpt(c.common.redisAddr), Service: p.svc, Mailer: p.mailer, Concurrency: pc.concurrency, Fetchers: pc.fetchers, Log: log, Registry: reg})
+	p.worker, err = wasynq.NewWorker(wasynq.Config{Redis: pc.redisOpt(c.common.redisAddr), Service: p.svc, Mailer: p.mailer, Concurrency: pc.concurrency, Fetchers: pc.fetchers,
+		ShutdownTimeout: c.common.shutdownTimeout, Log: log, Registry: reg})
 	if err != nil {
 		p.close()
 		return nil, err

@@ -110,6 +110,10 @@ type Config struct {
 	// Fetchers is how many Asynq servers in this process take tasks off
 	// the queue side by side, sharing Concurrency (default 4; see NewWorker).
 	Fetchers int
+	// ShutdownTimeout is how long Shutdown lets running tasks finish
+	// (default 10 s); Asynq puts those still running back on the queue,
+	// and they run again (requests are idempotent at the network).
+	ShutdownTimeout time.Duration
 }
 
 // Worker processes provisioning tasks and sends the notice outbox.
@@ -148,6 +152,9 @@ func NewWorker(cfg Config) (*Worker, error) {
 	}
 	if cfg.Fetchers <= 0 {
 		cfg.Fetchers = DefaultFetchers
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	cfg.Fetchers = min(cfg.Fetchers, cfg.Concurrency)
 	w := &Worker{cfg: cfg, insp: hq.NewInspector(cfg.Redis), rdb: cfg.Redis.MakeRedisClient().(goredis.UniversalClient), m: workerMetrics{
@@ -192,7 +199,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 			RetryDelayFunc:           retryDelay(cfg.WaitRetry),
 			Logger:                   slogAdapter{cfg.Log},
 			LogLevel:                 hq.WarnLevel,
-			ShutdownTimeout:          10 * time.Second,
+			ShutdownTimeout:          cfg.ShutdownTimeout,
 			IsFailure:                func(err error) bool { return !errors.Is(err, provisioning.ErrNotReady) },
 		}))
 	}
