@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	ppg "github.com/simcore/simcore/provisioning/postgres"
 	"github.com/simcore/simcore/rating"
 	rch "github.com/simcore/simcore/rating/clickhouse"
+	rhttp "github.com/simcore/simcore/rating/http"
 	rpg "github.com/simcore/simcore/rating/postgres"
 )
 
@@ -263,7 +266,10 @@ JSON.`,
 }
 
 func raterCommand() *command {
-	var pc provConfig
+	var (
+		pc                        provConfig
+		balanceAddr, balanceToken string
+	)
 	return &command{
 		name:    "rater",
 		summary: "rate usage as it arrives: charges, balances, threshold alerts and data barring",
@@ -271,17 +277,26 @@ func raterCommand() *command {
 re-rates the billing periods each batch of records touched for the SIMs it
 touched, fires threshold alerts by SMS once per period, and asks
 provisioning to bar mobile data when a plan's rule says so (and to lift it
-after a top-up or in a new period). simcore run includes it.`,
+after a top-up or in a new period). simcore run includes it.
+
+With --balance-addr it also serves the back-office balance API,
+GET /v1/sims/ICCID/balance[?periods=N], with the bearer token
+--balance-token (simcore run serves it on its push listener).`,
 		flags: func(c *cmdEnv, fs *flag.FlagSet) {
 			c.logFlags()
 			c.postgresFlags()
 			c.clickhouseFlags()
 			c.serviceFlags("127.0.0.1:9475")
 			c.provFlags(&pc)
+			c.str(&balanceAddr, "balance-addr", "SIMCORE_BALANCE_ADDR", "", "listen address of the back-office balance API; empty: off")
+			c.secretStr(&balanceToken, "balance-token", "SIMCORE_BALANCE_TOKEN", "", "bearer token the balance API requires")
 		},
 		run: func(ctx context.Context, c *cmdEnv, args []string) error {
 			if len(args) > 0 {
 				return usagef("rater takes no arguments")
+			}
+			if balanceAddr != "" && balanceToken == "" {
+				return usagef("rater: the balance API (--balance-addr) needs a token (--balance-token or SIMCORE_BALANCE_TOKEN)")
 			}
 			log, err := c.logger()
 			if err != nil {
@@ -308,8 +323,20 @@ after a top-up or in a new period). simcore run includes it.`,
 			if err := opsSrv.Listen(c.common.opsAddr); err != nil {
 				return err
 			}
+			parts := []func(context.Context) error{rs.run(log)}
+			if balanceAddr != "" {
+				ln, err := net.Listen("tcp", balanceAddr)
+				if err != nil {
+					return fmt.Errorf("balance API: %w", err)
+				}
+				mux := http.NewServeMux()
+				mux.Handle("/v1/sims/{iccid}/balance", &rhttp.Balance{Accounts: rs.accounts, Token: balanceToken, Log: log})
+				srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+				parts = append(parts, func(ctx context.Context) error { return ops.ServeHTTP(ctx, srv, ln, c.common.shutdownTimeout) })
+				log.Info("balance API listening", "addr", ln.Addr().String())
+			}
 			log.Info("rater running", "ops", "http://"+opsSrv.Addr())
-			return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, rs.run(log))
+			return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, parts...)
 		},
 	}
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,4 +167,98 @@ func TestRatingBarsAndUnbarsEndToEnd(t *testing.T) {
 			WHERE r.subscription_id = $1 AND o.state = 'sent' AND o.notice->>'language' = 'he' AND o.notice->>'to' = $2`, subID, msisdn).Scan(&sent)
 		return err == nil && sent == 2
 	}, func() string { return "the barring and unbarring SMS were not both sent in Hebrew" })
+}
+
+// TestRaterServesBalanceAPI: a production rater (not simcore run) serves
+// the back-office balance API with its bearer token, and refuses to open
+// it without one.
+func TestRaterServesBalanceAPI(t *testing.T) {
+	ctx := testenv.Context(t, 2*time.Minute)
+	pgURL := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
+	redisAddr, redisDB := testenv.RedisDB(t)
+	chDB := testenv.UniqueName("t_")
+	t.Cleanup(func() {
+		_ = chstore.DropDatabase(context.Background(), chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: chDB})
+	})
+	env := map[string]string{
+		"SIMCORE_POSTGRES_URL":        pgURL,
+		"SIMCORE_CLICKHOUSE_ADDR":     testenv.ClickHouseAddr(t),
+		"SIMCORE_CLICKHOUSE_DATABASE": chDB,
+		"SIMCORE_REDIS_ADDR":          redisAddr,
+		"SIMCORE_REDIS_DB":            strconv.Itoa(redisDB),
+		"SIMCORE_ACTIVATION_KEY":      "00112233445566778899aabbccddeeff",
+		"SIMCORE_LOG_LEVEL":           "warn",
+		"SIMCORE_OPS_ADDR":            "127.0.0.1:0",
+	}
+	if _, _, err := runCLI(ctx, env, "rater", "--balance-addr", freeAddr(t)); !isUsage(err) || !strings.Contains(err.Error(), "needs a token") {
+		t.Fatalf("balance API without a token: %v, want a usage error", err)
+	}
+
+	catalogue := filepath.Join(t.TempDir(), "catalogue.yaml")
+	if err := os.WriteFile(catalogue, demoCatalogue, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, err := runCLI(ctx, env, "plans", "import", catalogue); err != nil {
+		t.Fatalf("plans import: %v\n%s", err, errOut)
+	}
+	pool, err := pgxpool.New(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := ppg.New(pool)
+	h, _ := provisioning.NewActivationHasher([]byte("00112233445566778899aabbccddeeff"))
+	iccid := demoICCID(31)
+	if _, err := store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: iccid, IMSI: demoIMSI(31), ActivationCode: "CODE0031"}}, h); err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := store.CreatePlan(ctx, provisioning.Plan{Name: demoPAYGPlan, APN: "travel.simcore"})
+	acct, _ := store.CreateAccount(ctx, "balance api")
+	subr, _ := store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "Eli", Language: "en"})
+	if _, err := store.CreateSubscription(ctx, subr, plan, demoMSISDN(31), iccid, time.Now().AddDate(0, 0, -1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(ctx, env, "topup", iccid, "--amount", "3.25", "--key", "balance-api"); err != nil {
+		t.Fatalf("top-up: %v", err)
+	}
+
+	addr := freeAddr(t)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, errOut, err := runCLI(runCtx, env, "rater", "--balance-addr", addr, "--balance-token", "back-office")
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, errOut)
+		}
+		done <- err
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("rater: %v", err)
+		}
+	}()
+	get := func(token string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/sims/"+iccid+"/balance", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	var code int
+	var body string
+	waitFor(t, 30*time.Second, func() bool { code, body = get("back-office"); return code == http.StatusOK },
+		func() string { return fmt.Sprintf("balance API: %d %s", code, body) })
+	if !strings.Contains(body, `"amount":"3.25"`) {
+		t.Fatalf("balance: %s, want 3.25", body)
+	}
+	if code, body := get("wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d %s, want 401", code, body)
+	}
 }
