@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -377,5 +378,22 @@ func TestSimulatorCredentialsOnlyForTheSimulator(t *testing.T) {
 	env := map[string]string{"SIMCORE_GATEWAY_URL": "https://gw.operator.example/api", "SIMCORE_POSTGRES_URL": "postgres://nobody@127.0.0.1:1/x", "SIMCORE_REDIS_ADDR": "127.0.0.1:1"}
 	if _, _, err := runCLI(context.Background(), env, "worker"); !isUsage(err) || !strings.Contains(err.Error(), "SIMCORE_GATEWAY_TOKEN") {
 		t.Fatalf("worker with a real gateway and no token: %v", err)
+	}
+}
+
+// TestJSONLogDurations: JSON logs write durations as Go durations, not as
+// integer nanoseconds; text logs already did.
+func TestJSONLogDurations(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"json", "text"} {
+		var b strings.Builder
+		log, err := newLogger(&b, format, "info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info("replay", "window", 30*time.Minute, "group", slog.GroupValue(slog.Duration("wait", 1500*time.Millisecond)))
+		if !strings.Contains(b.String(), "30m0s") || !strings.Contains(b.String(), "1.5s") || strings.Contains(b.String(), "1800000000000") {
+			t.Errorf("%s log: %s", format, b.String())
+		}
 	}
 }

@@ -163,6 +163,14 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "text", "":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		// slog's JSON writes a duration as integer nanoseconds
+		// ("window":1800000000000); log pipelines and people read "30m0s".
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	default:
 		return nil, usagef("log format %q: want text or json", format)
