@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -70,7 +71,7 @@ func (c *cmdEnv) chConfig() chstore.Config {
 
 // migrateAll applies every store's migrations.
 func (c *cmdEnv) migrateAll(ctx context.Context, log *slog.Logger) error {
-	v, err := chstore.Migrate(ctx, c.chConfig())
+	v, err := c.migrateClickHouse(ctx)
 	if err != nil {
 		return err
 	}
@@ -89,6 +90,29 @@ func (c *cmdEnv) migrateAll(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info("postgres migrated", "domains", "metering, provisioning, rating, portal")
 	return nil
+}
+
+// chMigrateLock is the PostgreSQL advisory lock key that serializes
+// ClickHouse migrations ("simcore" and 1).
+const chMigrateLock = 0x73696d636f726501
+
+// migrateClickHouse applies the ClickHouse migrations under a PostgreSQL
+// advisory lock. ClickHouse has neither transactions nor locks, so
+// components started together (systemd starts ingest, portal and rater at
+// once, and each migrates) applied the same migration side by side, and
+// all but one failed with "table already exists"
+// (TestConcurrentMigrations). Every process that migrates ClickHouse also
+// reaches PostgreSQL; the lock is the session's and ends with it.
+func (c *cmdEnv) migrateClickHouse(ctx context.Context) (int64, error) {
+	conn, err := pgx.Connect(ctx, c.common.postgresURL)
+	if err != nil {
+		return 0, fmt.Errorf("postgres, for the clickhouse migration lock: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(chMigrateLock)); err != nil {
+		return 0, fmt.Errorf("clickhouse migration lock: %w", err)
+	}
+	return chstore.Migrate(ctx, c.chConfig())
 }
 
 // openMetering connects to ClickHouse and PostgreSQL. With a pipeline config
