@@ -42,6 +42,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, isUsage, ""},
 		{"portal takes no arguments", []string{"portal", "extra"}, isUsage, ""},
 		{"help of portal shows its listener", []string{"help", "portal"}, func(err error) bool { return errors.Is(err, errHelp) }, "SIMCORE_PORTAL_ADDR"},
+		{"help of portal shows its trusted proxies", []string{"help", "portal"}, func(err error) bool { return errors.Is(err, errHelp) }, "SIMCORE_PORTAL_TRUSTED_PROXIES"},
+		{"portal bad trusted proxy", []string{"portal", "--portal-trusted-proxies", "127.0.0.1,proxy.example"}, usageNaming(`"proxy.example"`), ""},
+		{"run bad trusted proxy", []string{"run", "--portal-trusted-proxies", "10.0.0.0/33"}, usageNaming(`"10.0.0.0/33"`), ""},
 		{"ingest with nothing to do", []string{"ingest"}, isUsage, ""},
 		{"ingest bad format", []string{"ingest", "--format", "xml", "f"}, isUsage, ""},
 		{"unknown flag", []string{"ingest", "--nope"}, isUsage, ""},
@@ -89,6 +92,11 @@ func TestIngestReceiveOnlyUsage(t *testing.T) {
 }
 
 func isUsage(err error) bool { var u usageError; return errors.As(err, &u) }
+
+// usageNaming matches a usage error whose message contains s.
+func usageNaming(s string) func(error) bool {
+	return func(err error) bool { return isUsage(err) && strings.Contains(err.Error(), s) }
+}
 
 func TestGenFlagsAfterArgument(t *testing.T) {
 	t.Parallel()

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -113,5 +116,52 @@ func TestPortalCommand(t *testing.T) {
 	}
 	if strings.Contains(errb.String(), "a long enough password") || strings.Contains(errb.String(), g.Token) {
 		t.Fatal("a password or session token is in the log")
+	}
+}
+
+// TestPortalTrustedProxiesSetting: the list comes from the environment or
+// the flag (which wins) and is parsed before anything starts; a bad entry
+// from either is a usage error naming it.
+func TestPortalTrustedProxiesSetting(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		env     string
+		args    []string
+		want    string // the parsed list, or
+		wantErr string // the entry the usage error names
+	}{
+		{name: "unset trusts none", want: "[]"},
+		{name: "from the environment", env: "127.0.0.1, 10.0.8.0/24", want: "[127.0.0.1/32 10.0.8.0/24]"},
+		{name: "the flag wins", env: "127.0.0.1", args: []string{"--portal-trusted-proxies", "::1"}, want: "[::1/128]"},
+		{name: "the flag empties it", env: "127.0.0.1", args: []string{"--portal-trusted-proxies="}, want: "[]"},
+		{name: "bad environment entry", env: "127.0.0.1, proxy.example", wantErr: `SIMCORE_PORTAL_TRUSTED_PROXIES: trusted proxy "proxy.example"`},
+		{name: "bad flag entry", args: []string{"--portal-trusted-proxies", "10.0.0.1, 10.0.0.0/33"}, wantErr: `trusted proxy "10.0.0.0/33"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"SIMCORE_PORTAL_TRUSTED_PROXIES": tt.env}
+			if tt.wantErr != "" {
+				_, _, err := runCLI(t.Context(), env, append([]string{"portal"}, tt.args...)...)
+				if !isUsage(err) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want a usage error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			fs := flag.NewFlagSet("portal", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			c := &cmdEnv{getenv: func(k string) string { return env[k] }, io: stdio{out: io.Discard, err: io.Discard}, fs: fs}
+			var pf portalConfig
+			c.portalFlags(&pf, "listen")
+			if err := errors.Join(c.errs...); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(pf.trustedProxies); got != tt.want {
+				t.Fatalf("trusted proxies %s, want %s", got, tt.want)
+			}
+		})
 	}
 }

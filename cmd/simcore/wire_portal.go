@@ -29,6 +29,7 @@ type portalConfig struct {
 	insecureCookies bool
 	sessionTTL      time.Duration // 0: no session cache
 	usageEntries    int           // 0: no usage cache
+	trustedProxies  phttp.TrustedProxies
 }
 
 // portalFlags registers the portal's own flags; flag is the listen flag's
@@ -41,6 +42,47 @@ func (c *cmdEnv) portalFlags(pf *portalConfig, flag string) {
 		"longest a cached session or SIM ownership answer is used (revocations take effect sooner, see docs/portal.md); 0 disables the cache")
 	c.num(&pf.usageEntries, "portal-usage-cache-entries", "SIMCORE_PORTAL_USAGE_CACHE_ENTRIES", usagecache.DefaultMaxEntries,
 		"usage answers the portal keeps in memory until a stored batch changes them; 0 disables the cache")
+	c.proxies(&pf.trustedProxies, "portal-trusted-proxies", "SIMCORE_PORTAL_TRUSTED_PROXIES",
+		"comma-separated `list` of the addresses and CIDR prefixes of reverse proxies whose X-Forwarded-For names the client that rate limits count against; empty trusts none")
+}
+
+// proxies registers a list of trusted proxies whose default comes from the
+// environment. Unlike dur and num, it does not ignore a bad value with a
+// warning: trusting the wrong proxy, or none, would put clients in the
+// wrong rate-limit bucket. A bad environment value goes to c.errs, a bad
+// flag fails the parse; both stop the command with a usage error naming
+// the entry.
+func (c *cmdEnv) proxies(p *phttp.TrustedProxies, name, envName, usage string) {
+	v := &proxiesValue{p: p}
+	if s := c.getenv(envName); s != "" {
+		if err := v.Set(s); err != nil {
+			c.errs = append(c.errs, fmt.Errorf("%s: %w", envName, err))
+		}
+	}
+	c.fs.Var(v, name, usage)
+	c.envs = append(c.envs, envVar{name: envName, flag: name, def: v.text})
+}
+
+// proxiesValue is a flag.Value that parses the list when it is set.
+type proxiesValue struct {
+	p    *phttp.TrustedProxies
+	text string
+}
+
+func (v *proxiesValue) String() string {
+	if v == nil {
+		return ""
+	}
+	return v.text
+}
+
+func (v *proxiesValue) Set(s string) error {
+	t, err := phttp.ParseTrustedProxies(s)
+	if err != nil {
+		return err
+	}
+	*v.p, v.text = t, s
+	return nil
 }
 
 // portalParts is the portal API bound to its listener.
@@ -105,7 +147,7 @@ func (c *cmdEnv) openPortal(log *slog.Logger, reg prometheus.Registerer, pf *por
 	}
 	api, err := phttp.New(phttp.Config{
 		Accounts: accounts, Cards: cards, Lines: prov.store, Submit: prov.svc, Usage: usage, Balances: rs.accounts,
-		Log: log, Registry: reg, InsecureCookies: pf.insecureCookies,
+		Log: log, Registry: reg, InsecureCookies: pf.insecureCookies, TrustedProxies: pf.trustedProxies,
 	})
 	if err != nil {
 		return nil, err

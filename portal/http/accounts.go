@@ -46,7 +46,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, s.cfg.MaxBody, &b); err != nil {
 		return err
 	}
-	u, g, err := s.cfg.Accounts.Login(r.Context(), b.Email, b.Password, clientAddr(r))
+	u, g, err := s.cfg.Accounts.Login(r.Context(), b.Email, b.Password, s.cfg.TrustedProxies.ClientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, s.cfg.MaxBody, &b); err != nil {
 		return err
 	}
-	if err := s.cfg.Accounts.ForgotPassword(r.Context(), b.Email, clientAddr(r)); err != nil {
+	if err := s.cfg.Accounts.ForgotPassword(r.Context(), b.Email, s.cfg.TrustedProxies.ClientAddr(r)); err != nil {
 		return err
 	}
 	// The same answer whether or not the address is registered.

@@ -131,6 +131,48 @@ func TestLoginRateLimitedPerAddress(t *testing.T) {
 	}
 }
 
+// TestLoginRateLimitedPerClientBehindProxy: the test client plays a reverse
+// proxy on loopback that forwards two clients. When the API trusts it, each
+// client has its own per-address bucket, and a client cannot leave its
+// bucket by writing X-Forwarded-For itself; when it does not, both share
+// the proxy's bucket, and one client's failures lock out the other.
+func TestLoginRateLimitedPerClientBehindProxy(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		trusted   string
+		wantOther int // the second client's first attempt
+	}{
+		{"trusted proxy: a bucket per client", "127.0.0.1, ::1", http.StatusUnauthorized},
+		{"no trusted proxy: the proxy's bucket", "", http.StatusTooManyRequests},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, withTrustedProxies(t, tt.trusted),
+				withAccounts(func(c *portal.Config) { c.LoginPerAddress = portal.Limit{N: 3, Window: 60e9} }))
+			attempt := func(email, xff string) response {
+				return e.anon().do("POST", "/v1/auth/login", map[string]any{"email": email, "password": "pw pw pw pw pw"}, "X-Forwarded-For", xff)
+			}
+			const attacker, other = "203.0.113.9", "198.51.100.7"
+			for i := range 3 {
+				if r := attempt("x"+string(rune('a'+i))+"@example.com", attacker); r.status != http.StatusUnauthorized {
+					t.Fatalf("attacker's attempt %d: %d %s", i+1, r.status, r.body)
+				}
+			}
+			if r := attempt("y@example.com", attacker); r.status != http.StatusTooManyRequests || r.problem(t).Code != "rate_limited" {
+				t.Fatalf("attacker's fourth attempt: %d %s", r.status, r.body)
+			}
+			// The proxy appends the attacker's real address to what it wrote.
+			if r := attempt("z@example.com", other+", "+attacker); r.status != http.StatusTooManyRequests {
+				t.Fatalf("attacker's attempt naming another client on the left: %d %s", r.status, r.body)
+			}
+			if r := attempt("w@example.com", other); r.status != tt.wantOther {
+				t.Fatalf("other client's first attempt: %d, want %d; %s", r.status, tt.wantOther, r.body)
+			}
+		})
+	}
+}
+
 func TestCookieSessionNeedsCSRF(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -77,14 +76,4 @@ func (s *Server) clearSessionCookies(w http.ResponseWriter) {
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: "", Path: "/", Expires: past, MaxAge: -1,
 		Secure: secure, SameSite: http.SameSiteLaxMode})
-}
-
-// clientAddr is the address login attempts are counted against: the peer's
-// IP (a proxy in front must be trusted to be the only peer).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -89,12 +89,13 @@ var hasher = func() *provisioning.ActivationHasher {
 }()
 
 // envConfig is what options change: the account service's configuration,
-// and the Lines the API reads (the real store, or a wrapper around it that
-// injects faults).
+// the Lines the API reads (the real store, or a wrapper around it that
+// injects faults), and the proxies the API trusts.
 type envConfig struct {
 	accounts portal.Config
 	lines    func(*provpg.Store) phttp.Lines
 	caches   bool
+	trusted  phttp.TrustedProxies
 }
 
 type envOption func(*envConfig)
@@ -102,6 +103,16 @@ type envOption func(*envConfig)
 // withAccounts changes the account service's configuration.
 func withAccounts(f func(*portal.Config)) envOption {
 	return func(c *envConfig) { f(&c.accounts) }
+}
+
+// withTrustedProxies makes the API believe X-Forwarded-For from list
+// (ParseTrustedProxies); the test client connects from loopback.
+func withTrustedProxies(t *testing.T, list string) envOption {
+	p, err := phttp.ParseTrustedProxies(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *envConfig) { c.trusted = p }
 }
 
 // withLines wraps the real provisioning store.
@@ -176,7 +187,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	balances := &rating.Accounts{Store: rstore, Credits: rstore, Subs: ratingLines{prov}}
 	api, err := phttp.New(phttp.Config{
 		Accounts: acc, Cards: cards, Lines: ec.lines(prov), Log: log, Registry: reg, Usage: usage, Balances: balances,
-		Submit: &provisioning.Service{Store: prov, Queue: queue, VoicemailLanguage: provisioning.IsVoicemailLanguage},
+		Submit:         &provisioning.Service{Store: prov, Queue: queue, VoicemailLanguage: provisioning.IsVoicemailLanguage},
+		TrustedProxies: ec.trusted,
 	})
 	if err != nil {
 		t.Fatal(err)

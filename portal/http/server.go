@@ -59,6 +59,9 @@ type Config struct {
 	// InsecureCookies drops the Secure attribute from cookies, for a
 	// portal served over plain HTTP on loopback during development.
 	InsecureCookies bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client that rate limits count against; none by default.
+	TrustedProxies TrustedProxies
 }
 
 // Validate checks cfg.
@@ -80,6 +83,8 @@ func (c Config) Validate() error {
 		return errors.New("portal http: no logger")
 	case c.MaxBody < 0:
 		return errors.New("portal http: negative max body")
+	case !c.TrustedProxies.valid():
+		return errors.New("portal http: invalid trusted proxy prefix")
 	}
 	return nil
 }
