@@ -37,7 +37,7 @@ test: services
 ## Go 1.27) and fails a clean run with "context deadline exceeded" now and then.
 ## FUZZTIME=30s (or 1000000x) overrides every budget for a longer run.
 FUZZTIME ?=
-FUZZ_TARGETS := ingest/ber:FuzzDecode:180000x ingest/radius:FuzzPacket:120000x ingest:FuzzCSVParse:3000x \
+FUZZ_TARGETS := ingest/ber:FuzzDecode:180000x ingest/radius:FuzzPacket:120000x ingest/radius:FuzzParseClients:50000x ingest:FuzzCSVParse:3000x \
 	ingest:FuzzSplitter:40000x ingest:FuzzDecodeFlatNDJSON:75000x workers/smpp:FuzzParseReceiptText:90000x \
 	workers/smpp:FuzzDecodeDeliverSM:95000x netsim/hlr:FuzzHandler:80000x rating:FuzzParseCatalogue:10000x
 fuzz:

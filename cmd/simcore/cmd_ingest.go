@@ -50,10 +50,12 @@ With --spool DIR: runs until interrupted, ingesting files dropped into DIR
 (moved to DIR/done or DIR/rejected), and with --push-addr serves
 POST /v1/ingest (Bearer $SIMCORE_INGEST_TOKEN), plus /metrics, /healthz and
 /readyz on --ops-addr. With --radius-addr it receives RADIUS accounting
-(shared secret from --radius-secret-file or $SIMCORE_RADIUS_SECRET); with
---spool too it answers once a request's record is fsynced to a write-ahead
-log in the spool directory, which the spool then stores (--radius-wal=false:
-answer only after the ClickHouse insert).
+(from the NASes of --radius-clients, each with its secret, or from any
+address with the shared secret of --radius-secret-file or
+$SIMCORE_RADIUS_SECRET); with --spool too it answers once a request's
+record is fsynced to a write-ahead log in the spool directory, which the
+spool then stores (--radius-wal=false: answer only after the ClickHouse
+insert).
 
 With --store=false (and --radius-addr and --spool): receives only. It
 answers RADIUS from the write-ahead log and stores nothing; another
@@ -110,12 +112,12 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	default:
 		return usagef("ingest: --format %q: want csv, ndjson, mapped or ber", f.format)
 	}
-	secret, err := c.radiusSecret(&f.radius)
+	auth, err := c.radiusAuth(&f.radius)
 	if err != nil {
 		return err
 	}
-	if f.radius.addr != "" && secret == nil {
-		return usagef("ingest: --radius-addr needs a secret (--radius-secret-file or SIMCORE_RADIUS_SECRET)")
+	if f.radius.addr != "" && auth == nil {
+		return usagef("ingest: --radius-addr needs a clients file (--radius-clients) or a secret (--radius-secret-file or SIMCORE_RADIUS_SECRET)")
 	}
 	stopProfile, err := cpuProfile(f.profile)
 	if err != nil {
@@ -123,7 +125,7 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	}
 	defer stopProfile()
 	if !f.store {
-		return receiveRADIUS(ctx, c, f, len(files) > 0, secret)
+		return receiveRADIUS(ctx, c, f, len(files) > 0, auth)
 	}
 	var mapping *ingest.Mapping
 	if f.mapping != "" {
@@ -153,7 +155,7 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	if len(files) > 0 {
 		return ingestFiles(ctx, c, m.pipeline, files, f.format, mapping)
 	}
-	return serveIngest(ctx, c, log, reg, m, f, mapping, secret)
+	return serveIngest(ctx, c, log, reg, m, f, mapping, auth)
 }
 
 func ingestFiles(ctx context.Context, c *cmdEnv, p *ingest.Pipeline, files []string, format string, mapping *ingest.Mapping) error {
@@ -219,13 +221,13 @@ func ingestFile(ctx context.Context, c *cmdEnv, p *ingest.Pipeline, name, format
 }
 
 // serveIngest is the long-running mode: spool and/or HTTP push.
-func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *prometheus.Registry, m *meteringStack, f *ingestFlags, mapping *ingest.Mapping, radiusSecret []byte) error {
+func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *prometheus.Registry, m *meteringStack, f *ingestFlags, mapping *ingest.Mapping, auth *radiusAuth) error {
 	opsSrv := ops.NewServer(log, reg)
 	m.readiness(opsSrv)
 	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
 		return err
 	}
-	comps, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, mapping, &f.radius, radiusSecret)
+	comps, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, mapping, &f.radius, auth)
 	if err != nil {
 		return err
 	}
@@ -250,7 +252,7 @@ func (p *ingestParts) pushURL() string {
 	return "http://" + p.pushLn.Addr().String() + "/v1/ingest"
 }
 
-func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m *meteringStack, spool, pushAddr, token string, mapping *ingest.Mapping, rf *radiusFlags, radiusSecret []byte) (*ingestParts, error) {
+func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m *meteringStack, spool, pushAddr, token string, mapping *ingest.Mapping, rf *radiusFlags, auth *radiusAuth) (*ingestParts, error) {
 	parts := &ingestParts{}
 	if spool != "" {
 		parts.spool = &ingest.Spool{Dir: spool, Pipeline: m.pipeline, Log: log, Mapping: mapping}
@@ -269,8 +271,8 @@ func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m 
 		parts.pushLn, parts.mux = ln, mux
 	}
 	// Last: it takes the write-ahead log's lock, held until it stops.
-	if rf.addr != "" && radiusSecret != nil {
-		r, err := newRADIUS(log, reg, m.pipeline, rf, radiusSecret, spool)
+	if rf.addr != "" && auth != nil {
+		r, err := newRADIUS(log, reg, m.pipeline, rf, auth, spool)
 		if err != nil {
 			if parts.pushLn != nil {
 				parts.pushLn.Close()

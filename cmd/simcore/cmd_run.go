@@ -49,12 +49,14 @@ lines, and prints a command to look at one SIM's usage. Without
 SIMCORE_INGEST_TOKEN, --demo makes a push token and writes it to
 STATE_DIR/ingest-token (mode 0600).
 
-RADIUS accounting is received on --radius-addr when a shared secret is
-configured (--radius-secret-file or SIMCORE_RADIUS_SECRET); --demo without
-one makes a random secret and writes it to STATE_DIR/radius-secret (mode
-0600). Requests are answered once their record is fsynced to a write-ahead
-log in the spool directory, which the spool then stores
-(--radius-wal=false: answer only after the ClickHouse insert).`,
+RADIUS accounting is received on --radius-addr when a clients file
+(--radius-clients: the NASes, each with its secret) or a shared secret
+(--radius-secret-file or SIMCORE_RADIUS_SECRET) is configured; --demo
+without either makes a random secret and writes it to
+STATE_DIR/radius-secret (mode 0600). Requests are answered once their
+record is fsynced to a write-ahead log in the spool directory, which the
+spool then stores (--radius-wal=false: answer only after the ClickHouse
+insert).`,
 		flags: func(c *cmdEnv, fs *flag.FlagSet) {
 			c.logFlags()
 			c.clickhouseFlags()
@@ -103,23 +105,23 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 			}
 		}
 	}
-	radiusSecret, err := c.radiusSecret(&f.radius)
+	auth, err := c.radiusAuth(&f.radius)
 	if err != nil {
 		return err
 	}
 	radiusSecretFile := ""
-	if f.radius.addr != "" && radiusSecret == nil && f.demo {
-		radiusSecret = []byte(randomToken())
+	if f.radius.addr != "" && auth == nil && f.demo {
+		auth = &radiusAuth{secret: []byte(randomToken())}
 		radiusSecretFile = filepath.Join(f.stateDir, "radius-secret")
 		if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(radiusSecretFile, append(radiusSecret, '\n'), 0o600); err != nil {
+		if err := os.WriteFile(radiusSecretFile, append(auth.secret, '\n'), 0o600); err != nil {
 			return err
 		}
 	}
-	if f.radius.addr != "" && radiusSecret == nil {
-		log.Info("RADIUS accounting disabled: no SIMCORE_RADIUS_SECRET or --radius-secret-file")
+	if f.radius.addr != "" && auth == nil {
+		log.Info("RADIUS accounting disabled: no --radius-clients, SIMCORE_RADIUS_SECRET or --radius-secret-file")
 		f.radius.addr = ""
 	}
 	if err := c.migrateAll(ctx, log); err != nil {
@@ -136,7 +138,7 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
 		return err
 	}
-	parts, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, nil, &f.radius, radiusSecret)
+	parts, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, nil, &f.radius, auth)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"time"
@@ -23,15 +24,18 @@ var (
 
 // radiusFlags configure the RADIUS accounting receiver.
 type radiusFlags struct {
-	addr       string
-	secretFile string
-	wal        bool
-	walReplay  time.Duration
+	addr        string
+	secretFile  string
+	clientsFile string
+	wal         bool
+	walReplay   time.Duration
 }
 
 func (c *cmdEnv) radiusFlags(rf *radiusFlags, defAddr string) {
-	c.str(&rf.addr, "radius-addr", "SIMCORE_RADIUS_ADDR", defAddr, "UDP listen address for RADIUS accounting (needs a secret)")
+	c.str(&rf.addr, "radius-addr", "SIMCORE_RADIUS_ADDR", defAddr, "UDP listen address for RADIUS accounting (needs --radius-clients or a secret)")
 	c.str(&rf.secretFile, "radius-secret-file", "SIMCORE_RADIUS_SECRET_FILE", "", "file holding the RADIUS shared secret (default: $SIMCORE_RADIUS_SECRET)")
+	c.str(&rf.clientsFile, "radius-clients", "SIMCORE_RADIUS_CLIENTS", "",
+		"file of the NASes that may send RADIUS accounting, one 'ADDRESS[/BITS] SECRET' a line, each with its own secret (docs/ingest.md); replaces the shared secret")
 	c.boolean(&rf.wal, "radius-wal", "SIMCORE_RADIUS_WAL", true,
 		"answer RADIUS once records are fsynced to a write-ahead log in the spool directory, which the spool then stores; false answers only after the ClickHouse insert (needs a spool)")
 	c.dur(&rf.walReplay, "radius-wal-replay", "SIMCORE_RADIUS_WAL_REPLAY", 30*time.Minute,
@@ -48,8 +52,15 @@ type radiusReceiver struct {
 // newRADIUS builds the receiver. With a spool directory and rf.wal its
 // sink is the write-ahead log in that directory (recovered, and the
 // session marks rebuilt from its recent segments); otherwise the pipeline.
-func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, rf *radiusFlags, secret []byte, spool string) (*radiusReceiver, error) {
-	cfg := iradius.Config{Addr: rf.addr, Secret: secret, Log: log, Registry: reg}
+func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, rf *radiusFlags, auth *radiusAuth, spool string) (*radiusReceiver, error) {
+	cfg := iradius.Config{Addr: rf.addr, Secret: auth.secret, Clients: auth.clients, Log: log, Registry: reg}
+	if auth.clients != nil {
+		log.Info("radius clients", "file", auth.file, "clients", auth.clients.Len())
+		if auth.mode&0o007 != 0 {
+			log.Warn("radius clients file is open to every user: it holds the NASes' secrets, make it 0600 or 0640",
+				"file", auth.file, "mode", auth.mode.String())
+		}
+	}
 	if spool == "" || !rf.wal {
 		if rf.wal {
 			log.Info("radius answers after the store: the write-ahead log needs --spool")
@@ -78,6 +89,55 @@ func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, 
 	return &radiusReceiver{srv: s, wal: wal}, nil
 }
 
+// radiusAuth is who may send RADIUS accounting: any address with the one
+// shared secret, or the clients of a clients file, each with its own.
+type radiusAuth struct {
+	secret  []byte
+	clients *iradius.Clients
+	file    string      // the clients file
+	mode    fs.FileMode // its permissions, warned about when open to all
+}
+
+// radiusAuth returns the clients of --radius-clients, or the shared
+// secret from --radius-secret-file or SIMCORE_RADIUS_SECRET, or nil when
+// none is set. A clients file with a shared secret, or a mistake in the
+// file, is a usage error. Secrets are never logged.
+func (c *cmdEnv) radiusAuth(rf *radiusFlags) (*radiusAuth, error) {
+	if rf.clientsFile == "" {
+		secret, err := c.radiusSecret(rf)
+		if err != nil || secret == nil {
+			return nil, err
+		}
+		return &radiusAuth{secret: secret}, nil
+	}
+	other := ""
+	switch {
+	case rf.secretFile != "":
+		other = "--radius-secret-file (SIMCORE_RADIUS_SECRET_FILE)"
+	case c.getenv("SIMCORE_RADIUS_SECRET") != "":
+		other = "SIMCORE_RADIUS_SECRET"
+	}
+	if other != "" {
+		return nil, usagef("--radius-clients (SIMCORE_RADIUS_CLIENTS) and %s cannot be used together: the clients file holds each NAS's secret", other)
+	}
+	f, err := os.Open(rf.clientsFile)
+	if err != nil {
+		return nil, fmt.Errorf("radius clients file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("radius clients file: %w", err)
+	}
+	clients, err := iradius.ParseClients(f)
+	if errors.Is(err, iradius.ErrInvalidConfig) {
+		return nil, usagef("radius clients file %s: %v", rf.clientsFile, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("radius clients file %s: %w", rf.clientsFile, err)
+	}
+	return &radiusAuth{clients: clients, file: rf.clientsFile, mode: st.Mode().Perm()}, nil
+}
+
 // radiusSecret returns the shared secret from --radius-secret-file or
 // SIMCORE_RADIUS_SECRET, or nil when neither is set. The secret is never
 // logged.
@@ -102,8 +162,9 @@ func (c *cmdEnv) radiusSecret(rf *radiusFlags) ([]byte, error) {
 // receiveRADIUS is `ingest --store=false`: the RADIUS receiver answering
 // from the write-ahead log, with nothing else in the process. The metering
 // stack is never opened: the segments are stored by whichever process
-// runs the spool on the same directory. runIngest has checked the secret.
-func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, secret []byte) error {
+// runs the spool on the same directory. runIngest has checked that auth
+// is set.
+func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, auth *radiusAuth) error {
 	switch {
 	case f.radius.addr == "" || f.spool == "":
 		return usagef("ingest: --store=false receives RADIUS into the spool's write-ahead log: it needs --radius-addr and --spool")
@@ -121,7 +182,7 @@ func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, s
 	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
 		return err
 	}
-	r, err := newRADIUS(log, reg, nil, &f.radius, secret, f.spool)
+	r, err := newRADIUS(log, reg, nil, &f.radius, auth, f.spool)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,11 @@
 package radius
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,7 +20,51 @@ import (
 // the client-side p99 round trip. Every request advances its session so
 // each one reaches the Sink.
 func BenchmarkAccounting(b *testing.B) {
-	s := startServer(b, &recordingSink{fail: func(int) bool { return false }})
+	benchAccounting(b, startServer(b, &recordingSink{fail: func(int) bool { return false }}))
+}
+
+// BenchmarkAccountingClients is BenchmarkAccounting with a clients file
+// instead of one secret: 100 NASes whose prefixes have five lengths, the
+// loopback sender matching the shortest, so each packet costs the longest
+// lookup.
+func BenchmarkAccountingClients(b *testing.B) {
+	clients, err := ParseClients(strings.NewReader(benchClients()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{Addr: "127.0.0.1:0", Clients: clients}
+	benchAccounting(b, startServerConfig(b, cfg, &recordingSink{fail: func(int) bool { return false }}))
+}
+
+// benchClients is a clients file of 100 NASes: /32 hosts, /28 and /24
+// pools, /16 sites, and loopback (the benchmark's NAS) as a /8.
+func benchClients() string {
+	var sb strings.Builder
+	for i := range 96 {
+		fmt.Fprintf(&sb, "10.%d.%d.%d nas-secret-%d\n", i%4, i/4, i+1, i)
+	}
+	sb.WriteString("10.200.0.16/28 pool-a\n10.201.0.0/24 pool-b\n172.16.0.0/16 site-c\n")
+	sb.WriteString("127.0.0.0/8 " + string(testSecret) + "\n")
+	return sb.String()
+}
+
+// BenchmarkClientsLookup measures one source address lookup in the
+// clients of BenchmarkAccountingClients, through all five lengths.
+func BenchmarkClientsLookup(b *testing.B) {
+	clients, err := ParseClients(strings.NewReader(benchClients()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	from := &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 40000}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := clients.Lookup(sourceIP(from)); !ok {
+			b.Fatal("no client")
+		}
+	}
+}
+
+func benchAccounting(b *testing.B, s testServer) {
 	sink := s.sink.(*recordingSink)
 	const clients = 64
 	addr, err := net.ResolveUDPAddr("udp", s.Addr())

@@ -7,6 +7,16 @@
 // Prometheus. It must not import storage adapters or the ingest pipeline:
 // the caller wires a Sink to them.
 //
+// # Clients
+//
+// With Config.Secret every NAS shares one secret and any source address is
+// accepted. With Config.Clients (ParseClients reads the text form) the
+// source address of a datagram picks its NAS's secret by longest-prefix
+// match, an IPv4-mapped IPv6 source as IPv4; a datagram from no client's
+// address is dropped in the read loop, before it is copied or parsed, and
+// counted as unknown_client. The client chosen decides only the secret:
+// records and session marks come from the packet's attributes as below.
+//
 // # Session identity
 //
 // Acct-Session-Id is not unique across NAS restarts, so a session is named

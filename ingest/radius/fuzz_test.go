@@ -1,8 +1,12 @@
 package radius
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +36,7 @@ func FuzzPacket(f *testing.F) {
 	}
 	now := time.Unix(1_700_000_000, 0)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		s.handlePacket(t.Context(), raw, now)
+		s.handlePacket(t.Context(), raw, testSecret, now)
 		if len(raw) < 20 || len(raw) > 4096 {
 			return
 		}
@@ -42,6 +46,50 @@ func FuzzPacket(f *testing.F) {
 		clear(signed[4:20])
 		sum := md5.Sum(append(append([]byte(nil), signed...), testSecret...))
 		copy(signed[4:20], sum[:])
-		s.handlePacket(t.Context(), signed, now)
+		s.handlePacket(t.Context(), signed, testSecret, now)
+	})
+}
+
+// FuzzParseClients feeds arbitrary text to the clients parser. Whatever it
+// accepts must look up consistently (each client's own address finds that
+// client or a longer prefix inside it) and read back the same from its
+// canonical rendering; whatever it rejects must say so with a
+// ClientsError.
+func FuzzParseClients(f *testing.F) {
+	f.Add(clientsTestFile)
+	f.Add(lookupClients)
+	f.Add("10.0.0.0/8 a b\r\n::/0 c\n# x\n")
+	f.Add("10.1.2.3/8 s\n")
+	f.Add("::ffff:10.0.0.1 s\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := ParseClients(strings.NewReader(text))
+		if err != nil {
+			var ce *ClientsError
+			if !errors.As(err, &ce) || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("error %v (%T) is not a ClientsError", err, err)
+			}
+			return
+		}
+		var canon strings.Builder
+		for _, cl := range c.list {
+			got, ok := c.Lookup(cl.Prefix.Addr())
+			if !ok || got.Prefix.Bits() < cl.Prefix.Bits() || !cl.Prefix.Contains(got.Prefix.Addr()) {
+				t.Fatalf("Lookup(%v) = %v, %v; want %v or a longer prefix inside it", cl.Prefix.Addr(), got.Prefix, ok, cl.Prefix)
+			}
+			if len(cl.Secret) == 0 {
+				t.Fatalf("%v: empty secret", cl.Prefix)
+			}
+			fmt.Fprintf(&canon, "%s %s\n", cl.Prefix, cl.Secret)
+		}
+		again, err := ParseClients(strings.NewReader(canon.String()))
+		if err != nil {
+			t.Fatalf("canonical rendering rejected: %v\n%s", err, canon.String())
+		}
+		for i := range c.list {
+			a, b := c.list[i], again.list[i]
+			if a.Prefix != b.Prefix || !bytes.Equal(a.Secret, b.Secret) {
+				t.Fatalf("client %d: %v %q, read back %v %q", i, a.Prefix, a.Secret, b.Prefix, b.Secret)
+			}
+		}
 	})
 }

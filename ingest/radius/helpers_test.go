@@ -69,13 +69,20 @@ type testServer struct {
 
 func startServer(t testing.TB, sink Sink) testServer {
 	t.Helper()
+	return startServerConfig(t, Config{Addr: "127.0.0.1:0", Secret: testSecret}, sink)
+}
+
+// startServerConfig starts a server with cfg and its own registry.
+func startServerConfig(t testing.TB, cfg Config, sink Sink) testServer {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{Addr: "127.0.0.1:0", Secret: testSecret, Registry: reg}, sink)
+	cfg.Registry = reg
+	s, err := New(cfg, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
+		t.Fatalf("start on %s: %v", cfg.Addr, err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return testServer{s, reg}
@@ -139,9 +146,19 @@ func acctPacket(t testing.TB, secret []byte, u usage) *radius.Packet {
 // nil when none came.
 func exchange(t testing.TB, addr string, p *radius.Packet, wait time.Duration) *radius.Packet {
 	t.Helper()
+	return exchangeFrom(t, "", addr, p, wait)
+}
+
+// exchangeFrom is exchange from the source IP address from (any when
+// empty): Linux accepts any address of 127.0.0.0/8 as local.
+func exchangeFrom(t testing.TB, from, addr string, p *radius.Packet, wait time.Duration) *radius.Packet {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
 	c := radius.Client{Retry: 0, MaxPacketErrors: 1}
+	if from != "" {
+		c.Dialer.LocalAddr = &net.UDPAddr{IP: net.ParseIP(from)}
+	}
 	resp, err := c.Exchange(ctx, p, addr)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {

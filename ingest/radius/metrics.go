@@ -12,7 +12,7 @@ const (
 	typeStop          = "stop"
 	typeOther         = "other_accounting" // Accounting-On/Off and the rest
 	typeNotAccounting = "not_accounting"
-	typeUnknown       = "unknown" // not parsed or not authenticated
+	typeUnknown       = "unknown" // not parsed, not authenticated or from an unknown client
 
 	outcomeAccepted         = "accepted"   // records accepted by the Sink, answered
 	outcomeNoDelta          = "no_delta"   // duplicate, stale or zero update, answered
@@ -20,7 +20,8 @@ const (
 	outcomeSinkError        = "sink_error" // Sink failed, not answered
 	outcomeBadAuthenticator = "bad_authenticator"
 	outcomeMalformed        = "malformed"
-	outcomeDropped          = "dropped" // not an Accounting-Request
+	outcomeDropped          = "dropped"        // not an Accounting-Request
+	outcomeUnknownClient    = "unknown_client" // source address of no client, not read further
 )
 
 type metrics struct {

@@ -57,6 +57,37 @@ Calling-Station-Id = "447700900456"
 	}
 }
 
+// TestRadclientClients drives a server with a clients file with radclient
+// from 127.0.0.1: answered with that host's secret, dropped with the
+// secret of the prefix around it.
+func TestRadclientClients(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("radclient")
+	if err != nil {
+		t.Fatalf("radclient not found (apt-get install freeradius-utils): %v", err)
+	}
+	s, sink := startClientsServer(t, "127.0.0.1:0", "127.0.0.0/8 loopback-net\n127.0.0.1 radclient-host\n")
+	request := "User-Name = \"234150999999999@iot.example\"\nAcct-Session-Id = \"rc-clients\"\nNAS-IP-Address = 10.9.9.9\n" +
+		"Acct-Status-Type = Interim-Update\nAcct-Session-Time = 60\nAcct-Input-Octets = 100\n"
+	for _, tc := range []struct {
+		secret   string
+		answered bool
+	}{{"loopback-net", false}, {"radclient-host", true}} {
+		cmd := exec.CommandContext(t.Context(), bin, "-r", "1", "-t", "1", s.Addr(), "acct", tc.secret)
+		cmd.Stdin = strings.NewReader(request)
+		out, err := cmd.CombinedOutput()
+		if got := err == nil && strings.Contains(string(out), "Accounting-Response"); got != tc.answered {
+			t.Fatalf("secret %s: answered %v, want %v: %v\n%s", tc.secret, got, tc.answered, err, out)
+		}
+	}
+	if got := s.count(typeUnknown, outcomeBadAuthenticator); got != 1 {
+		t.Errorf("bad_authenticator = %v, want 1", got)
+	}
+	if got := len(sink.records()); got != 1 {
+		t.Errorf("%d records, want 1", got)
+	}
+}
+
 // TestDictionaryMatches checks the vendor attribute numbers against the
 // FreeRADIUS dictionary lines kept in testdata.
 func TestDictionaryMatches(t *testing.T) {

@@ -1,11 +1,13 @@
 package radius
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -25,10 +27,14 @@ type Sink interface {
 	Accept(ctx context.Context, recs []metering.Record) error
 }
 
-// Config configures a Server.
+// Config configures a Server. Exactly one of Secret and Clients is set.
 type Config struct {
-	Addr     string // UDP listen address, e.g. "127.0.0.1:1813" or ":0"; empty means 127.0.0.1:1813
-	Secret   []byte // shared secret of the NASes; required
+	Addr string // UDP listen address, e.g. "127.0.0.1:1813" or ":0"; empty means 127.0.0.1:1813
+	// Secret is one shared secret for every NAS, whatever its address.
+	Secret []byte
+	// Clients are the NASes, each with its secret: packets from other
+	// addresses are dropped unanswered (outcome unknown_client).
+	Clients  *Clients
 	Log      *slog.Logger
 	Registry prometheus.Registerer // nil: metrics are not registered
 
@@ -56,7 +62,12 @@ var ErrInvalidConfig = errors.New("invalid radius config")
 
 // Validate returns an error wrapping ErrInvalidConfig if c cannot be used.
 func (c *Config) Validate() error {
-	if len(c.Secret) == 0 {
+	switch {
+	case c.Clients != nil && len(c.Secret) > 0:
+		return fmt.Errorf("%w: both Secret and Clients (the clients hold each NAS's secret)", ErrInvalidConfig)
+	case c.Clients != nil && c.Clients.Len() == 0:
+		return fmt.Errorf("%w: no clients", ErrInvalidConfig)
+	case c.Clients == nil && len(c.Secret) == 0:
 		return fmt.Errorf("%w: empty secret", ErrInvalidConfig)
 	}
 	if c.MaxSessions < 0 {
@@ -67,12 +78,13 @@ func (c *Config) Validate() error {
 
 // Server is a RADIUS accounting receiver. It is safe for concurrent use.
 type Server struct {
-	addr   string
-	secret []byte
-	log    *slog.Logger
-	sink   Sink
-	marks  *marks
-	met    metrics
+	addr    string
+	secret  []byte   // nil with clients
+	clients *Clients // nil: one secret for any source
+	log     *slog.Logger
+	sink    Sink
+	marks   *marks
+	met     metrics
 
 	mu     sync.Mutex
 	conn   net.PacketConn
@@ -91,12 +103,13 @@ func New(cfg Config, sink Sink) (*Server, error) {
 		return nil, fmt.Errorf("%w: nil sink", ErrInvalidConfig)
 	}
 	s := &Server{
-		addr:   cfg.Addr,
-		secret: append([]byte(nil), cfg.Secret...),
-		log:    cfg.Log,
-		sink:   sink,
-		marks:  newMarks(orDefault(cfg.MaxSessions, DefaultMaxSessions)),
-		met:    newMetrics(),
+		addr:    cfg.Addr,
+		secret:  bytes.Clone(cfg.Secret),
+		clients: cfg.Clients,
+		log:     cfg.Log,
+		sink:    sink,
+		marks:   newMarks(orDefault(cfg.MaxSessions, DefaultMaxSessions)),
+		met:     newMetrics(),
 	}
 	if s.addr == "" {
 		s.addr = "127.0.0.1:1813"
@@ -241,6 +254,10 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn) {
 		recv := time.Now()
 		for i := range n {
 			m := &msgs[i]
+			secret, ok := s.secretFor(ctx, m.Addr)
+			if !ok {
+				continue
+			}
 			// The read buffers are reused: each handler gets its own copy,
 			// sized to the packet.
 			raw := append([]byte(nil), m.Buffers[0][:m.N]...)
@@ -248,12 +265,41 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn) {
 			sem <- struct{}{}
 			handlers.Go(func() {
 				defer func() { <-sem }()
-				if resp := s.handlePacket(ctx, raw, recv); resp != nil {
+				if resp := s.handlePacket(ctx, raw, secret, recv); resp != nil {
 					out <- response{b: resp, to: from, recv: recv}
 				}
 			})
 		}
 	}
+}
+
+// secretFor returns the secret of the NAS at from, or false when from is
+// no client's: the packet is then dropped, before it costs a copy or a
+// goroutine. That is counted, and logged at debug level only: anyone who
+// can reach the port can send such packets at any rate.
+func (s *Server) secretFor(ctx context.Context, from net.Addr) ([]byte, bool) {
+	if s.clients == nil {
+		return s.secret, true
+	}
+	if c, ok := s.clients.Lookup(sourceIP(from)); ok {
+		return c.Secret, true
+	}
+	s.met.count(typeUnknown, outcomeUnknownClient)
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("radius request from an unknown client dropped", "addr", from.String())
+	}
+	return nil, false
+}
+
+// sourceIP returns the IP address of a datagram's source without
+// allocating (an IPv4 source read from an IPv6 socket stays IPv4-mapped;
+// Clients.Lookup unmaps it), or the zero Addr.
+func sourceIP(from net.Addr) netip.Addr {
+	if u, ok := from.(*net.UDPAddr); ok {
+		ip, _ := netip.AddrFromSlice(u.IP)
+		return ip
+	}
+	return netip.Addr{}
 }
 
 // writeResponses sends the answers from out until it is closed: it waits
@@ -297,10 +343,11 @@ func (s *Server) writeResponses(bc batchConn, out <-chan response) {
 	}
 }
 
-// handlePacket handles one datagram received at recv and returns the
-// encoded Accounting-Response, or nil when the NAS must not be answered.
-func (s *Server) handlePacket(ctx context.Context, raw []byte, recv time.Time) []byte {
-	p, err := radius.Parse(raw, s.secret)
+// handlePacket handles one datagram received at recv from a NAS whose
+// secret is secret and returns the encoded Accounting-Response, or nil
+// when the NAS must not be answered.
+func (s *Server) handlePacket(ctx context.Context, raw, secret []byte, recv time.Time) []byte {
+	p, err := radius.Parse(raw, secret)
 	if err != nil || len(raw) < 20 || int(raw[2])<<8|int(raw[3]) != len(raw) {
 		// radius.Parse accepts trailing bytes past Length; RFC 2865 says to
 		// ignore them, but the authenticator covers Length octets only, so
@@ -312,7 +359,7 @@ func (s *Server) handlePacket(ctx context.Context, raw []byte, recv time.Time) [
 		s.met.count(typeNotAccounting, outcomeDropped)
 		return nil
 	}
-	if !radius.IsAuthenticRequest(raw, s.secret) {
+	if !radius.IsAuthenticRequest(raw, secret) {
 		s.met.count(typeUnknown, outcomeBadAuthenticator)
 		return nil
 	}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
+
+	"github.com/simcore/simcore/internal/testenv"
+)
+
+// writeClients writes a clients file with mode perm (umask aside).
+func writeClients(t *testing.T, text string, perm os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "radius-clients")
+	if err := os.WriteFile(p, []byte(text), perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, perm); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRADIUSClientsUsage: a clients file excludes the shared secret, and
+// a mistake in it stops the command with a usage error naming the file
+// and the line, before anything listens or any database is opened.
+func TestRADIUSClientsUsage(t *testing.T) {
+	t.Parallel()
+	good := writeClients(t, "127.0.0.1 s\n", 0o600)
+	bad := writeClients(t, "# NASes\n10.1.2.3/8 s\n", 0o600)
+	empty := writeClients(t, "# none yet\n", 0o600)
+	secretFile := writeClients(t, "shared\n", 0o600)
+	spool := t.TempDir()
+	receive := []string{"ingest", "--store=false", "--spool", spool, "--radius-addr", "127.0.0.1:0"}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		usage   bool
+		wantMsg []string
+	}{
+		{"with SIMCORE_RADIUS_SECRET", map[string]string{"SIMCORE_RADIUS_SECRET": "s", "SIMCORE_RADIUS_CLIENTS": good},
+			receive, true, []string{"--radius-clients", "SIMCORE_RADIUS_SECRET", "cannot be used together"}},
+		{"with --radius-secret-file", nil, append(receive, "--radius-clients", good, "--radius-secret-file", secretFile),
+			true, []string{"--radius-clients", "--radius-secret-file", "cannot be used together"}},
+		{"with SIMCORE_RADIUS_SECRET_FILE", map[string]string{"SIMCORE_RADIUS_SECRET_FILE": secretFile},
+			append(receive, "--radius-clients", good), true, []string{"--radius-clients", "--radius-secret-file"}},
+		{"bad line", nil, append(receive, "--radius-clients", bad), true, []string{bad, "line 2", "host bits"}},
+		{"no clients", nil, append(receive, "--radius-clients", empty), true, []string{empty, "no clients"}},
+		{"missing file", nil, append(receive, "--radius-clients", good+".missing"), false, []string{good + ".missing"}},
+		{"run, bad line", map[string]string{"SIMCORE_RADIUS_CLIENTS": bad, "SIMCORE_STATE_DIR": t.TempDir()},
+			[]string{"run"}, true, []string{bad, "line 2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"SIMCORE_OPS_ADDR": "127.0.0.1:0", "SIMCORE_LOG_LEVEL": "error"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			_, errOut, err := runCLI(t.Context(), env, tt.args...)
+			if err == nil || isUsage(err) != tt.usage {
+				t.Fatalf("err = %v (%T), want usage error %v\n%s", err, err, tt.usage, errOut)
+			}
+			for _, want := range tt.wantMsg {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestIngestRADIUSClients runs the receiver (ingest --store=false, which
+// needs no database) with a clients file: its NAS is answered, another
+// loopback address is dropped and counted as unknown_client, and a file
+// every user can read is warned about at start, a private one is not.
+func TestIngestRADIUSClients(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		perm os.FileMode
+		warn bool
+	}{{0o600, false}, {0o644, true}} {
+		t.Run(tt.perm.String(), func(t *testing.T) {
+			t.Parallel()
+			clients := writeClients(t, "# test NAS\n127.0.0.1 nas-one-secret\n127.0.0.2 nas-two-secret\n", tt.perm)
+			addr := freePort(t, "udp")
+			env := map[string]string{"SIMCORE_OPS_ADDR": "127.0.0.1:0", "SIMCORE_RADIUS_CLIENTS": clients}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			var out, errb testenv.Buffer
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"ingest", "--store=false", "--spool", t.TempDir(), "--radius-addr", addr},
+					func(k string) string { return env[k] }, stdio{in: strings.NewReader(""), out: &out, err: &errb})
+			}()
+			opsRe := regexp.MustCompile(`ops=http://(127\.0\.0\.1:\d+)`)
+			var ops string
+			waitFor(t, 10*time.Second, func() bool {
+				if m := opsRe.FindStringSubmatch(errb.String()); m != nil {
+					ops = m[1]
+				}
+				return ops != "" && strings.Contains(errb.String(), "radius accounting listening")
+			}, func() string { return "the receiver did not start:\n" + errb.String() })
+
+			if resp := nasExchange(t, "127.0.0.1", addr, "nas-one-secret", 2*time.Second); resp == nil {
+				t.Fatalf("NAS 127.0.0.1 not answered:\n%s", errb.String())
+			}
+			if resp := nasExchange(t, "127.0.0.3", addr, "nas-one-secret", 300*time.Millisecond); resp != nil {
+				t.Fatal("answered 127.0.0.3, which is no client")
+			}
+			_, metrics := get(t, "http://"+ops+"/metrics")
+			if !strings.Contains(metrics, `simcore_radius_requests_total{outcome="unknown_client",type="unknown"} 1`) {
+				t.Errorf("unknown_client not counted:\n%s", grepLines(metrics, "simcore_radius_requests_total"))
+			}
+			logs := errb.String()
+			if !strings.Contains(logs, "clients=2") {
+				t.Errorf("start log does not count the clients:\n%s", logs)
+			}
+			if warned := strings.Contains(logs, "open to every user"); warned != tt.warn {
+				t.Errorf("mode %v: warned %v, want %v:\n%s", tt.perm, warned, tt.warn, logs)
+			}
+			if strings.Contains(logs, "nas-one-secret") {
+				t.Errorf("a secret is in the log:\n%s", logs)
+			}
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				t.Fatalf("receiver: %v\n%s", err, errb.String())
+			}
+		})
+	}
+}
+
+// nasExchange sends an Interim-Update signed with secret from the IP
+// address from to addr and returns the answer, or nil after wait.
+func nasExchange(t *testing.T, from, addr, secret string, wait time.Duration) *radius.Packet {
+	t.Helper()
+	p := radius.New(radius.CodeAccountingRequest, []byte(secret))
+	for _, err := range []error{
+		rfc2866.AcctStatusType_Set(p, rfc2866.AcctStatusType_Value_InterimUpdate),
+		rfc2866.AcctSessionID_SetString(p, "clients-"+from),
+		rfc2865.NASIdentifier_SetString(p, "nas-"+from),
+		rfc2866.AcctSessionTime_Set(p, 60),
+		rfc2866.AcctInputOctets_Set(p, 1000),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	c := radius.Client{Retry: 0, MaxPacketErrors: 1, Dialer: net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(from)}}}
+	resp, err := c.Exchange(ctx, p, addr)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("exchange from %s: %v", from, err)
+	}
+	return resp
+}
