@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -128,6 +129,25 @@ func limitKey(scope, id string) string {
 	return "portal:" + scope + ":" + hex.EncodeToString(h[:12])
 }
 
+// addrLimitID is what per-address limits count for the client at addr:
+// the address itself for IPv4, its /64 for IPv6. A subscriber line or
+// host is given a whole /64 (RFC 6177), so counting single IPv6
+// addresses would give one client 2^64 buckets.
+func addrLimitID(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
 func (a *Accounts) take(ctx context.Context, scope, key string, l Limit) error {
 	ok, retry, err := a.cfg.Limiter.Take(ctx, key, l)
 	if err != nil {
@@ -140,11 +160,11 @@ func (a *Accounts) take(ctx context.Context, scope, key string, l Limit) error {
 }
 
 // Login checks email and password and opens a session. addr is the
-// client's address. Every attempt counts against the account and the
+// client's address (IPv6 clients count per /64, see addrLimitID). Every attempt counts against the account and the
 // address (a successful one is refunded to the account), so parallel
 // guesses are limited too. Errors: ErrBadCredentials, ErrRateLimited.
 func (a *Accounts) Login(ctx context.Context, email, password, addr string) (User, Grant, error) {
-	if err := a.take(ctx, "login", limitKey("login-addr", addr), a.cfg.LoginPerAddress); err != nil {
+	if err := a.take(ctx, "login", limitKey("login-addr", addrLimitID(addr)), a.cfg.LoginPerAddress); err != nil {
 		return User{}, Grant{}, err
 	}
 	norm, err := NormalizeEmail(email)

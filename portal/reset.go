@@ -14,7 +14,7 @@ import (
 // per email address so the form cannot flood a mailbox; the latter answers
 // for registered and unknown addresses alike).
 func (a *Accounts) ForgotPassword(ctx context.Context, email, addr string) error {
-	if err := a.take(ctx, "forgot", limitKey("login-addr", addr), a.cfg.LoginPerAddress); err != nil {
+	if err := a.take(ctx, "forgot", limitKey("login-addr", addrLimitID(addr)), a.cfg.LoginPerAddress); err != nil {
 		return err
 	}
 	norm, err := NormalizeEmail(email)

@@ -80,3 +80,24 @@ func TestAccountMailsInEveryLanguage(t *testing.T) {
 		t.Errorf("unknown language falls back to %q, want English", m.subject)
 	}
 }
+
+func TestAddrLimitID(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, addr, want string }{
+		{"IPv4 as is", "198.51.100.7", "198.51.100.7"},
+		{"IPv4-mapped IPv6 as IPv4", "::ffff:198.51.100.7", "198.51.100.7"},
+		{"IPv6 by its /64", "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"},
+		{"another address of the same /64", "2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"the next /64", "2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"zone dropped", "fe80::1%eth0", "fe80::/64"},
+		{"not an address: as is", "pipe", "pipe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := addrLimitID(tt.addr); got != tt.want {
+				t.Fatalf("addrLimitID(%q) = %q, want %q", tt.addr, got, tt.want)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -313,4 +314,26 @@ func TestChangeEmailNeedsVerification(t *testing.T) {
 	}
 	c.user.Email = "new.address@example.com"
 	c.login()
+}
+
+// TestLoginRateLimitedPerIPv6Prefix: an IPv6 client is limited by its /64,
+// not by each of its 2^64 addresses; another /64 has its own bucket.
+func TestLoginRateLimitedPerIPv6Prefix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withTrustedProxies(t, "127.0.0.1, ::1"),
+		withAccounts(func(c *portal.Config) { c.LoginPerAddress = portal.Limit{N: 3, Window: 60e9} }))
+	attempt := func(email, client string) response {
+		return e.anon().do("POST", "/v1/auth/login", map[string]any{"email": email, "password": "pw pw pw pw pw"}, "X-Forwarded-For", client)
+	}
+	for i := range 3 {
+		if r := attempt("x"+string(rune('a'+i))+"@example.com", fmt.Sprintf("2001:db8:1:2::%x", i+1)); r.status != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	if r := attempt("y@example.com", "2001:db8:1:2:ffff::9"); r.status != http.StatusTooManyRequests {
+		t.Fatalf("fourth attempt from the same /64: %d %s", r.status, r.body)
+	}
+	if r := attempt("z@example.com", "2001:db8:1:3::1"); r.status != http.StatusUnauthorized {
+		t.Fatalf("first attempt from the next /64: %d %s", r.status, r.body)
+	}
 }
