@@ -22,6 +22,9 @@ import (
 // Writers should create files under a temporary name (a leading dot or a
 // .tmp/.part suffix) and rename them into place; files changed within the
 // last Settle are left for the next scan.
+//
+// Files in done/ are already stored; with a Retention they are deleted
+// that long after they were moved there (rejected/ is left for people).
 type Spool struct {
 	Dir      string
 	Pipeline *Pipeline
@@ -29,6 +32,10 @@ type Spool struct {
 	Mapping  *Mapping // used for *.txt/*.dat files, if set
 	Interval time.Duration
 	Settle   time.Duration
+	// Retention is how long done/ keeps a file; 0 keeps every file.
+	Retention time.Duration
+	// PruneEvery is how often done/ is pruned; default an hour.
+	PruneEvery time.Duration
 }
 
 // FormatForName picks the format from a file name: .csv → csv,
@@ -62,11 +69,24 @@ func (s *Spool) Run(ctx context.Context) error {
 			return fmt.Errorf("spool: %w", err)
 		}
 	}
+	if s.PruneEvery <= 0 {
+		s.PruneEvery = time.Hour
+	}
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if _, err := s.ScanOnce(ctx); err != nil && ctx.Err() == nil {
 			s.Log.Error("spool scan", "dir", s.Dir, "err", err)
+		}
+		if s.Retention > 0 && time.Since(pruned) >= s.PruneEvery {
+			n, err := s.PruneDone(time.Now().Add(-s.Retention))
+			if err != nil {
+				s.Log.Warn("spool prune", "dir", s.Dir, "err", err)
+			} else if n > 0 {
+				s.Log.Info("spool pruned done/", "files", n, "retention", s.Retention)
+			}
+			pruned = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -155,7 +175,40 @@ func (s *Spool) ingestFile(ctx context.Context, name string) error {
 	if err := os.Rename(path, dst); err != nil {
 		return fmt.Errorf("spool move %s to done: %w", name, err)
 	}
+	// Retention counts from now, not from when the feed wrote the file
+	// (a copy may keep an old modification time).
+	now := time.Now()
+	if err := os.Chtimes(dst, now, now); err != nil {
+		s.Log.Warn("spool touch", "file", dst, "err", err)
+	}
 	return nil
+}
+
+// PruneDone deletes the regular files in done/ last modified before
+// before (ingested files, stamped when they were moved there, and their
+// summaries), and returns how many it deleted. A file another process
+// deletes meanwhile is not an error.
+func (s *Spool) PruneDone(before time.Time) (int, error) {
+	dir := filepath.Join(s.Dir, "done")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("spool prune: %w", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(before) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("spool prune: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // ingestStream ingests a file dropped into the spool in the format its

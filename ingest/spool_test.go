@@ -248,3 +248,64 @@ func TestSpoolKeepsFilesWhenPipelineStopped(t *testing.T) {
 		}
 	}
 }
+
+// TestSpoolPrunesDone: a file moved to done/ is stamped with the time of
+// the move, so its retention counts from then even when the feed kept an
+// old modification time; Run deletes what done/ has held longer than the
+// retention, and leaves rejected/ alone.
+func TestSpoolPrunesDone(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, ingest.Config{}, nil)
+	ctx := testenv.Context(t, 2*time.Minute)
+	dir := t.TempDir()
+	sp := &ingest.Spool{Dir: dir, Pipeline: env.p, Log: env.log, Interval: 10 * time.Millisecond, Settle: 20 * time.Millisecond,
+		Retention: 24 * time.Hour, PruneEvery: 10 * time.Millisecond}
+
+	// A feed copied with its timestamps: written a week ago.
+	week := time.Now().Add(-7 * 24 * time.Hour)
+	feed := filepath.Join(dir, "old-export.csv")
+	writeSettled(t, feed, genFeed(t, 14, 50, "spool-prune").text)
+	if err := os.Chtimes(feed, week, week); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Second)
+	if _, err := sp.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(filepath.Join(dir, "done", "old-export.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ModTime().Before(before) {
+		t.Fatalf("done/old-export.csv keeps the feed's time %v: retention would count from then", info.ModTime())
+	}
+
+	// In done/ for two days, and a rejected file as old.
+	for _, p := range []string{filepath.Join(dir, "done", "stored-long-ago.csv"), filepath.Join(dir, "rejected", "unreadable.xml")} {
+		writeSettled(t, p, "x\n")
+		old := time.Now().Add(-48 * time.Hour)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- sp.Run(runCtx) }()
+	deadline := time.Now().Add(time.Minute)
+	for slices.Contains(dirNames(t, filepath.Join(dir, "done")), "stored-long-ago.csv") {
+		if time.Now().After(deadline) {
+			t.Fatal("done/stored-long-ago.csv was not pruned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"old-export.csv", "old-export.csv.summary.json"}, dirNames(t, filepath.Join(dir, "done"))); diff != "" {
+		t.Errorf("done/ after pruning (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"unreadable.xml"}, dirNames(t, filepath.Join(dir, "rejected"))); diff != "" {
+		t.Errorf("rejected/ after pruning (-want +got):\n%s", diff)
+	}
+}

@@ -405,3 +405,15 @@ func TestJSONLogDurations(t *testing.T) {
 		}
 	}
 }
+
+// TestSpoolRetentionCoversRADIUSReplay: done/ may not be pruned sooner
+// than the RADIUS receiver reads it back at start; refused before anything
+// is opened.
+func TestSpoolRetentionCoversRADIUSReplay(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"SIMCORE_RADIUS_SECRET": "s3cret", "SIMCORE_POSTGRES_URL": "postgres://nobody@127.0.0.1:1/x", "SIMCORE_CLICKHOUSE_ADDR": "127.0.0.1:1"}
+	args := []string{"ingest", "--spool", t.TempDir(), "--radius-addr", "127.0.0.1:0", "--spool-retention", "10m"}
+	if _, _, err := runCLI(context.Background(), env, args...); !usageNaming("shorter than --radius-wal-replay 30m0s")(err) {
+		t.Fatalf("err = %v; want a usage error", err)
+	}
+}

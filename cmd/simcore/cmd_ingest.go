@@ -119,6 +119,11 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	if f.radius.addr != "" && auth == nil {
 		return usagef("ingest: --radius-addr needs a clients file (--radius-clients) or a secret (--radius-secret-file or SIMCORE_RADIUS_SECRET)")
 	}
+	if f.spool != "" {
+		if err := checkSpoolRetention(f.ic.spoolKeep, &f.radius); err != nil {
+			return err
+		}
+	}
 	stopProfile, err := cpuProfile(f.profile)
 	if err != nil {
 		return err
@@ -227,7 +232,7 @@ func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *promethe
 	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
 		return err
 	}
-	comps, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, mapping, &f.radius, auth)
+	comps, err := ingestComponents(c, log, reg, m, f.spool, f.ic.spoolKeep, f.pushAddr, f.token, mapping, &f.radius, auth)
 	if err != nil {
 		return err
 	}
@@ -252,10 +257,23 @@ func (p *ingestParts) pushURL() string {
 	return "http://" + p.pushLn.Addr().String() + "/v1/ingest"
 }
 
-func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m *meteringStack, spool, pushAddr, token string, mapping *ingest.Mapping, rf *radiusFlags, auth *radiusAuth) (*ingestParts, error) {
+// checkSpoolRetention refuses a done/ retention shorter than the RADIUS
+// log's replay window: the receiver rebuilds its session marks from the
+// segments in done/ at start, so they must outlive the window.
+func checkSpoolRetention(keep time.Duration, rf *radiusFlags) error {
+	if keep > 0 && rf.addr != "" && rf.wal && keep < rf.walReplay {
+		return usagef("ingest: --spool-retention %s is shorter than --radius-wal-replay %s", keep, rf.walReplay)
+	}
+	return nil
+}
+
+func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m *meteringStack, spool string, spoolKeep time.Duration, pushAddr, token string, mapping *ingest.Mapping, rf *radiusFlags, auth *radiusAuth) (*ingestParts, error) {
 	parts := &ingestParts{}
 	if spool != "" {
-		parts.spool = &ingest.Spool{Dir: spool, Pipeline: m.pipeline, Log: log, Mapping: mapping}
+		if err := checkSpoolRetention(spoolKeep, rf); err != nil {
+			return nil, err
+		}
+		parts.spool = &ingest.Spool{Dir: spool, Pipeline: m.pipeline, Log: log, Mapping: mapping, Retention: spoolKeep}
 	}
 	if pushAddr != "" {
 		if token == "" {

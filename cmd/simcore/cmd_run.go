@@ -138,7 +138,7 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	if err := opsSrv.Listen(c.common.opsAddr); err != nil {
 		return err
 	}
-	parts, err := ingestComponents(c, log, reg, m, f.spool, f.pushAddr, f.token, nil, &f.radius, auth)
+	parts, err := ingestComponents(c, log, reg, m, f.spool, f.ic.spoolKeep, f.pushAddr, f.token, nil, &f.radius, auth)
 	if err != nil {
 		return err
 	}
