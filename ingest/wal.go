@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,10 +71,26 @@ type WAL struct {
 	// file (tests inject faults with it).
 	wrapFile func(*os.File) segmentFile
 
+	// health is the outcome of the latest commit (a *walHealth).
+	health atomic.Pointer[walHealth]
+
 	// Owned by the commit goroutine.
 	seg   *segment
 	seq   int
 	spare []byte
+}
+
+type walHealth struct{ err error }
+
+// Health returns the error of the latest commit, or nil when it was
+// written and fsynced (or none has run yet). A readiness check uses it:
+// a receiver whose log cannot write answers no NAS and should be taken
+// out of service until a commit succeeds again.
+func (w *WAL) Health() error {
+	if h := w.health.Load(); h != nil {
+		return h.err
+	}
+	return nil
 }
 
 // walCommit is one group commit: the lines of every request that arrived
@@ -226,6 +243,7 @@ func (w *WAL) commit() {
 	w.pending = newCommit(w.spare)
 	w.mu.Unlock()
 	c.err = w.write(c.buf, c.n)
+	w.health.Store(&walHealth{err: c.err})
 	w.spare = c.buf // Accept callers read only c.err
 	close(c.done)
 	w.m.commitRecords.Observe(float64(c.n))

@@ -405,12 +405,21 @@ func TestWALFsyncFailure(t *testing.T) {
 	if err := accept(0); err != nil {
 		t.Fatal(err)
 	}
+	if err := w.Health(); err != nil {
+		t.Fatalf("Health after a good commit: %v", err)
+	}
 	failSyncs.Store(1)
 	if err := accept(1); err == nil {
 		t.Fatal("Accept returned nil although its fsync failed")
 	}
+	if err := w.Health(); err == nil || !strings.Contains(err.Error(), "injected fsync failure") {
+		t.Fatalf("Health after a failed fsync: %v", err)
+	}
 	if err := accept(2); err != nil {
 		t.Fatalf("Accept after a failed fsync: %v", err)
+	}
+	if err := w.Health(); err != nil {
+		t.Fatalf("Health once a commit succeeds again: %v", err)
 	}
 	w.Close()
 	counts, recs := segmentRecords(t, dir)

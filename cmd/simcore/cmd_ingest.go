@@ -236,6 +236,9 @@ func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *promethe
 	if err != nil {
 		return err
 	}
+	if comps.radius != nil {
+		comps.radius.readiness(opsSrv)
+	}
 	log.Info("ingest running", "ops", "http://"+opsSrv.Addr(), "spool", f.spool, "push", comps.pushURL(), "radius", f.radius.addr)
 	return runComponents(ctx, log, c.common.shutdownTimeout, opsSrv, m.pipeline, comps)
 }

@@ -142,6 +142,9 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	if err != nil {
 		return err
 	}
+	if parts.radius != nil {
+		parts.radius.readiness(opsSrv)
+	}
 	var netsim *netsimParts
 	if f.netsim {
 		if netsim, err = startNetsim(ctx, log, reg, &f.nc, &f.pc); err != nil {

@@ -186,9 +186,19 @@ func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, a
 	if err != nil {
 		return err
 	}
+	r.readiness(opsSrv)
 	log.Info("radius receiver running; the spool's store is another process", "ops", "http://"+opsSrv.Addr(),
 		"radius", f.radius.addr, "spool", f.spool)
 	return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, r.serve)
+}
+
+// readiness makes /readyz fail while the write-ahead log cannot write:
+// the receiver then answers no NAS, and a load balancer in front of
+// several receivers should send them elsewhere.
+func (r *radiusReceiver) readiness(s *ops.Server) {
+	if r.wal != nil {
+		s.AddCheck("radius_wal", func(context.Context) error { return r.wal.Health() })
+	}
 }
 
 // serve runs the receiver until ctx ends, then closes the log after the

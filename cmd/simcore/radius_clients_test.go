@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -118,6 +119,11 @@ func TestIngestRADIUSClients(t *testing.T) {
 			}
 			if resp := nasExchange(t, "127.0.0.3", addr, "nas-one-secret", 300*time.Millisecond); resp != nil {
 				t.Fatal("answered 127.0.0.3, which is no client")
+			}
+			// Readiness follows the write-ahead log, which has just
+			// committed the answered request.
+			if code, body := get(t, "http://"+ops+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"radius_wal":"ok"`) {
+				t.Errorf("readyz: %d %s, want 200 with radius_wal ok", code, body)
 			}
 			_, metrics := get(t, "http://"+ops+"/metrics")
 			if !strings.Contains(metrics, `simcore_radius_requests_total{outcome="unknown_client",type="unknown"} 1`) {
