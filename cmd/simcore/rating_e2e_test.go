@@ -39,53 +39,11 @@ func freeAddr(t *testing.T) string {
 // through the CLI lifts the bar on the HLR.
 func TestRatingBarsAndUnbarsEndToEnd(t *testing.T) {
 	ctx := testenv.Context(t, 4*time.Minute)
-	pgURL := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
-	redisAddr, redisDB := testenv.RedisDB(t)
-	chDB := testenv.UniqueName("t_")
-	t.Cleanup(func() {
-		_ = chstore.DropDatabase(context.Background(), chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: chDB})
-	})
+	// A line on the pay-as-you-go plan with 1.00 EUR on it.
+	line := newPAYGLine(t, ctx, 21, "Dana", "he", "1.00")
+	env, pool, iccid, imsi, msisdn, subID := line.env, line.pool, line.iccid, line.imsi, line.msisdn, line.subID
 	hlrAddr, smscAddr, smtpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	dir := t.TempDir()
-	env := map[string]string{
-		"SIMCORE_POSTGRES_URL":        pgURL,
-		"SIMCORE_CLICKHOUSE_ADDR":     testenv.ClickHouseAddr(t),
-		"SIMCORE_CLICKHOUSE_DATABASE": chDB,
-		"SIMCORE_REDIS_ADDR":          redisAddr,
-		"SIMCORE_REDIS_DB":            strconv.Itoa(redisDB),
-		"SIMCORE_ACTIVATION_KEY":      "00112233445566778899aabbccddeeff",
-		"SIMCORE_LOG_LEVEL":           "warn",
-	}
-	catalogue := filepath.Join(dir, "catalogue.yaml")
-	if err := os.WriteFile(catalogue, demoCatalogue, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, errOut, err := runCLI(ctx, env, "plans", "import", catalogue); err != nil {
-		t.Fatalf("plans import: %v\n%s", err, errOut)
-	}
-
-	// A line on the pay-as-you-go plan with 1.00 EUR on it.
-	pool, err := pgxpool.New(ctx, pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	store := ppg.New(pool)
-	h, _ := provisioning.NewActivationHasher([]byte("00112233445566778899aabbccddeeff"))
-	iccid, imsi, msisdn := demoICCID(21), demoIMSI(21), demoMSISDN(21)
-	if _, err := store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: iccid, IMSI: imsi, ActivationCode: "CODE0021"}}, h); err != nil {
-		t.Fatal(err)
-	}
-	plan, _ := store.CreatePlan(ctx, provisioning.Plan{Name: demoPAYGPlan, APN: "travel.simcore"})
-	acct, _ := store.CreateAccount(ctx, "e2e")
-	subr, _ := store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "Dana", Language: "he"})
-	subID, err := store.CreateSubscription(ctx, subr, plan, msisdn, iccid, time.Now().AddDate(0, 0, -1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := runCLI(ctx, env, "topup", iccid, "--amount", "1.00", "--key", "e2e-initial"); err != nil {
-		t.Fatalf("initial credit: %v", err)
-	}
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -174,52 +132,11 @@ func TestRatingBarsAndUnbarsEndToEnd(t *testing.T) {
 // it without one.
 func TestRaterServesBalanceAPI(t *testing.T) {
 	ctx := testenv.Context(t, 2*time.Minute)
-	pgURL := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
-	redisAddr, redisDB := testenv.RedisDB(t)
-	chDB := testenv.UniqueName("t_")
-	t.Cleanup(func() {
-		_ = chstore.DropDatabase(context.Background(), chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: chDB})
-	})
-	env := map[string]string{
-		"SIMCORE_POSTGRES_URL":        pgURL,
-		"SIMCORE_CLICKHOUSE_ADDR":     testenv.ClickHouseAddr(t),
-		"SIMCORE_CLICKHOUSE_DATABASE": chDB,
-		"SIMCORE_REDIS_ADDR":          redisAddr,
-		"SIMCORE_REDIS_DB":            strconv.Itoa(redisDB),
-		"SIMCORE_ACTIVATION_KEY":      "00112233445566778899aabbccddeeff",
-		"SIMCORE_LOG_LEVEL":           "warn",
-		"SIMCORE_OPS_ADDR":            "127.0.0.1:0",
-	}
+	line := newPAYGLine(t, ctx, 31, "Eli", "en", "3.25")
+	env, iccid := line.env, line.iccid
+	env["SIMCORE_OPS_ADDR"] = "127.0.0.1:0"
 	if _, _, err := runCLI(ctx, env, "rater", "--balance-addr", freeAddr(t)); !isUsage(err) || !strings.Contains(err.Error(), "needs a token") {
 		t.Fatalf("balance API without a token: %v, want a usage error", err)
-	}
-
-	catalogue := filepath.Join(t.TempDir(), "catalogue.yaml")
-	if err := os.WriteFile(catalogue, demoCatalogue, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, errOut, err := runCLI(ctx, env, "plans", "import", catalogue); err != nil {
-		t.Fatalf("plans import: %v\n%s", err, errOut)
-	}
-	pool, err := pgxpool.New(ctx, pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	store := ppg.New(pool)
-	h, _ := provisioning.NewActivationHasher([]byte("00112233445566778899aabbccddeeff"))
-	iccid := demoICCID(31)
-	if _, err := store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: iccid, IMSI: demoIMSI(31), ActivationCode: "CODE0031"}}, h); err != nil {
-		t.Fatal(err)
-	}
-	plan, _ := store.CreatePlan(ctx, provisioning.Plan{Name: demoPAYGPlan, APN: "travel.simcore"})
-	acct, _ := store.CreateAccount(ctx, "balance api")
-	subr, _ := store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "Eli", Language: "en"})
-	if _, err := store.CreateSubscription(ctx, subr, plan, demoMSISDN(31), iccid, time.Now().AddDate(0, 0, -1)); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := runCLI(ctx, env, "topup", iccid, "--amount", "3.25", "--key", "balance-api"); err != nil {
-		t.Fatalf("top-up: %v", err)
 	}
 
 	addr := freeAddr(t)
@@ -261,4 +178,61 @@ func TestRaterServesBalanceAPI(t *testing.T) {
 	if code, body := get("wrong"); code != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d %s, want 401", code, body)
 	}
+}
+
+// paygLine is a subscription on the pay-as-you-go plan, in databases of
+// the test's own with the demo catalogue imported, and its first credit.
+type paygLine struct {
+	env                 map[string]string // the stores, for runCLI
+	pool                *pgxpool.Pool
+	iccid, imsi, msisdn string
+	subID               int64
+}
+
+// newPAYGLine sets up line n (demoICCID(n) and its IMSI and MSISDN) for
+// subscriber name speaking lang, with credit on it.
+func newPAYGLine(t *testing.T, ctx context.Context, n int, name, lang, credit string) *paygLine {
+	t.Helper()
+	pgURL := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
+	redisAddr, redisDB := testenv.RedisDB(t)
+	chDB := testenv.UniqueName("t_")
+	t.Cleanup(func() {
+		_ = chstore.DropDatabase(context.Background(), chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: chDB})
+	})
+	l := &paygLine{env: map[string]string{
+		"SIMCORE_POSTGRES_URL":        pgURL,
+		"SIMCORE_CLICKHOUSE_ADDR":     testenv.ClickHouseAddr(t),
+		"SIMCORE_CLICKHOUSE_DATABASE": chDB,
+		"SIMCORE_REDIS_ADDR":          redisAddr,
+		"SIMCORE_REDIS_DB":            strconv.Itoa(redisDB),
+		"SIMCORE_ACTIVATION_KEY":      "00112233445566778899aabbccddeeff",
+		"SIMCORE_LOG_LEVEL":           "warn",
+	}, iccid: demoICCID(n), imsi: demoIMSI(n), msisdn: demoMSISDN(n)}
+	catalogue := filepath.Join(t.TempDir(), "catalogue.yaml")
+	if err := os.WriteFile(catalogue, demoCatalogue, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, err := runCLI(ctx, l.env, "plans", "import", catalogue); err != nil {
+		t.Fatalf("plans import: %v\n%s", err, errOut)
+	}
+	var err error
+	if l.pool, err = pgxpool.New(ctx, pgURL); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.pool.Close)
+	store := ppg.New(l.pool)
+	h, _ := provisioning.NewActivationHasher([]byte("00112233445566778899aabbccddeeff"))
+	if _, err := store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: l.iccid, IMSI: l.imsi, ActivationCode: fmt.Sprintf("CODE%04d", n)}}, h); err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := store.CreatePlan(ctx, provisioning.Plan{Name: demoPAYGPlan, APN: "travel.simcore"})
+	acct, _ := store.CreateAccount(ctx, name)
+	subr, _ := store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: name, Language: lang})
+	if l.subID, err = store.CreateSubscription(ctx, subr, plan, l.msisdn, l.iccid, time.Now().AddDate(0, 0, -1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(ctx, l.env, "topup", l.iccid, "--amount", credit, "--key", "initial-"+l.iccid); err != nil {
+		t.Fatalf("initial credit: %v", err)
+	}
+	return l
 }
