@@ -82,6 +82,10 @@ type WAL struct {
 
 type walHealth struct{ err error }
 
+// walHealthy is every successful commit's health, so a commit allocates
+// none.
+var walHealthy walHealth
+
 // Health returns the error of the latest commit, or nil when it was
 // written and fsynced (or none has run yet). A readiness check uses it:
 // a receiver whose log cannot write answers no NAS and should be taken
@@ -243,7 +247,11 @@ func (w *WAL) commit() {
 	w.pending = newCommit(w.spare)
 	w.mu.Unlock()
 	c.err = w.write(c.buf, c.n)
-	w.health.Store(&walHealth{err: c.err})
+	if c.err == nil {
+		w.health.Store(&walHealthy)
+	} else {
+		w.health.Store(&walHealth{err: c.err})
+	}
 	w.spare = c.buf // Accept callers read only c.err
 	close(c.done)
 	w.m.commitRecords.Observe(float64(c.n))
