@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -131,9 +130,12 @@ func (c *cmdEnv) openMetering(ctx context.Context, log *slog.Logger, reg *promet
 		return m, nil
 	}
 	if ic.memMiB > 0 && os.Getenv("GOMEMLIMIT") == "" {
-		// The dedupe key set and two batches in flight are the live heap;
-		// without a limit the GC lets the heap double before it runs.
-		debug.SetMemoryLimit(int64(ic.memMiB) << 20)
+		ml, err := newMemoryLimit(log, reg, ic.memMiB)
+		if err != nil {
+			m.close()
+			return nil, err
+		}
+		go ml.run(ctx)
 	}
 	if m.pg, err = openPool(ctx, c.common.postgresURL); err != nil {
 		m.close()
