@@ -295,3 +295,51 @@ func TestDashboardNamesRealMetrics(t *testing.T) {
 		t.Errorf("the dashboard charts only %d simcore metrics", len(used))
 	}
 }
+
+// TestEveryAlertHasARunbook: each alert's runbook annotation names a
+// section of docs/operations.md, and each alert section there is an alert.
+func TestEveryAlertHasARunbook(t *testing.T) {
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	b, err := os.ReadFile("prometheus/rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &rules); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]bool{}
+	for line := range strings.Lines(string(doc)) {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(line), "### "); ok {
+			sections[name] = true
+		}
+	}
+	alerts := map[string]bool{}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			alerts[r.Alert] = true
+			want := "docs/operations.md#" + strings.ToLower(r.Alert)
+			if got := r.Annotations["runbook"]; got != want {
+				t.Errorf("%s: runbook %q, want %q", r.Alert, got, want)
+			}
+			if !sections[r.Alert] {
+				t.Errorf("%s: no section \"### %s\" in docs/operations.md", r.Alert, r.Alert)
+			}
+		}
+	}
+	for name := range sections {
+		if strings.HasPrefix(name, "Simcore") && !alerts[name] {
+			t.Errorf("docs/operations.md explains %s, which rules.yml does not have", name)
+		}
+	}
+}
