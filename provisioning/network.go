@@ -87,6 +87,11 @@ type SMSSender interface {
 	SendSMS(ctx context.Context, m SMS) (SMSResult, error)
 }
 
+// ErrMessageNotFound means a delivery receipt names a message id no
+// request has recorded (yet: the SMSC may report before the worker that
+// submitted the message has stored its id).
+var ErrMessageNotFound = errors.New("message id not recorded")
+
 // DeliveryReceipt is an SMSC's report on a submitted message part.
 type DeliveryReceipt struct {
 	MessageID string    // as in SMSResult.MessageIDs (normalised: see workers/smpp)

@@ -120,6 +120,22 @@ func (s *Service) Apply(ctx context.Context, id string) error {
 	return nil
 }
 
+// RecordReceipt stores an SMSC's delivery receipt on the message part it
+// names. It returns an error wrapping ErrMessageNotFound when no request
+// has recorded that message id: the receipt may have overtaken the worker
+// that submitted the message, so the caller should have the SMSC deliver
+// it again (workers/smpp does).
+func (s *Service) RecordReceipt(ctx context.Context, r DeliveryReceipt) error {
+	known, err := s.Store.RecordReceipt(ctx, r.MessageID, r.State, r.Done)
+	if err != nil {
+		return err
+	}
+	if !known {
+		return fmt.Errorf("delivery receipt for message %s: %w", r.MessageID, ErrMessageNotFound)
+	}
+	return nil
+}
+
 // Sweep re-enqueues pending requests not updated for olderThan: a task lost
 // (Redis flushed, an enqueue that failed after the request was recorded)
 // would otherwise leave its request pending for ever. Requests whose task

@@ -158,10 +158,10 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 	p.sms, err = wsmpp.New(wsmpp.Config{
 		Addr: pc.smscAddr, SystemID: pc.smscSystemID, Password: pc.smscPassword, SourceAddr: pc.smsFrom,
 		Window: pc.smsWindow, Rate: pc.smsRate, Log: log, Registry: reg,
-		OnReceipt: func(r provisioning.DeliveryReceipt) {
-			if _, err := p.store.RecordReceipt(context.Background(), r.MessageID, r.State, r.Done); err != nil {
-				log.Warn("record delivery receipt", "err", err)
-			}
+		OnReceipt: func(r provisioning.DeliveryReceipt) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return p.svc.RecordReceipt(ctx, r)
 		},
 	})
 	if err != nil {

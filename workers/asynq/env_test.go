@@ -112,9 +112,8 @@ func newEnv(t *testing.T, gatewayFailureRate, smscFailureRate float64) *env {
 		t.Fatal(err)
 	}
 	sender, err := wsmpp.New(wsmpp.Config{Addr: e.smsc.Addr(), SystemID: "simcore", Password: "pw", SourceAddr: "simcore", Window: 10, Rate: 1000, Log: log,
-		OnReceipt: func(r provisioning.DeliveryReceipt) {
-			_, _ = e.store.RecordReceipt(context.Background(), r.MessageID, r.State, r.Done)
-		}})
+		// As cmd/simcore wires it; e.svc is set below, before any submit.
+		OnReceipt: func(r provisioning.DeliveryReceipt) error { return e.svc.RecordReceipt(context.Background(), r) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,8 +70,13 @@ type Config struct {
 	// slow OnReceipt delays receipts (never submits), and one that blocks
 	// for RespTimeout gets the receiver session taken for dead. The SMSC
 	// resends a receipt it did not see acknowledged, so OnReceipt must be
-	// idempotent.
-	OnReceipt func(provisioning.DeliveryReceipt)
+	// idempotent. An error it returns is answered with ESME_RX_T_APPN, so
+	// that the SMSC delivers the receipt again later (a store that is down,
+	// or a message whose id is not recorded yet), except
+	// provisioning.ErrMessageNotFound for a receipt this Sender did not
+	// submit the message of: no later try can match it, so it is
+	// acknowledged and dropped.
+	OnReceipt func(provisioning.DeliveryReceipt) error
 
 	// Log defaults to discarding; Registry receives the metrics, nil
 	// registers nothing.

@@ -28,6 +28,9 @@ const (
 	statusInvCmdID  uint32 = 0x03
 	statusMsgQFul   uint32 = 0x14
 	statusThrottled uint32 = 0x58
+	// statusRxTApp (ESME_RX_T_APPN) answers a deliver_sm this ESME cannot
+	// take now: the SMSC delivers it again later.
+	statusRxTApp uint32 = 0x64
 )
 
 // StatusError is a command_status other than ESME_ROK in the SMSC's answer.

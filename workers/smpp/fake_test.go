@@ -119,7 +119,7 @@ func TestCapturedMalformedReceiptEndToEnd(t *testing.T) {
 	receipts := make(chan provisioning.DeliveryReceipt, 1)
 	s, reg := newSender(t, addr, func(c *Config) {
 		c.EnquireLink = 50 * time.Millisecond
-		c.OnReceipt = func(r provisioning.DeliveryReceipt) { receipts <- r }
+		c.OnReceipt = func(r provisioning.DeliveryReceipt) error { receipts <- r; return nil }
 	})
 	startBound(t, s)
 	select {

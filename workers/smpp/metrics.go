@@ -21,6 +21,7 @@ type metrics struct {
 	latency      prometheus.Histogram
 	receipts     *prometheus.CounterVec // state
 	uncorrelated prometheus.Counter
+	deferred     prometheus.Counter
 	delivers     *prometheus.CounterVec // kind: receipt, mo, malformed
 	windowInUse  prometheus.Gauge
 	windowSize   prometheus.Gauge
@@ -48,6 +49,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		uncorrelated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "simcore_smpp_receipts_uncorrelated_total",
 			Help: "Delivery receipts whose message id matched no id this process submitted (sent before a restart, or evicted).",
+		}),
+		deferred: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "simcore_smpp_receipts_deferred_total",
+			Help: "Delivery receipts answered with ESME_RX_T_APPN so that the SMSC delivers them again: their message id was not recorded yet, or recording failed.",
 		}),
 		delivers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simcore_smpp_deliver_sm_total",
@@ -95,7 +100,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.sessionUp.WithLabelValues(t)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.submits, m.latency, m.receipts, m.uncorrelated, m.delivers,
+		for _, c := range []prometheus.Collector{m.submits, m.latency, m.receipts, m.uncorrelated, m.deferred, m.delivers,
 			m.windowInUse, m.windowSize, m.rateLimit, m.binds, m.reconnects, m.sessionUp} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

@@ -147,7 +147,7 @@ func (s *Sender) dial(ctx context.Context, kind string) (*session, error) {
 	// there must not lose the receipt. There it must not wait for submits
 	// to be answered either: its own reader reads the answers.
 	wait := kind == kindReceiver
-	ss, err := dialSession(ctx, s.cfg, kind, s.log, func(d deliverSM, err error) { s.onDeliver(d, err, wait) })
+	ss, err := dialSession(ctx, s.cfg, kind, s.log, func(d deliverSM, err error) uint32 { return s.onDeliver(d, err, wait) })
 	outcome := "ok"
 	var se *StatusError
 	switch {
@@ -366,40 +366,59 @@ func submitOutcome(r result) string {
 	return outcomeError
 }
 
-// onDeliver handles a deliver_sm on a session's reader goroutine; wait
-// lets it wait for outstanding submits to correlate a receipt.
-func (s *Sender) onDeliver(d deliverSM, err error, wait bool) {
+// onDeliver handles a deliver_sm on a session's reader goroutine and
+// returns the command_status to answer it with; wait lets it wait for
+// outstanding submits to correlate a receipt. Anything it cannot use
+// (undecodable, mobile-originated, unreadable) is acknowledged: a retry
+// would not read better, and an SMSC redelivers an unacknowledged PDU.
+func (s *Sender) onDeliver(d deliverSM, err error, wait bool) uint32 {
 	if err != nil {
 		s.m.delivers.WithLabelValues("malformed").Inc()
 		s.log.Warn("smpp undecodable deliver_sm", "err", err)
-		return
+		return statusOK
 	}
 	// esm_class message type (bits 2-5): 0x04 SMSC delivery receipt, 0x20
 	// intermediate delivery notification.
 	if t := d.esmClass & 0x3C; t != 0x04 && t != 0x20 {
 		s.m.delivers.WithLabelValues("mo").Inc()
 		s.log.Debug("smpp mobile-originated message ignored")
-		return
+		return statusOK
 	}
 	rec, tlvID, textID, err := receiptOf(d)
 	if err != nil {
 		s.m.delivers.WithLabelValues("malformed").Inc()
 		s.log.Warn("smpp unreadable delivery receipt", "err", err)
-		return
+		return statusOK
 	}
 	s.m.delivers.WithLabelValues("receipt").Inc()
 	if d.truncated {
 		s.log.Debug("smpp receipt with a length past its pdu", "message_id", rec.MessageID)
 	}
-	id, ok := s.resolve(tlvID, textID, finalState(rec.State), wait)
+	final := finalState(rec.State)
+	id, ok := s.resolve(tlvID, textID, final, wait)
 	rec.MessageID = id
 	if !ok {
 		s.m.uncorrelated.Inc()
 	}
 	s.m.receipts.WithLabelValues(stateLabel(rec.State)).Inc()
-	if s.cfg.OnReceipt != nil {
-		s.cfg.OnReceipt(rec)
+	if s.cfg.OnReceipt == nil {
+		return statusOK
 	}
+	err = s.cfg.OnReceipt(rec)
+	if err == nil || (!ok && errors.Is(err, provisioning.ErrMessageNotFound)) {
+		// Recorded, or about a message this Sender never submitted: no
+		// later try could match it.
+		return statusOK
+	}
+	// Not recorded yet (the worker that submitted it has not stored its
+	// id) or not recordable now: the SMSC delivers it again. resolve
+	// forgot a final receipt's id; the next delivery must match it too.
+	if ok && final {
+		s.ids.add(id)
+	}
+	s.m.deferred.Inc()
+	s.log.Debug("smpp delivery receipt deferred", "message_id", id, "err", err)
+	return statusRxTApp
 }
 
 // resolve correlates a receipt's ids. An unknown id may belong to a submit

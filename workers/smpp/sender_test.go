@@ -306,10 +306,11 @@ func TestReceiptsCorrelate(t *testing.T) {
 			receipts := map[string]provisioning.DeliveryReceipt{}
 			s, reg := startSender(t, sim, func(c *Config) {
 				c.Window, c.Rate = window, -1
-				c.OnReceipt = func(r provisioning.DeliveryReceipt) {
+				c.OnReceipt = func(r provisioning.DeliveryReceipt) error {
 					mu.Lock()
 					receipts[r.MessageID] = r
 					mu.Unlock()
+					return nil
 				}
 			})
 			ids := sendMany(t, s, n, 2*window)
@@ -472,7 +473,7 @@ func TestReconnectAfterSMSCRestart(t *testing.T) {
 	addr := sim.Addr()
 	receipts := make(chan provisioning.DeliveryReceipt, 16)
 	s, reg := startSender(t, sim, func(c *Config) {
-		c.OnReceipt = func(r provisioning.DeliveryReceipt) { receipts <- r }
+		c.OnReceipt = func(r provisioning.DeliveryReceipt) error { receipts <- r; return nil }
 	})
 	sms := provisioning.SMS{To: "4512345678", Text: "before"}
 	if _, err := s.SendSMS(context.Background(), sms); err != nil {
@@ -659,5 +660,78 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestReceiptDeferredUntilRecorded: a receipt that overtakes the recording
+// of its message (OnReceipt returns ErrMessageNotFound) is answered with
+// ESME_RX_T_APPN, and the SMSC's redelivery is matched to the message and
+// recorded; a final receipt's id is still known at the redelivery. A
+// receipt for a message this Sender never submitted is acknowledged at
+// once, since no later try could match it.
+func TestReceiptDeferredUntilRecorded(t *testing.T) {
+	t.Parallel()
+	sim := startSMSC(t, smsc.Config{ReceiptDelay: time.Millisecond})
+	var mu sync.Mutex
+	recorded := map[string]bool{} // message ids the store knows
+	calls := map[string]int{}
+	var got []provisioning.DeliveryReceipt
+	s, reg := startSender(t, sim, func(c *Config) {
+		c.OnReceipt = func(r provisioning.DeliveryReceipt) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls[r.MessageID]++
+			if !recorded[r.MessageID] {
+				return fmt.Errorf("receipt: %w", provisioning.ErrMessageNotFound)
+			}
+			got = append(got, r)
+			return nil
+		}
+	})
+	res, err := s.SendSMS(context.Background(), provisioning.SMS{To: "4512345678", Text: "overtaken"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.MessageIDs[0]
+	waitFor(t, "the first delivery, deferred", func() bool {
+		return metricValue(t, reg, "simcore_smpp_receipts_deferred_total") >= 1
+	})
+	mu.Lock()
+	recorded[id] = true // the worker stores the id now
+	mu.Unlock()
+	waitFor(t, "the redelivered receipt, recorded", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1
+	})
+	mu.Lock()
+	if got[0].MessageID != id || got[0].State != "DELIVRD" || calls[id] < 2 {
+		t.Errorf("recorded %+v after %d deliveries; want %s DELIVRD after 2 or more", got[0], calls[id], id)
+	}
+	mu.Unlock()
+	if v := metricValue(t, reg, "simcore_smpp_receipts_uncorrelated_total"); v != 0 {
+		t.Errorf("uncorrelated receipts %v: the redelivery must match its message", v)
+	}
+	acked := sim.Stats().ReceiptsAcked
+	if acked != 1 {
+		t.Errorf("the SMSC saw %d receipts acknowledged, want 1 (the redelivery)", acked)
+	}
+
+	// A Sender that never submitted the message (one restarted since, say)
+	// gets its receipt: acknowledged, not redelivered for ever.
+	sim2 := startSMSC(t, smsc.Config{ReceiptDelay: 200 * time.Millisecond})
+	first, _ := startSender(t, sim2, nil)
+	if _, err := first.SendSMS(context.Background(), provisioning.SMS{To: "4512345678", Text: "before a restart"}); err != nil {
+		t.Fatal(err)
+	}
+	first.Close() // the receipt is due in 200 ms, after the new Sender binds
+	_, reg2 := startSender(t, sim2, func(c *Config) {
+		c.OnReceipt = func(r provisioning.DeliveryReceipt) error {
+			return fmt.Errorf("receipt: %w", provisioning.ErrMessageNotFound)
+		}
+	})
+	waitFor(t, "the stranger's receipt acknowledged", func() bool { return sim2.Stats().ReceiptsAcked == 1 })
+	if v := metricValue(t, reg2, "simcore_smpp_receipts_deferred_total"); v != 0 {
+		t.Errorf("deferred %v receipts for a message this Sender never submitted", v)
 	}
 }

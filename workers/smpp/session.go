@@ -29,8 +29,9 @@ type session struct {
 	log         *slog.Logger
 	respTimeout time.Duration
 	// onDeliver handles a deliver_sm on the reader goroutine, before it is
-	// acknowledged; err is set if the PDU could not be decoded.
-	onDeliver func(d deliverSM, err error)
+	// answered, and returns the answer's command_status; err is set if the
+	// PDU could not be decoded.
+	onDeliver func(d deliverSM, err error) uint32
 
 	wmu sync.Mutex // serialises writes
 	seq atomic.Uint32
@@ -59,7 +60,7 @@ type result struct {
 }
 
 // dialSession connects and binds. A refused bind is a *StatusError.
-func dialSession(ctx context.Context, cfg Config, kind string, log *slog.Logger, onDeliver func(deliverSM, error)) (*session, error) {
+func dialSession(ctx context.Context, cfg Config, kind string, log *slog.Logger, onDeliver func(deliverSM, error) uint32) (*session, error) {
 	d := net.Dialer{Timeout: cfg.RespTimeout, KeepAlive: 30 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
@@ -256,12 +257,11 @@ func (s *session) read() {
 			return
 		case pdu.DeliverSMID:
 			d, derr := decodeDeliverSM(frame)
+			status := statusOK
 			if s.onDeliver != nil {
-				s.onDeliver(d, derr)
+				status = s.onDeliver(d, derr)
 			}
-			// Acknowledged even when undecodable: a retry would not decode
-			// better, and an SMSC redelivers an unacknowledged PDU forever.
-			err = s.write(encodeResponse(pdu.DeliverSMRespID, statusOK, h.Seq))
+			err = s.write(encodeResponse(pdu.DeliverSMRespID, status, h.Seq))
 		default: // data_sm, alert_notification, outbind...: not supported
 			err = s.write(encodeResponse(pdu.GenericNACKID, statusInvCmdID, h.Seq))
 		}
