@@ -147,7 +147,17 @@ type Pipeline struct {
 	// gathered and the batch being written began waiting; 0 if none.
 	gathering, writing atomic.Int64
 	pending            atomic.Int64
+	// drainBy (unix nanos; 0: none) ends the final flush sooner than
+	// DrainTimeout would; see DrainBy.
+	drainBy atomic.Int64
 }
+
+// DrainBy ends the flush that follows Run's context at deadline, if that
+// comes before DrainTimeout does: a process whose sources used part of its
+// shutdown time gives the pipeline only the rest. Groups not written by
+// then get an error, so their sources are not acknowledged. Call it before
+// Run's context ends.
+func (p *Pipeline) DrainBy(deadline time.Time) { p.drainBy.Store(deadline.UnixNano()) }
 
 type pipelineMetrics struct {
 	records *prometheus.CounterVec
@@ -300,8 +310,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 	// Drain: take what parsers already handed over, write it, and give the
-	// writer DrainTimeout before its retries are cut off.
-	drain := time.AfterFunc(p.cfg.DrainTimeout, stopWriter)
+	// writer DrainTimeout (or until DrainBy's deadline) before its retries
+	// are cut off.
+	wait := p.cfg.DrainTimeout
+	if by := p.drainBy.Load(); by != 0 {
+		wait = min(wait, time.Until(time.Unix(0, by)))
+	}
+	drain := time.AfterFunc(wait, stopWriter)
 	defer drain.Stop()
 	for {
 		select {

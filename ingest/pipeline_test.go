@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
@@ -875,5 +876,36 @@ func TestIngestReportsSourceReadError(t *testing.T) {
 	}
 	if got := env.storedCount(t); got != r.sum.Stored {
 		t.Errorf("usage_records holds %d records, Ingest reported %d stored", got, r.sum.Stored)
+	}
+}
+
+// TestPipelineDrainBy: DrainBy cuts the final flush short. With a writer
+// that keeps failing and an hour of DrainTimeout, Run returns once the
+// deadline has passed (the test's stop waits a minute at most), and the
+// file waiting for its write gets an error: it is not acknowledged.
+func TestPipelineDrainBy(t *testing.T) {
+	t.Parallel()
+	fw := &flakyWriter{failFirst: math.MaxInt64}
+	env := newTestEnv(t, ingest.Config{DrainTimeout: time.Hour, RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond},
+		func(w ingest.BatchWriter) ingest.BatchWriter { fw.w = w; return fw })
+	ctx := testenv.Context(t, 2*time.Minute)
+	f := genFeed(t, 301, 100, "")
+	errc := make(chan error, 1)
+	go func() {
+		_, err := env.p.Ingest(ctx, ingest.Source{Kind: "file", Name: "unwritable.csv", Format: ingest.FormatCSV, R: strings.NewReader(f.text)})
+		errc <- err
+	}()
+	for fw.calls.Load() < 2 { // retrying
+		if ctx.Err() != nil {
+			t.Fatal("the writer was never called")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	env.p.DrainBy(time.Now().Add(100 * time.Millisecond))
+	if err := env.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("Ingest of a file that was never written returned no error")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -47,7 +48,8 @@ func runAll(ctx context.Context, log *slog.Logger, drain time.Duration, opsSrv *
 
 // runComponents runs the ingest pipeline under its sources (spool, push)
 // and any other parts: on shutdown the sources stop first, then the
-// pipeline flushes what they handed it, then the ops server closes.
+// pipeline flushes what they handed it, both within drain of the stop,
+// then the ops server closes.
 func runComponents(ctx context.Context, log *slog.Logger, drain time.Duration, opsSrv *ops.Server, p *ingest.Pipeline, parts *ingestParts, extra ...func(context.Context) error) error {
 	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPipeline()
@@ -62,7 +64,15 @@ func runComponents(ctx context.Context, log *slog.Logger, drain time.Duration, o
 	if parts.push != nil {
 		extra = append(extra, func(ctx context.Context) error { return ops.ServeHTTP(ctx, parts.push, parts.pushLn, drain) })
 	}
+	// The sources drain first, then the pipeline flushes what they handed
+	// it: together within drain of the stop, so that the process ends in
+	// the time the operator gave it (systemd's TimeoutStopSec).
+	var stopping atomic.Int64
+	stopWatch := context.AfterFunc(ctx, func() { stopping.CompareAndSwap(0, time.Now().UnixNano()) })
+	defer stopWatch()
 	return runAll(ctx, log, drain, opsSrv, func() error {
+		stopping.CompareAndSwap(0, time.Now().UnixNano()) // a part failed first
+		p.DrainBy(time.Unix(0, stopping.Load()).Add(drain))
 		stopPipeline()
 		return <-loop
 	}, extra...)
