@@ -218,36 +218,46 @@ func checkExpr(t *testing.T, where, expr string, declared map[string]metric) {
 	}
 }
 
+// rule is what the tests read of an alerting rule.
+type rule struct {
+	Alert       string            `yaml:"alert"`
+	Expr        string            `yaml:"expr"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// loadRules returns every rule of prometheus/rules.yml, or fails.
+func loadRules(t *testing.T) []rule {
+	t.Helper()
+	b, err := os.ReadFile("prometheus/rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Groups []struct {
+			Rules []rule `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	var rules []rule
+	for _, g := range f.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	if len(rules) == 0 {
+		t.Fatal("rules.yml has no rules")
+	}
+	return rules
+}
+
 // TestRulesNameRealMetrics fails when an alert names a metric or label
 // the code does not declare, so renaming a metric cannot silently turn
 // an alert off. promtool cannot tell: an alert on a missing series is
 // simply never firing.
 func TestRulesNameRealMetrics(t *testing.T) {
 	declared := declaredMetrics(t)
-	var rules struct {
-		Groups []struct {
-			Rules []struct {
-				Alert string `yaml:"alert"`
-				Expr  string `yaml:"expr"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	b, err := os.ReadFile("prometheus/rules.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, &rules); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, g := range rules.Groups {
-		for _, r := range g.Rules {
-			checkExpr(t, "rules.yml "+r.Alert, r.Expr, declared)
-			n++
-		}
-	}
-	if n == 0 {
-		t.Fatal("rules.yml has no rules")
+	for _, r := range loadRules(t) {
+		checkExpr(t, "rules.yml "+r.Alert, r.Expr, declared)
 	}
 }
 
@@ -299,21 +309,6 @@ func TestDashboardNamesRealMetrics(t *testing.T) {
 // TestEveryAlertHasARunbook: each alert's runbook annotation names a
 // section of docs/operations.md, and each alert section there is an alert.
 func TestEveryAlertHasARunbook(t *testing.T) {
-	var rules struct {
-		Groups []struct {
-			Rules []struct {
-				Alert       string            `yaml:"alert"`
-				Annotations map[string]string `yaml:"annotations"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	b, err := os.ReadFile("prometheus/rules.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, &rules); err != nil {
-		t.Fatal(err)
-	}
 	doc, err := os.ReadFile("../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
@@ -325,16 +320,14 @@ func TestEveryAlertHasARunbook(t *testing.T) {
 		}
 	}
 	alerts := map[string]bool{}
-	for _, g := range rules.Groups {
-		for _, r := range g.Rules {
-			alerts[r.Alert] = true
-			want := "docs/operations.md#" + strings.ToLower(r.Alert)
-			if got := r.Annotations["runbook"]; got != want {
-				t.Errorf("%s: runbook %q, want %q", r.Alert, got, want)
-			}
-			if !sections[r.Alert] {
-				t.Errorf("%s: no section \"### %s\" in docs/operations.md", r.Alert, r.Alert)
-			}
+	for _, r := range loadRules(t) {
+		alerts[r.Alert] = true
+		want := "docs/operations.md#" + strings.ToLower(r.Alert)
+		if got := r.Annotations["runbook"]; got != want {
+			t.Errorf("%s: runbook %q, want %q", r.Alert, got, want)
+		}
+		if !sections[r.Alert] {
+			t.Errorf("%s: no section \"### %s\" in docs/operations.md", r.Alert, r.Alert)
 		}
 	}
 	for name := range sections {
