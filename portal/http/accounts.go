@@ -50,6 +50,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	noteUser(r.Context(), u.ID)
 	s.setSessionCookies(w, g)
 	writeJSON(w, http.StatusOK, loginResponse{Grant: g, User: u})
 	return nil

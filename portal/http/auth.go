@@ -52,6 +52,7 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 	if viaCookie && !safeMethod(r.Method) && !sess.CheckCSRF(r.Header.Get(CSRFHeader)) {
 		return nil, portal.ErrCSRF
 	}
+	noteUser(r.Context(), u.ID)
 	return &caller{user: u, session: sess, viaCookie: viaCookie}, nil
 }
 

@@ -17,7 +17,20 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyLog
+	keyAccess
 )
+
+// access is what the access log learns while the request is served.
+type access struct {
+	user int64 // the authenticated user, 0 when none
+}
+
+// noteUser records that the request is user's, for the access log.
+func noteUser(ctx context.Context, user int64) {
+	if a, ok := ctx.Value(keyAccess).(*access); ok {
+		a.user = user
+	}
+}
 
 func requestIDFrom(ctx context.Context) string {
 	id, _ := ctx.Value(keyRequestID).(string)
@@ -138,7 +151,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r)
 	w.Header().Set("X-Request-Id", id)
 	log := s.log.With("request_id", id)
-	ctx := context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyLog, log)
+	acc := &access{}
+	ctx := context.WithValue(context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyLog, log), keyAccess, acc)
 	r = r.WithContext(ctx)
 	sw := &statusWriter{ResponseWriter: w}
 
@@ -170,9 +184,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := time.Since(start)
 	s.metrics.requests.WithLabelValues(route, fmt.Sprintf("%dxx", sw.status/100)).Inc()
 	s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
-	// The route template, not the path: paths hold ICCIDs and ids.
-	log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
-		slog.Int("status", sw.status), slog.Int64("bytes", sw.bytes), slog.Duration("duration", d))
+	// The route template, not the path: paths hold ICCIDs and ids. The
+	// client's address and the user's id (never the e-mail) are what an
+	// operator needs to follow an abuse report or a break-in back.
+	attrs := []slog.Attr{slog.String("method", r.Method), slog.String("route", route),
+		slog.Int("status", sw.status), slog.Int64("bytes", sw.bytes), slog.Duration("duration", d),
+		slog.String("client", s.cfg.TrustedProxies.ClientAddr(r))}
+	if acc.user != 0 {
+		attrs = append(attrs, slog.Int64("user", acc.user))
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
 
 // unmatched answers a request no pattern matched: 405 with Allow when the

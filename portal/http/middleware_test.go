@@ -42,6 +42,7 @@ func TestRequestIDsLogsAndMetrics(t *testing.T) {
 		t.Fatalf("X-Request-Id %q, want a generated one", got)
 	}
 	c.must(http.StatusNotFound, "GET", "/v1/sims/"+e.card(), nil)
+	e.anon().must(http.StatusUnauthorized, "GET", "/v1/me", nil, "X-Request-Id", "anonymous-1")
 
 	// Every log line carries a request id; none carries the ICCID (paths
 	// are logged as route templates).
@@ -59,8 +60,24 @@ func TestRequestIDsLogsAndMetrics(t *testing.T) {
 		if id, _ := rec["request_id"].(string); id == "" {
 			t.Errorf("log line without request_id: %s", sc.Text())
 		}
-		if strings.Contains(sc.Text(), l.iccid) {
-			t.Errorf("log line holds an ICCID: %s", sc.Text())
+		if strings.Contains(sc.Text(), l.iccid) || strings.Contains(sc.Text(), c.user.Email) {
+			t.Errorf("log line holds an ICCID or an e-mail address: %s", sc.Text())
+		}
+		// Who asked: the client's address always, the user once known
+		// (from the session, or from the login that opened it).
+		if rec["client"] != "127.0.0.1" {
+			t.Errorf("log line with client %v, want 127.0.0.1: %s", rec["client"], sc.Text())
+		}
+		user, hasUser := rec["user"].(float64)
+		switch {
+		case rec["route"] == "POST /v1/auth/register", rec["request_id"] == "anonymous-1":
+			if hasUser {
+				t.Errorf("registration logged with a user: %s", sc.Text())
+			}
+		default:
+			if int64(user) != c.user.ID {
+				t.Errorf("log line with user %v, want %d: %s", rec["user"], c.user.ID, sc.Text())
+			}
 		}
 	}
 	if lines < 5 || !strings.Contains(e.logs.String(), `"request_id":"client-chosen-42"`) {
