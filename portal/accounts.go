@@ -27,8 +27,12 @@ type Config struct {
 	SessionTTL time.Duration // default 30 days
 	ResetTTL   time.Duration // default 1 hour
 	VerifyTTL  time.Duration // default 24 hours
+	// DeviceTTL is how long a device stays known after the login that
+	// made it known; default 180 days. See Login.
+	DeviceTTL time.Duration
 
 	LoginPerAccount Limit // default 5 per 15 minutes
+	LoginPerDevice  Limit // default 10 per 15 minutes, for a device the user has logged in from
 	LoginPerAddress Limit // default 30 per 15 minutes
 	ForgotPerEmail  Limit // default 3 per hour: no mail bombing through the form
 	CardPerUser     Limit // default 10 per hour
@@ -59,12 +63,14 @@ func (c *Config) Validate() error {
 	def(&c.SessionTTL, 30*24*time.Hour)
 	def(&c.ResetTTL, time.Hour)
 	def(&c.VerifyTTL, 24*time.Hour)
+	def(&c.DeviceTTL, 180*24*time.Hour)
 	lim := func(l *Limit, n int, w time.Duration) {
 		if l.N <= 0 || l.Window <= 0 {
 			*l = Limit{N: n, Window: w}
 		}
 	}
 	lim(&c.LoginPerAccount, 5, 15*time.Minute)
+	lim(&c.LoginPerDevice, 10, 15*time.Minute)
 	lim(&c.LoginPerAddress, 30, 15*time.Minute)
 	lim(&c.ForgotPerEmail, 3, time.Hour)
 	lim(&c.CardPerUser, 10, time.Hour)
@@ -160,10 +166,20 @@ func (a *Accounts) take(ctx context.Context, scope, key string, l Limit) error {
 }
 
 // Login checks email and password and opens a session. addr is the
-// client's address (IPv6 clients count per /64, see addrLimitID). Every attempt counts against the account and the
-// address (a successful one is refunded to the account), so parallel
-// guesses are limited too. Errors: ErrBadCredentials, ErrRateLimited.
-func (a *Accounts) Login(ctx context.Context, email, password, addr string) (User, Grant, error) {
+// client's address (IPv6 clients count per /64, see addrLimitID). Every
+// attempt counts against the address and against the account, so
+// parallel guesses are limited too; a successful one is refunded to the
+// account.
+//
+// device is the device token a successful login handed this client before
+// ("" when none). When it is a known device of this very account, the
+// attempt counts against that device (LoginPerDevice) instead of the
+// account: whoever hammers the account with wrong passwords from elsewhere
+// locks out the account's unknown clients but not its owner's own devices
+// (OWASP's "device cookies"). A successful login from a client without a
+// known device of the account makes it one: the Grant carries its new
+// DeviceToken. Errors: ErrBadCredentials, ErrRateLimited.
+func (a *Accounts) Login(ctx context.Context, email, password, addr, device string) (User, Grant, error) {
 	if err := a.take(ctx, "login", limitKey("login-addr", addrLimitID(addr)), a.cfg.LoginPerAddress); err != nil {
 		return User{}, Grant{}, err
 	}
@@ -171,8 +187,11 @@ func (a *Accounts) Login(ctx context.Context, email, password, addr string) (Use
 	if err != nil || len(password) > MaxPasswordLen {
 		return User{}, Grant{}, ErrBadCredentials
 	}
-	acctKey := limitKey("login-account", norm)
-	if err := a.take(ctx, "login", acctKey, a.cfg.LoginPerAccount); err != nil {
+	key, limit, known, err := a.loginBucket(ctx, norm, device)
+	if err != nil {
+		return User{}, Grant{}, err
+	}
+	if err := a.take(ctx, "login", key, limit); err != nil {
 		return User{}, Grant{}, err
 	}
 	u, hash, err := a.cfg.Store.UserByEmail(ctx, norm)
@@ -190,11 +209,46 @@ func (a *Accounts) Login(ctx context.Context, email, password, addr string) (Use
 	if !ok {
 		return User{}, Grant{}, ErrBadCredentials
 	}
-	if err := a.cfg.Limiter.Refund(ctx, acctKey); err != nil {
+	if err := a.cfg.Limiter.Refund(ctx, key); err != nil {
 		a.cfg.Log.WarnContext(ctx, "refund login attempt", "err", err)
 	}
 	g, err := a.openSession(ctx, u.ID)
-	return u, g, err
+	if err != nil {
+		return User{}, Grant{}, err
+	}
+	if !known {
+		// Not needed for this login, which has succeeded: a failure costs
+		// the client its exemption from a lockout later, not the session.
+		token, hash := NewToken()
+		d := Device{UserID: u.ID, TokenHash: hash, ExpiresAt: a.cfg.Now().Add(a.cfg.DeviceTTL).UTC().Truncate(time.Microsecond)}
+		if err := a.cfg.Store.AddDevice(ctx, d, MaxDevicesPerUser); err != nil {
+			a.cfg.Log.WarnContext(ctx, "remember login device", "user", u.ID, "err", err)
+		} else {
+			g.DeviceToken, g.DeviceExpiresAt = token, d.ExpiresAt
+		}
+	}
+	return u, g, nil
+}
+
+// MaxDevicesPerUser bounds the known devices kept per user; a new one
+// pushes out the one known longest.
+const MaxDevicesPerUser = 20
+
+// loginBucket is the rate-limit counter a login attempt for the account
+// with (normalised) email counts against: device's own when it is a known
+// device of that account, else the account's. known tells which.
+func (a *Accounts) loginBucket(ctx context.Context, email, device string) (key string, l Limit, known bool, err error) {
+	if WellFormedToken(device) {
+		h := HashToken(device)
+		owner, err := a.cfg.Store.DeviceOwner(ctx, h, a.cfg.Now())
+		if err != nil {
+			return "", Limit{}, false, err
+		}
+		if owner != "" && owner == email {
+			return "portal:login-device:" + hex.EncodeToString(h[:12]), a.cfg.LoginPerDevice, true, nil
+		}
+	}
+	return limitKey("login-account", email), a.cfg.LoginPerAccount, false, nil
 }
 
 func (a *Accounts) openSession(ctx context.Context, user int64) (Grant, error) {

@@ -69,6 +69,19 @@ type Grant struct {
 	Token     string    `json:"token"`
 	CSRFToken string    `json:"csrf_token"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// DeviceToken, when set, makes this client a known device of the
+	// user until DeviceExpiresAt: a client that sends it with its logins
+	// is not locked out by failures elsewhere (Accounts.Login).
+	DeviceToken     string    `json:"device_token,omitempty"`
+	DeviceExpiresAt time.Time `json:"-"`
+}
+
+// Device is a client a user has logged in from. Only the hash of its
+// token is kept.
+type Device struct {
+	UserID    int64
+	TokenHash []byte
+	ExpiresAt time.Time
 }
 
 // TokenKind is what a one-time token is for.

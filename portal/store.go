@@ -31,6 +31,13 @@ type Store interface {
 	// does not exist is not an error.
 	DeleteSession(ctx context.Context, hash []byte) error
 
+	// AddDevice stores d as a known device of its user and deletes the
+	// user's devices beyond the keep most recently added.
+	AddDevice(ctx context.Context, d Device, keep int) error
+	// DeviceOwner returns the email of the user whose device, unexpired
+	// at now, has token hash; "" when there is none.
+	DeviceOwner(ctx context.Context, hash []byte, now time.Time) (string, error)
+
 	// CreateToken stores a one-time token.
 	CreateToken(ctx context.Context, t OneTimeToken) error
 	// ResetPassword uses the reset token with hash (unused, unexpired at

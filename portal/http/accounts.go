@@ -34,6 +34,9 @@ func (s *Server) registerUser(w http.ResponseWriter, r *http.Request) error {
 type loginBody struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	// DeviceToken is for clients without cookies; browsers send the
+	// device cookie.
+	DeviceToken string `json:"device_token"`
 }
 
 type loginResponse struct {
@@ -46,12 +49,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, s.cfg.MaxBody, &b); err != nil {
 		return err
 	}
-	u, g, err := s.cfg.Accounts.Login(r.Context(), b.Email, b.Password, s.cfg.TrustedProxies.ClientAddr(r))
+	device := b.DeviceToken
+	if c, err := r.Cookie(DeviceCookie); device == "" && err == nil {
+		device = c.Value
+	}
+	u, g, err := s.cfg.Accounts.Login(r.Context(), b.Email, b.Password, s.cfg.TrustedProxies.ClientAddr(r), device)
 	if err != nil {
 		return err
 	}
 	noteUser(r.Context(), u.ID)
 	s.setSessionCookies(w, g)
+	if g.DeviceToken != "" {
+		s.setDeviceCookie(w, g)
+	}
 	writeJSON(w, http.StatusOK, loginResponse{Grant: g, User: u})
 	return nil
 }

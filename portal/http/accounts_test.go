@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/simcore/simcore/portal"
+	phttp "github.com/simcore/simcore/portal/http"
 )
 
 func TestRegisterLoginLogout(t *testing.T) {
@@ -335,5 +336,94 @@ func TestLoginRateLimitedPerIPv6Prefix(t *testing.T) {
 	}
 	if r := attempt("z@example.com", "2001:db8:1:3::1"); r.status != http.StatusUnauthorized {
 		t.Fatalf("first attempt from the next /64: %d %s", r.status, r.body)
+	}
+}
+
+// TestLoginLockoutSparesKnownDevices: wrong passwords from anywhere lock the
+// account for clients it does not know, but a device its owner logged in
+// from before (by cookie, or by device_token for clients without cookies)
+// counts its attempts apart; a device that guesses wrong locks only itself.
+func TestLoginLockoutSparesKnownDevices(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withAccounts(func(c *portal.Config) { c.LoginPerDevice = portal.Limit{N: 3, Window: 60e9} }))
+	c, stranger := e.user(), e.user()
+	right := map[string]any{"email": c.user.Email, "password": c.password}
+	login := func(body map[string]any, hdr ...string) (response, string) {
+		r := e.anon().do("POST", "/v1/auth/login", body, hdr...)
+		var g struct {
+			DeviceToken string `json:"device_token"`
+		}
+		if r.status == http.StatusOK {
+			r.decode(t, &g)
+		}
+		return r, g.DeviceToken
+	}
+	with := func(device string) map[string]any {
+		return map[string]any{"email": c.user.Email, "password": c.password, "device_token": device}
+	}
+
+	// Two devices of the owner; a known one gets no new token.
+	r, phone := login(right)
+	if r.status != http.StatusOK || phone == "" {
+		t.Fatalf("login from a new client: %d, device token %q", r.status, phone)
+	}
+	var cookie *http.Cookie
+	for _, ck := range (&http.Response{Header: r.header}).Cookies() {
+		if ck.Name == phttp.DeviceCookie {
+			cookie = ck
+		}
+	}
+	if cookie == nil || cookie.Value != phone || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/v1/auth/login" {
+		t.Fatalf("device cookie %+v, want the device token, HttpOnly, SameSite=Strict, only for the login", cookie)
+	}
+	_, laptop := login(right)
+	if r, again := login(with(phone)); r.status != http.StatusOK || again != "" {
+		t.Fatalf("login from a known device: %d, new token %q (want none)", r.status, again)
+	}
+	_, strangerDevice := login(map[string]any{"email": stranger.user.Email, "password": stranger.password})
+
+	// Someone else guesses until the account is locked (5 attempts; the
+	// logins above were refunded).
+	wrong := map[string]any{"email": c.user.Email, "password": "not the password at all"}
+	for i := range 5 {
+		if r, _ := login(wrong); r.status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	for name, body := range map[string]map[string]any{
+		"no device":                right,
+		"another user's device":    with(strangerDevice),
+		"a token never handed out": with("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+		"garbage":                  with("not a token"),
+	} {
+		if r, _ := login(body); r.status != http.StatusTooManyRequests {
+			t.Errorf("%s, right password, account locked: %d %s", name, r.status, r.body)
+		}
+	}
+	// The owner's devices still log in, by body and by cookie.
+	if r, _ := login(with(phone)); r.status != http.StatusOK {
+		t.Fatalf("known device by device_token while the account is locked: %d %s", r.status, r.body)
+	}
+	if r, _ := login(right, "Cookie", phttp.DeviceCookie+"="+laptop); r.status != http.StatusOK {
+		t.Fatalf("known device by cookie while the account is locked: %d %s", r.status, r.body)
+	}
+
+	// A device that guesses wrong locks itself (3 attempts here), not the
+	// owner's other device.
+	for i := range 3 {
+		if r, _ := login(map[string]any{"email": c.user.Email, "password": "wrong wrong wrong", "device_token": phone}); r.status != http.StatusUnauthorized {
+			t.Fatalf("guess %d from the phone: %d %s", i+1, r.status, r.body)
+		}
+	}
+	if r, _ := login(with(phone)); r.status != http.StatusTooManyRequests {
+		t.Errorf("the phone after its own failures: %d, want 429", r.status)
+	}
+	if r, _ := login(with(laptop)); r.status != http.StatusOK {
+		t.Errorf("the laptop while the phone is locked: %d %s", r.status, r.body)
+	}
+	// A device is known for its own account only: the phone's token does
+	// not spare the stranger's account, nor the stranger's device this one.
+	if r, _ := login(map[string]any{"email": stranger.user.Email, "password": stranger.password, "device_token": strangerDevice}); r.status != http.StatusOK {
+		t.Errorf("the stranger's own device: %d %s", r.status, r.body)
 	}
 }

@@ -14,6 +14,9 @@ const (
 	SessionCookie = "simcore_session"
 	CSRFCookie    = "simcore_csrf"
 	CSRFHeader    = "X-CSRF-Token"
+	// DeviceCookie marks a browser its user has logged in from; only the
+	// login reads it (portal.Accounts.Login).
+	DeviceCookie = "simcore_device"
 )
 
 // caller is who is asking.
@@ -67,6 +70,13 @@ func (s *Server) setSessionCookies(w http.ResponseWriter, g portal.Grant) {
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: g.CSRFToken, Path: "/", Expires: g.ExpiresAt,
 		Secure: secure, SameSite: http.SameSiteLaxMode})
+}
+
+// setDeviceCookie hands a browser its device token. It outlives logout:
+// it is no credential, only the login's memory of the browser.
+func (s *Server) setDeviceCookie(w http.ResponseWriter, g portal.Grant) {
+	http.SetCookie(w, &http.Cookie{Name: DeviceCookie, Value: g.DeviceToken, Path: "/v1/auth/login", Expires: g.DeviceExpiresAt,
+		HttpOnly: true, Secure: !s.cfg.InsecureCookies, SameSite: http.SameSiteStrictMode})
 }
 
 // clearSessionCookies removes both cookies.

@@ -157,13 +157,50 @@ func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
 	return nil
 }
 
-// DeleteExpired deletes sessions and tokens that expired before now and
-// returns how many rows went.
+// AddDevice stores d and deletes its user's devices beyond the keep most
+// recently added, in one transaction.
+func (s *Store) AddDevice(ctx context.Context, d portal.Device, keep int) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO portal_devices (user_id, token_hash, expires_at) VALUES ($1, $2, $3)`,
+			d.UserID, d.TokenHash, d.ExpiresAt); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			DELETE FROM portal_devices WHERE user_id = $1 AND seq <= (
+				SELECT seq FROM portal_devices WHERE user_id = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)`,
+			d.UserID, keep)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("add device of user %d: %w", d.UserID, err)
+	}
+	return nil
+}
+
+// DeviceOwner returns the email of the user whose device has token hash
+// and has not expired at now; "" when there is none.
+func (s *Store) DeviceOwner(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	var email string
+	err := s.pool.QueryRow(ctx, `
+		SELECT u.email FROM portal_devices d JOIN portal_users u ON u.id = d.user_id
+		WHERE d.token_hash = $1 AND d.expires_at > $2`, hash, now).Scan(&email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("device owner: %w", err)
+	}
+	return email, nil
+}
+
+// DeleteExpired deletes sessions, tokens and devices that expired before
+// now and returns how many rows went.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	for _, q := range []string{
 		`DELETE FROM portal_sessions WHERE expires_at <= $1`,
 		`DELETE FROM portal_tokens WHERE expires_at <= $1`,
+		`DELETE FROM portal_devices WHERE expires_at <= $1`,
 	} {
 		tag, err := s.pool.Exec(ctx, q, now)
 		if err != nil {

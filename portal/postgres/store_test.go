@@ -196,3 +196,73 @@ func TestClaimSIM(t *testing.T) {
 		t.Fatalf("SIMs(b) = %+v, %v", sims, err)
 	}
 }
+
+func TestDevices(t *testing.T) {
+	t.Parallel()
+	ctx, s := newStore(t)
+	u, other := newUser(t, ctx, s), newUser(t, ctx, s)
+	now := time.Now()
+	add := func(user int64, name string, expires time.Time) {
+		t.Helper()
+		if err := s.AddDevice(ctx, portal.Device{UserID: user, TokenHash: hashOf(name), ExpiresAt: expires}, 3); err != nil {
+			t.Fatalf("AddDevice %s: %v", name, err)
+		}
+	}
+	owner := func(name string, at time.Time) string {
+		t.Helper()
+		email, err := s.DeviceOwner(ctx, hashOf(name), at)
+		if err != nil {
+			t.Fatalf("DeviceOwner %s: %v", name, err)
+		}
+		return email
+	}
+	add(u.ID, "phone", now.Add(time.Hour))
+	add(other.ID, "laptop", now.Add(time.Hour))
+	add(u.ID, "old", now.Add(-time.Second))
+	if got := owner("phone", now); got != u.Email {
+		t.Errorf("owner of phone %q, want %q", got, u.Email)
+	}
+	if got := owner("laptop", now); got != other.Email {
+		t.Errorf("owner of laptop %q, want %q", got, other.Email)
+	}
+	if got := owner("old", now); got != "" {
+		t.Errorf("expired device owned by %q, want none", got)
+	}
+	if got := owner("phone", now.Add(2*time.Hour)); got != "" {
+		t.Errorf("phone after its expiry owned by %q, want none", got)
+	}
+	if got := owner("never added", now); got != "" {
+		t.Errorf("unknown device owned by %q", got)
+	}
+	// The owner follows a confirmed change of e-mail: it is read, not copied.
+	if err := s.CreateToken(ctx, portal.OneTimeToken{Hash: hashOf("verify"), Kind: portal.TokenEmailVerification, UserID: u.ID,
+		Email: "renamed" + u.Email, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConfirmEmail(ctx, hashOf("verify"), now); err != nil {
+		t.Fatal(err)
+	}
+	if got := owner("phone", now); got != "renamed"+u.Email {
+		t.Errorf("owner after the e-mail change %q", got)
+	}
+
+	// keep 3: a fourth and fifth device of u push out its two oldest
+	// (phone, old); other's device is untouched.
+	add(u.ID, "tablet", now.Add(time.Hour))
+	add(u.ID, "desktop", now.Add(time.Hour))
+	add(u.ID, "watch", now.Add(time.Hour))
+	for name, want := range map[string]bool{"phone": false, "tablet": true, "desktop": true, "watch": true, "laptop": true} {
+		if got := owner(name, now) != ""; got != want {
+			t.Errorf("device %s known = %v, want %v", name, got, want)
+		}
+	}
+
+	add(u.ID, "expiring", now.Add(time.Minute)) // pushes out tablet
+	n, err := s.DeleteExpired(ctx, now.Add(30*time.Minute))
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteExpired = %d, %v; want the one expired device", n, err)
+	}
+	if got := owner("watch", now); got == "" {
+		t.Error("DeleteExpired took a live device")
+	}
+}
