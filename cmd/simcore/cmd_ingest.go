@@ -240,7 +240,11 @@ func serveIngest(ctx context.Context, c *cmdEnv, log *slog.Logger, reg *promethe
 		comps.radius.readiness(opsSrv)
 	}
 	log.Info("ingest running", "ops", "http://"+opsSrv.Addr(), "spool", f.spool, "push", comps.pushURL(), "radius", f.radius.addr)
-	return runComponents(ctx, log, c.common.shutdownTimeout, opsSrv, m.pipeline, comps)
+	var reload func()
+	if comps.radius != nil {
+		reload = comps.radius.reloadClients
+	}
+	return runComponents(ctx, log, c.common.shutdownTimeout, opsSrv, m.pipeline, comps, onHUP(log, reload))
 }
 
 // ingestParts are the long-running ingest sources.

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,8 +47,11 @@ func (c *cmdEnv) radiusFlags(rf *radiusFlags, defAddr string) {
 // radiusReceiver is the RADIUS accounting server and, when it answers from
 // the write-ahead log, the log.
 type radiusReceiver struct {
-	srv *iradius.Server
-	wal *ingest.WAL // nil: answers wait for the store
+	srv     *iradius.Server
+	wal     *ingest.WAL // nil: answers wait for the store
+	log     *slog.Logger
+	auth    *radiusAuth
+	reloads *prometheus.CounterVec
 }
 
 // newRADIUS builds the receiver. With a spool directory and rf.wal its
@@ -56,9 +61,18 @@ func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, 
 	cfg := iradius.Config{Addr: rf.addr, Secret: auth.secret, Clients: auth.clients, Log: log, Registry: reg}
 	if auth.clients != nil {
 		log.Info("radius clients", "file", auth.file, "clients", auth.clients.Len())
-		if auth.mode&0o007 != 0 {
-			log.Warn("radius clients file is open to every user: it holds the NASes' secrets, make it 0600 or 0640",
-				"file", auth.file, "mode", auth.mode.String())
+		warnOpenClients(log, auth.file, auth.mode)
+	}
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "simcore_radius_clients_reloads_total",
+		Help: "Reloads of the RADIUS clients file on SIGHUP, by outcome (ok, error: the clients loaded before are kept).",
+	}, []string{"outcome"})
+	if auth.clients != nil && reg != nil {
+		for _, o := range []string{"ok", "error"} {
+			reloads.WithLabelValues(o)
+		}
+		if err := reg.Register(reloads); err != nil {
+			return nil, err
 		}
 	}
 	if spool == "" || !rf.wal {
@@ -69,7 +83,7 @@ func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, 
 		if err != nil {
 			return nil, err
 		}
-		return &radiusReceiver{srv: s}, nil
+		return &radiusReceiver{srv: s, log: log, auth: auth, reloads: reloads}, nil
 	}
 	wal, err := ingest.OpenWAL(ingest.WALConfig{Dir: spool, Log: log, Registry: reg})
 	if err != nil {
@@ -86,7 +100,7 @@ func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, 
 	}
 	log.Info("radius session marks rebuilt from the write-ahead log", "records", n, "window", rf.walReplay,
 		"took", time.Since(start).Round(time.Millisecond))
-	return &radiusReceiver{srv: s, wal: wal}, nil
+	return &radiusReceiver{srv: s, wal: wal, log: log, auth: auth, reloads: reloads}, nil
 }
 
 // radiusAuth is who may send RADIUS accounting: any address with the one
@@ -120,22 +134,40 @@ func (c *cmdEnv) radiusAuth(rf *radiusFlags) (*radiusAuth, error) {
 	if other != "" {
 		return nil, usagef("--radius-clients (SIMCORE_RADIUS_CLIENTS) and %s cannot be used together: the clients file holds each NAS's secret", other)
 	}
-	f, err := os.Open(rf.clientsFile)
+	clients, mode, err := loadClients(rf.clientsFile)
+	if errors.Is(err, iradius.ErrInvalidConfig) {
+		return nil, usagef("%v", err)
+	} else if err != nil {
+		return nil, err
+	}
+	return &radiusAuth{clients: clients, file: rf.clientsFile, mode: mode}, nil
+}
+
+// loadClients reads the clients file at path and returns its permissions
+// too. A mistake in the file is an error wrapping iradius.ErrInvalidConfig.
+func loadClients(path string) (*iradius.Clients, fs.FileMode, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("radius clients file: %w", err)
+		return nil, 0, fmt.Errorf("radius clients file: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("radius clients file: %w", err)
+		return nil, 0, fmt.Errorf("radius clients file: %w", err)
 	}
 	clients, err := iradius.ParseClients(f)
-	if errors.Is(err, iradius.ErrInvalidConfig) {
-		return nil, usagef("radius clients file %s: %v", rf.clientsFile, err)
-	} else if err != nil {
-		return nil, fmt.Errorf("radius clients file %s: %w", rf.clientsFile, err)
+	if err != nil {
+		return nil, 0, fmt.Errorf("radius clients file %s: %w", path, err)
 	}
-	return &radiusAuth{clients: clients, file: rf.clientsFile, mode: st.Mode().Perm()}, nil
+	return clients, st.Mode().Perm(), nil
+}
+
+// warnOpenClients warns when the clients file is readable by every user.
+func warnOpenClients(log *slog.Logger, file string, mode fs.FileMode) {
+	if mode&0o007 != 0 {
+		log.Warn("radius clients file is open to every user: it holds the NASes' secrets, make it 0600 or 0640",
+			"file", file, "mode", mode.String())
+	}
 }
 
 // radiusSecret returns the shared secret from --radius-secret-file or
@@ -189,7 +221,54 @@ func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, a
 	r.readiness(opsSrv)
 	log.Info("radius receiver running; the spool's store is another process", "ops", "http://"+opsSrv.Addr(),
 		"radius", f.radius.addr, "spool", f.spool)
-	return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, r.serve)
+	return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, r.serve, onHUP(log, r.reloadClients))
+}
+
+// onHUP is a component of a long-running command (ingest, the receiver)
+// that calls reload on each SIGHUP until ctx ends, so that `systemctl
+// reload` re-reads what can be re-read and never ends the process, as
+// SIGHUP's default action would. reload nil: the signal is logged.
+func onHUP(log *slog.Logger, reload func()) func(context.Context) error {
+	return func(ctx context.Context) error {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				if reload == nil {
+					log.Warn("SIGHUP: nothing to reload (only the RADIUS clients file is)")
+					continue
+				}
+				reload()
+			}
+		}
+	}
+}
+
+// reloadClients reads the clients file again and hands it to the server.
+// A file that cannot be read or has a mistake changes nothing: the server
+// keeps the clients it has, and the error is logged and counted, since a
+// typo must not take every NAS off the air.
+func (r *radiusReceiver) reloadClients() {
+	if r.auth.clients == nil {
+		r.log.Warn("radius: SIGHUP ignored: no clients file (--radius-clients) to reload; the shared secret stays")
+		return
+	}
+	clients, mode, err := loadClients(r.auth.file)
+	if err == nil {
+		err = r.srv.SetClients(clients)
+	}
+	if err != nil {
+		r.reloads.WithLabelValues("error").Inc()
+		r.log.Error("radius clients file not reloaded; the clients loaded before stay", "file", r.auth.file, "err", err)
+		return
+	}
+	r.reloads.WithLabelValues("ok").Inc()
+	r.log.Info("radius clients reloaded", "file", r.auth.file, "clients", clients.Len())
+	warnOpenClients(r.log, r.auth.file, mode)
 }
 
 // readiness makes /readyz fail while the write-ahead log cannot write:

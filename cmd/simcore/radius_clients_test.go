@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,4 +175,68 @@ func nasExchange(t *testing.T, from, addr, secret string, wait time.Duration) *r
 		t.Fatalf("exchange from %s: %v", from, err)
 	}
 	return resp
+}
+
+// TestRADIUSClientsReloadOnSIGHUP runs the receiver as its own process
+// (the signal goes to the process) and edits its clients file: after
+// SIGHUP the added NAS is answered and the removed one dropped; a file with
+// a mistake is refused with the clients before kept, logged and counted.
+func TestRADIUSClientsReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	ctx := testenv.Context(t, 2*time.Minute)
+	clients := writeClients(t, "127.0.0.1 first-nas-secret\n", 0o600)
+	addr := freePort(t, "udp")
+	env := map[string]string{"SIMCORE_OPS_ADDR": freePort(t, "tcp"), "SIMCORE_RADIUS_CLIENTS": clients}
+	p := startIngest(t, ctx, bin, env, "ingest", "--store=false", "--spool", t.TempDir(), "--radius-addr", addr)
+	answered := func(from, secret string) bool {
+		return nasExchange(t, from, addr, secret, 300*time.Millisecond) != nil
+	}
+	waitFor(t, 10*time.Second, func() bool { return answered("127.0.0.1", "first-nas-secret") },
+		func() string { return "the first NAS never answered:\n" + p.stderr.String() })
+	if answered("127.0.0.2", "second-nas-secret") {
+		t.Fatal("127.0.0.2 answered before it is a client")
+	}
+	rewrite := func(text string) {
+		t.Helper()
+		// Written beside and renamed over, as editors and config
+		// management do; the reload reads whatever the path names.
+		tmp := clients + ".new"
+		if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, clients); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rewrite("127.0.0.2 second-nas-secret\n")
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(p.stderr.String(), "radius clients reloaded") },
+		func() string { return "no reload logged:\n" + p.stderr.String() })
+	if !answered("127.0.0.2", "second-nas-secret") {
+		t.Errorf("the NAS added to the file is not answered after SIGHUP:\n%s", p.stderr)
+	}
+	if answered("127.0.0.1", "first-nas-secret") {
+		t.Errorf("the NAS removed from the file is still answered after SIGHUP")
+	}
+
+	rewrite("127.0.0.2/8 bad-line-secret\n")
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(p.stderr.String(), "not reloaded") },
+		func() string { return "no refused reload logged:\n" + p.stderr.String() })
+	if !answered("127.0.0.2", "second-nas-secret") {
+		t.Errorf("a refused reload dropped the clients loaded before:\n%s", p.stderr)
+	}
+	_, metrics := get(t, "http://"+env["SIMCORE_OPS_ADDR"]+"/metrics")
+	for _, want := range []string{`simcore_radius_clients_reloads_total{outcome="ok"} 1`, `simcore_radius_clients_reloads_total{outcome="error"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics, "simcore_radius_clients_reloads_total"))
+		}
+	}
+	if strings.Contains(p.stderr.String(), "second-nas-secret") || strings.Contains(p.stderr.String(), "bad-line-secret") {
+		t.Errorf("a secret is in the log:\n%s", p.stderr)
+	}
+	p.stop(t)
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"layeh.com/radius"
@@ -277,6 +278,61 @@ func TestClientsServer(t *testing.T) {
 				t.Errorf("sink called %d times", sink.calls)
 			}
 		})
+	}
+}
+
+// TestSetClients: a running server takes a new clients file at once: a
+// NAS added is answered, one removed is dropped, a changed secret holds.
+// A server with a shared secret, or an empty file, is refused.
+func TestSetClients(t *testing.T) {
+	t.Parallel()
+	s, sink := startClientsServer(t, "127.0.0.1:0", "127.0.0.2 old-secret\n127.0.0.3 kept-secret\n")
+	send := func(from, secret string, wait time.Duration) bool {
+		t.Helper()
+		p := acctPacket(t, []byte(secret), usage{status: interim, sessionS: 60, in: 1000, out: 2000})
+		return exchangeFrom(t, from, s.Addr(), p, wait) != nil
+	}
+	if send("127.0.0.4", "new-secret", none) {
+		t.Fatal("127.0.0.4 answered before it was a client")
+	}
+	next, err := ParseClients(strings.NewReader("127.0.0.2 changed-secret\n127.0.0.4 new-secret\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetClients(next); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		from, secret string
+		answered     bool
+	}{
+		{"127.0.0.4", "new-secret", true},
+		{"127.0.0.2", "changed-secret", true},
+		{"127.0.0.2", "old-secret", false},
+		{"127.0.0.3", "kept-secret", false},
+	} {
+		wait := none
+		if tt.answered {
+			wait = ok
+		}
+		if got := send(tt.from, tt.secret, wait); got != tt.answered {
+			t.Errorf("from %s with %s: answered %v, want %v", tt.from, tt.secret, got, tt.answered)
+		}
+	}
+	if len(sink.records()) == 0 {
+		t.Error("nothing reached the sink")
+	}
+	if got := s.count(typeUnknown, outcomeUnknownClient); got != 2 {
+		t.Errorf("unknown_client %v, want 2 (127.0.0.4 before, 127.0.0.3 after)", got)
+	}
+	for name, c := range map[string]*Clients{"nil": nil, "empty": {}} {
+		if err := s.SetClients(c); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("SetClients(%s) = %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	shared := startServerConfig(t, Config{Addr: "127.0.0.1:0", Secret: testSecret}, &recordingSink{})
+	if err := shared.SetClients(next); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("SetClients on a shared-secret server = %v, want ErrInvalidConfig", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,8 +80,8 @@ func (c *Config) Validate() error {
 // Server is a RADIUS accounting receiver. It is safe for concurrent use.
 type Server struct {
 	addr    string
-	secret  []byte   // nil with clients
-	clients *Clients // nil: one secret for any source
+	secret  []byte                  // nil with clients
+	clients atomic.Pointer[Clients] // nil: one secret for any source
 	log     *slog.Logger
 	sink    Sink
 	marks   *marks
@@ -105,12 +106,12 @@ func New(cfg Config, sink Sink) (*Server, error) {
 	s := &Server{
 		addr:    cfg.Addr,
 		secret:  bytes.Clone(cfg.Secret),
-		clients: cfg.Clients,
 		log:     cfg.Log,
 		sink:    sink,
 		marks:   newMarks(orDefault(cfg.MaxSessions, DefaultMaxSessions)),
 		met:     newMetrics(),
 	}
+	s.clients.Store(cfg.Clients)
 	if s.addr == "" {
 		s.addr = "127.0.0.1:1813"
 	}
@@ -273,15 +274,31 @@ func (s *Server) serve(ctx context.Context, conn net.PacketConn) {
 	}
 }
 
+// SetClients replaces the NASes a Server with Clients accepts, for
+// example when the clients file was edited; requests already read keep the
+// secret they were checked with. It returns an error wrapping
+// ErrInvalidConfig for a Server with one shared secret, or for no clients.
+func (s *Server) SetClients(c *Clients) error {
+	switch {
+	case s.clients.Load() == nil:
+		return fmt.Errorf("%w: the server has one shared secret, not clients", ErrInvalidConfig)
+	case c == nil || c.Len() == 0:
+		return fmt.Errorf("%w: no clients", ErrInvalidConfig)
+	}
+	s.clients.Store(c)
+	return nil
+}
+
 // secretFor returns the secret of the NAS at from, or false when from is
 // no client's: the packet is then dropped, before it costs a copy or a
 // goroutine. That is counted, and logged at debug level only: anyone who
 // can reach the port can send such packets at any rate.
 func (s *Server) secretFor(ctx context.Context, from net.Addr) ([]byte, bool) {
-	if s.clients == nil {
+	clients := s.clients.Load()
+	if clients == nil {
 		return s.secret, true
 	}
-	if c, ok := s.clients.Lookup(sourceIP(from)); ok {
+	if c, ok := clients.Lookup(sourceIP(from)); ok {
 		return c.Secret, true
 	}
 	s.met.count(typeUnknown, outcomeUnknownClient)
