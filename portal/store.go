@@ -19,7 +19,8 @@ type Store interface {
 	// UpdateProfile applies ch; ErrUserNotFound.
 	UpdateProfile(ctx context.Context, id int64, ch ProfileChange) (User, error)
 	// SetPassword replaces the password hash and deletes the user's
-	// sessions except the one with hash keep (nil: all); ErrUserNotFound.
+	// sessions except the one with hash keep (nil: all) and the user's
+	// known devices; ErrUserNotFound.
 	SetPassword(ctx context.Context, id int64, hash string, keep []byte) error
 
 	// CreateSession stores s, filling ID and CreatedAt.
@@ -42,7 +43,7 @@ type Store interface {
 	CreateToken(ctx context.Context, t OneTimeToken) error
 	// ResetPassword uses the reset token with hash (unused, unexpired at
 	// now), sets the user's password hash and deletes all the user's
-	// sessions, in one transaction; ErrTokenInvalid.
+	// sessions and known devices, in one transaction; ErrTokenInvalid.
 	ResetPassword(ctx context.Context, tokenHash []byte, passwordHash string, now time.Time) (int64, error)
 	// ConfirmEmail uses the verification token with hash and sets the
 	// user's email to the token's, in one transaction; ErrTokenInvalid,

@@ -97,7 +97,9 @@ func (s *Store) UpdateProfile(ctx context.Context, id int64, ch portal.ProfileCh
 }
 
 // SetPassword replaces the password hash and deletes the user's sessions
-// but the one with token hash keep, in one transaction;
+// but the one with token hash keep, and the user's known devices (a device
+// that logged in with the old password, an intruder's perhaps, must not
+// keep its own allowance of guesses at the new one), in one transaction;
 // portal.ErrUserNotFound.
 func (s *Store) SetPassword(ctx context.Context, id int64, hash string, keep []byte) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -109,6 +111,10 @@ func (s *Store) SetPassword(ctx context.Context, id int64, hash string, keep []b
 			return portal.ErrUserNotFound
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM portal_sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR token_hash <> $2)`, id, keep)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM portal_devices WHERE user_id = $1`, id)
 		return err
 	})
 	if err != nil {

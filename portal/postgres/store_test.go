@@ -265,4 +265,25 @@ func TestDevices(t *testing.T) {
 	if got := owner("watch", now); got == "" {
 		t.Error("DeleteExpired took a live device")
 	}
+
+	// A new password forgets the user's devices, changed or reset.
+	if err := s.SetPassword(ctx, u.ID, fakeHash, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := owner("watch", now); got != "" {
+		t.Errorf("device known after a password change, owned by %q", got)
+	}
+	if got := owner("laptop", now); got != other.Email {
+		t.Errorf("another user's device after the change: owner %q", got)
+	}
+	if err := s.CreateToken(ctx, portal.OneTimeToken{Hash: hashOf("reset"), Kind: portal.TokenPasswordReset, UserID: other.ID,
+		ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ResetPassword(ctx, hashOf("reset"), fakeHash, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := owner("laptop", now); got != "" {
+		t.Errorf("device known after a password reset, owned by %q", got)
+	}
 }

@@ -38,8 +38,8 @@ func useToken(ctx context.Context, tx pgx.Tx, kind portal.TokenKind, hash []byte
 }
 
 // ResetPassword uses the reset token with hash, sets the user's password
-// hash, deletes every session of the user and every other unused reset
-// token, in one transaction, and returns the user's id;
+// hash, deletes every session and known device of the user and every
+// other unused reset token, in one transaction, and returns the user's id;
 // portal.ErrTokenInvalid.
 func (s *Store) ResetPassword(ctx context.Context, tokenHash []byte, passwordHash string, now time.Time) (int64, error) {
 	var user int64
@@ -53,6 +53,9 @@ func (s *Store) ResetPassword(ctx context.Context, tokenHash []byte, passwordHas
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM portal_sessions WHERE user_id = $1`, user); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM portal_devices WHERE user_id = $1`, user); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE portal_tokens SET used_at = $2 WHERE user_id = $1 AND kind = 'password_reset' AND used_at IS NULL`, user, now)
