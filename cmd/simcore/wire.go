@@ -137,7 +137,7 @@ func (c *cmdEnv) openMetering(ctx context.Context, log *slog.Logger, reg *promet
 		}
 		go ml.run(ctx)
 	}
-	if m.pg, err = openPool(ctx, c.common.postgresURL); err != nil {
+	if m.pg, err = openPool(ctx, c.common.postgresURL, meteringConns); err != nil {
 		m.close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
@@ -196,17 +196,21 @@ func (k *killAfter) WriteBatch(ctx context.Context, b *metering.Batch) (metering
 	return res, err
 }
 
-// openPool opens a PostgreSQL pool. Unless the URL sets pool_max_conns it
-// allows 20 connections rather than pgx's default (the CPU count, 4 at
-// least): one process may run the workers, the rater and the portal side
-// by side.
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// openPool opens a PostgreSQL pool of at most conns connections, unless the
+// URL sets pool_max_conns (pgx's own default, the CPU count, would tie it to
+// this machine rather than to what the process does).
+func openPool(ctx context.Context, url string, conns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres url: %w", err)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = 20
+		cfg.MaxConns = conns
 	}
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
+
+// meteringConns is the metering stack's pool size: a batch write holds a
+// connection for its ledger lease while it runs, and writers queued behind
+// the lease hold theirs while they wait.
+const meteringConns = 20

@@ -136,7 +136,7 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 	}
 	p := &provStack{}
 	var err error
-	if p.pool, err = openPool(ctx, c.common.postgresURL); err != nil {
+	if p.pool, err = openPool(ctx, c.common.postgresURL, ppg.DefaultMaxConns); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	p.cleanup = append(p.cleanup, p.pool.Close)

@@ -25,6 +25,17 @@ type Store struct {
 
 var _ provisioning.Store = (*Store)(nil)
 
+// DefaultMaxConns is the pool size simcore gives a Store unless the
+// PostgreSQL URL sets pool_max_conns. Requests hold a connection only for
+// their own round trips (never across a network call), so a few suffice,
+// and more cost PostgreSQL CPU: backends that wait for one subscription's
+// lock and each other's snapshots. With PostgreSQL on the worker's 2-core
+// machine, 80 connections gave 523-595 provisioning requests/s, 20 gave
+// 693-785 and 8 gave 770-902, with PostgreSQL's CPU per request falling
+// from 2.3-2.7 to 1.3-1.5 ms (BENCHMARKS.md, session 7). A database server
+// with many more cores may want more.
+const DefaultMaxConns = 8
+
 // New returns a store on pool; the schema must be migrated (Migrate).
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 

@@ -51,7 +51,9 @@ func BenchmarkProvisioningThroughput(b *testing.B) {
 	log := slog.New(slog.DiscardHandler)
 
 	pgURL := testenv.Postgres(b, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
-	pool, err := pgxpool.New(ctx, pgURL+"&pool_max_conns=80")
+	// The pool simcore worker opens by default (see DefaultMaxConns for
+	// what 20 or 80 connections cost).
+	pool, err := pgxpool.New(ctx, pgURL+"&pool_max_conns="+strconv.Itoa(ppg.DefaultMaxConns))
 	if err != nil {
 		b.Fatal(err)
 	}
