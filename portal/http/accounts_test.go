@@ -345,7 +345,7 @@ func TestLoginRateLimitedPerIPv6Prefix(t *testing.T) {
 // counts its attempts apart; a device that guesses wrong locks only itself.
 func TestLoginLockoutSparesKnownDevices(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withAccounts(func(c *portal.Config) { c.LoginPerDevice = portal.Limit{N: 3, Window: 60e9} }))
+	e := newEnv(t, withAccounts(func(c *portal.Config) { c.LoginPerDevice = portal.Limit{N: 3, Window: 600e9} }))
 	c, stranger := e.user(), e.user()
 	right := map[string]any{"email": c.user.Email, "password": c.password}
 	login := func(body map[string]any, hdr ...string) (response, string) {
