@@ -104,12 +104,12 @@ func New(cfg Config, sink Sink) (*Server, error) {
 		return nil, fmt.Errorf("%w: nil sink", ErrInvalidConfig)
 	}
 	s := &Server{
-		addr:    cfg.Addr,
-		secret:  bytes.Clone(cfg.Secret),
-		log:     cfg.Log,
-		sink:    sink,
-		marks:   newMarks(orDefault(cfg.MaxSessions, DefaultMaxSessions)),
-		met:     newMetrics(),
+		addr:   cfg.Addr,
+		secret: bytes.Clone(cfg.Secret),
+		log:    cfg.Log,
+		sink:   sink,
+		marks:  newMarks(orDefault(cfg.MaxSessions, DefaultMaxSessions)),
+		met:    newMetrics(),
 	}
 	s.clients.Store(cfg.Clients)
 	if s.addr == "" {
