@@ -244,8 +244,8 @@ func (a *Accounts) loginBucket(ctx context.Context, email, device string) (key s
 		if err != nil {
 			return "", Limit{}, false, err
 		}
-		if owner != "" && owner == email {
-			return "portal:login-device:" + hex.EncodeToString(h[:12]), a.cfg.LoginPerDevice, true, nil
+		if owner == email { // never "" (NormalizeEmail)
+			return limitKey("login-device", device), a.cfg.LoginPerDevice, true, nil
 		}
 	}
 	return limitKey("login-account", email), a.cfg.LoginPerAccount, false, nil
