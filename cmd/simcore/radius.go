@@ -47,11 +47,12 @@ func (c *cmdEnv) radiusFlags(rf *radiusFlags, defAddr string) {
 // radiusReceiver is the RADIUS accounting server and, when it answers from
 // the write-ahead log, the log.
 type radiusReceiver struct {
-	srv     *iradius.Server
-	wal     *ingest.WAL // nil: answers wait for the store
-	log     *slog.Logger
-	auth    *radiusAuth
-	reloads *prometheus.CounterVec
+	srv      *iradius.Server
+	wal      *ingest.WAL // nil: answers wait for the store
+	log      *slog.Logger
+	auth     *radiusAuth
+	reloads  *prometheus.CounterVec
+	reloadOK prometheus.Gauge
 }
 
 // newRADIUS builds the receiver. With a spool directory and rf.wal its
@@ -67,12 +68,19 @@ func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, 
 		Name: "simcore_radius_clients_reloads_total",
 		Help: "Reloads of the RADIUS clients file on SIGHUP, by outcome (ok, error: the clients loaded before are kept).",
 	}, []string{"outcome"})
+	reloadOK := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "simcore_radius_clients_last_reload_successful",
+		Help: "1 when the RADIUS clients file in use is the file as it was last read (at start or on SIGHUP), 0 after a reload that was refused.",
+	})
+	reloadOK.Set(1)
 	if auth.clients != nil && reg != nil {
 		for _, o := range []string{"ok", "error"} {
 			reloads.WithLabelValues(o)
 		}
-		if err := reg.Register(reloads); err != nil {
-			return nil, err
+		for _, c := range []prometheus.Collector{reloads, reloadOK} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if spool == "" || !rf.wal {
@@ -83,7 +91,7 @@ func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, 
 		if err != nil {
 			return nil, err
 		}
-		return &radiusReceiver{srv: s, log: log, auth: auth, reloads: reloads}, nil
+		return &radiusReceiver{srv: s, log: log, auth: auth, reloads: reloads, reloadOK: reloadOK}, nil
 	}
 	wal, err := ingest.OpenWAL(ingest.WALConfig{Dir: spool, Log: log, Registry: reg})
 	if err != nil {
@@ -100,7 +108,7 @@ func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, 
 	}
 	log.Info("radius session marks rebuilt from the write-ahead log", "records", n, "window", rf.walReplay,
 		"took", time.Since(start).Round(time.Millisecond))
-	return &radiusReceiver{srv: s, wal: wal, log: log, auth: auth, reloads: reloads}, nil
+	return &radiusReceiver{srv: s, wal: wal, log: log, auth: auth, reloads: reloads, reloadOK: reloadOK}, nil
 }
 
 // radiusAuth is who may send RADIUS accounting: any address with the one
@@ -263,10 +271,12 @@ func (r *radiusReceiver) reloadClients() {
 	}
 	if err != nil {
 		r.reloads.WithLabelValues("error").Inc()
+		r.reloadOK.Set(0)
 		r.log.Error("radius clients file not reloaded; the clients loaded before stay", "file", r.auth.file, "err", err)
 		return
 	}
 	r.reloads.WithLabelValues("ok").Inc()
+	r.reloadOK.Set(1)
 	r.log.Info("radius clients reloaded", "file", r.auth.file, "clients", clients.Len())
 	warnOpenClients(r.log, r.auth.file, mode)
 }

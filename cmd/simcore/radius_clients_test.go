@@ -227,6 +227,9 @@ func TestRADIUSClientsReloadOnSIGHUP(t *testing.T) {
 	if !dropped("127.0.0.1", "first-nas-secret") {
 		t.Errorf("the NAS removed from the file is still answered after SIGHUP")
 	}
+	if _, metrics := get(t, "http://"+env["SIMCORE_OPS_ADDR"]+"/metrics"); !strings.Contains(metrics, "simcore_radius_clients_last_reload_successful 1") {
+		t.Errorf("after a good reload:\n%s", grepLines(metrics, "simcore_radius_clients_"))
+	}
 
 	rewrite("127.0.0.2/8 bad-line-secret\n")
 	waitFor(t, 10*time.Second, func() bool { return strings.Contains(p.stderr.String(), "not reloaded") },
@@ -235,9 +238,10 @@ func TestRADIUSClientsReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("a refused reload dropped the clients loaded before:\n%s", p.stderr)
 	}
 	_, metrics := get(t, "http://"+env["SIMCORE_OPS_ADDR"]+"/metrics")
-	for _, want := range []string{`simcore_radius_clients_reloads_total{outcome="ok"} 1`, `simcore_radius_clients_reloads_total{outcome="error"} 1`} {
+	for _, want := range []string{`simcore_radius_clients_reloads_total{outcome="ok"} 1`, `simcore_radius_clients_reloads_total{outcome="error"} 1`,
+		"simcore_radius_clients_last_reload_successful 0"} {
 		if !strings.Contains(metrics, want) {
-			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics, "simcore_radius_clients_reloads_total"))
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics, "simcore_radius_clients_"))
 		}
 	}
 	if strings.Contains(p.stderr.String(), "second-nas-secret") || strings.Contains(p.stderr.String(), "bad-line-secret") {
