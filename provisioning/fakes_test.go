@@ -137,7 +137,7 @@ func (m *memStore) notices() []Notice {
 func (m *memStore) ClaimNotices(context.Context, int, time.Duration) ([]Notice, error) {
 	return nil, nil
 }
-func (m *memStore) NoticesSent(context.Context, []string) error                      { return nil }
+func (m *memStore) NoticesSent(context.Context, []SentNotice) error                  { return nil }
 func (m *memStore) RetryNotice(context.Context, string, string, time.Duration) error { return nil }
 func (m *memStore) FailNotice(context.Context, string, string) error                 { return nil }
 

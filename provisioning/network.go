@@ -73,6 +73,9 @@ type SMS struct {
 	Text string // any Unicode text; the sender picks GSM 7-bit or UCS-2 and splits it
 	// Ref is the caller's reference, returned with delivery receipts.
 	Ref string
+	// NoReceipt asks the SMSC for no delivery receipt, for a message whose
+	// delivery nothing records: a receipt would find no message to update.
+	NoReceipt bool
 }
 
 // SMSResult is what the SMSC accepted: one message id per part.

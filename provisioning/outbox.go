@@ -17,8 +17,10 @@ type NoticeOutbox interface {
 	// ClaimNotices returns up to limit notices that are due, oldest first,
 	// each claimed for lease and with its Attempts counted.
 	ClaimNotices(ctx context.Context, limit int, lease time.Duration) ([]Notice, error)
-	// NoticesSent marks notices sent; they are never claimed again.
-	NoticesSent(ctx context.Context, ids []string) error
+	// NoticesSent marks notices sent, so they are never claimed again, and
+	// records the SMS parts of those with a request on it (as
+	// Store.RecordMessages does, with the notice named).
+	NoticesSent(ctx context.Context, sent []SentNotice) error
 	// RetryNotice makes a claimed notice due again after wait, noting why.
 	RetryNotice(ctx context.Context, id, why string, wait time.Duration) error
 	// FailNotice gives up on a notice, noting why.
@@ -35,6 +37,13 @@ const (
 	// noticeSenders bounds the notices of one batch sent at once.
 	noticeSenders = 32
 )
+
+// SentNotice is a notice the SMSC or the mail server accepted.
+type SentNotice struct {
+	ID        string
+	RequestID string   // the request it is about; "" for a notice of its own
+	Messages  []string // the SMS parts' message ids; none for email
+}
 
 // NoticeBackoff is the wait before try attempts+1 of a notice that failed
 // attempts times: 1 s doubling up to 5 min, as request tasks back off.
@@ -64,6 +73,7 @@ func (s *Service) SendNotices(ctx context.Context, mail Mailer, limit int) (Noti
 		return run, nil
 	}
 	errs := make([]error, len(ns))
+	parts := make([][]string, len(ns))
 	sem := make(chan struct{}, noticeSenders)
 	var wg sync.WaitGroup
 	for i, n := range ns {
@@ -74,16 +84,16 @@ func (s *Service) SendNotices(ctx context.Context, mail Mailer, limit int) (Noti
 				errs[i] = fmt.Errorf("%w: no mailer configured", ErrPermanent)
 				return
 			}
-			errs[i] = s.SendNotice(ctx, n, mail)
+			parts[i], errs[i] = s.sendNotice(ctx, n, mail)
 		})
 	}
 	wg.Wait()
-	var sent []string
+	var sent []SentNotice
 	var record []error
 	for i, n := range ns {
 		switch err := errs[i]; {
 		case err == nil:
-			sent = append(sent, n.ID)
+			sent = append(sent, SentNotice{ID: n.ID, RequestID: n.RequestID, Messages: parts[i]})
 		case errors.Is(err, ErrPermanent) || n.Attempts >= MaxNoticeAttempts:
 			run.Failed++
 			why := err.Error()

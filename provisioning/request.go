@@ -61,8 +61,8 @@ type Request struct {
 	NotBefore      time.Time       `json:"not_before"` // scheduled requests run at or after it
 	CreatedAt      time.Time       `json:"created_at"`
 	UpdatedAt      time.Time       `json:"updated_at"`
-	// Messages are the SMS parts sent for the request, with their delivery
-	// state as the SMSC reports it.
+	// Messages are the SMS parts sent for the request, its notices' included,
+	// with their delivery state as the SMSC reports it.
 	Messages []MessageState `json:"messages,omitempty"`
 }
 
@@ -71,6 +71,9 @@ type MessageState struct {
 	MessageID string    `json:"message_id"`
 	State     string    `json:"state"` // SUBMITTED until a receipt says otherwise
 	UpdatedAt time.Time `json:"updated_at"`
+	// Notice is the notice (Notice.ID) the part was sent for; empty for
+	// the request's own SMS (the APN settings).
+	Notice string `json:"notice,omitempty"`
 }
 
 // SIMSwapParams moves the subscription's number to a new SIM from inventory.

@@ -320,23 +320,31 @@ func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (re
 // SendNotice renders and sends a notice. Errors wrap ErrPermanent when
 // resending cannot help (no such template, a refused address).
 func (s *Service) SendNotice(ctx context.Context, n Notice, mail Mailer) error {
+	_, err := s.sendNotice(ctx, n, mail)
+	return err
+}
+
+// sendNotice is SendNotice, returning the message ids of an SMS. An SMS
+// asks for delivery receipts only when the notice has a request to record
+// its parts on (the outbox's do, see SendNotices).
+func (s *Service) sendNotice(ctx context.Context, n Notice, mail Mailer) ([]string, error) {
 	note := Notification{Key: n.Key, Language: n.Language, Data: n.Data}
 	switch n.Channel {
 	case "sms":
 		text, err := RenderSMS(note)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrPermanent, err)
+			return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 		}
-		_, err = s.SMS.SendSMS(ctx, SMS{To: n.To, From: s.SMSFrom, Text: text, Ref: n.ID})
-		return err
+		res, err := s.SMS.SendSMS(ctx, SMS{To: n.To, From: s.SMSFrom, Text: text, Ref: n.ID, NoReceipt: n.RequestID == ""})
+		return res.MessageIDs, err
 	case "email":
 		subject, body, err := RenderEmail(note)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrPermanent, err)
+			return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 		}
-		return mail.SendEmail(ctx, Email{To: n.To, Subject: subject, Text: body})
+		return nil, mail.SendEmail(ctx, Email{To: n.To, Subject: subject, Text: body})
 	}
-	return fmt.Errorf("%w: unknown notice channel %q", ErrPermanent, n.Channel)
+	return nil, fmt.Errorf("%w: unknown notice channel %q", ErrPermanent, n.Channel)
 }
 
 func last4(s string) string {

@@ -76,6 +76,11 @@ type Notice struct {
 	Data     map[string]any `json:"data"`
 	// Attempts counts the outbox's tries to send it, this one included.
 	Attempts int `json:"-"`
+	// RequestID is the request the notice is about, for notices from the
+	// outbox: their SMS parts are recorded on it with their receipts.
+	// Empty for notices of their own (rating's), whose SMS asks for no
+	// receipt.
+	RequestID string `json:"-"`
 }
 
 // Queue runs requests and notices in the background (workers/asynq).

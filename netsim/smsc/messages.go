@@ -13,6 +13,9 @@ type Message struct {
 	Destination string
 	ESMClass    byte
 	DataCoding  byte
+	// RegisteredDelivery is the receipt the sender asked for: 0 none, 1
+	// on final delivery or failure, 2 on failure only.
+	RegisteredDelivery byte
 	// Text is this part's text, decoded by DataCoding (GSM 03.38 7-bit
 	// unpacked, UCS-2, Latin-1 or ASCII), without the user data header.
 	Text string

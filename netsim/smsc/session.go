@@ -313,6 +313,7 @@ func (ss *session) accept(frame []byte) (status uint32, id string) {
 		}
 	}
 	registered := fieldByte(f, pdufield.RegisteredDelivery)
+	rec.msg.RegisteredDelivery = registered
 	if rec.msg.ESMClass&0x40 != 0 {
 		var ok bool
 		rec.msg.Ref, rec.msg.Part, rec.msg.Total, rec.payload, ok = splitUDH(rec.payload)

@@ -25,7 +25,7 @@ func (s *Store) ClaimNotices(ctx context.Context, limit int, lease time.Duration
 		FROM (SELECT id FROM notice_outbox WHERE state = 'pending' AND due_at <= now()
 		      ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) c
 		WHERE o.id = c.id
-		RETURNING o.notice, o.attempts`, limit, lease.Milliseconds())
+		RETURNING o.notice, o.attempts, o.request_id::text`, limit, lease.Milliseconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim notices: %w", err)
 	}
@@ -33,13 +33,14 @@ func (s *Store) ClaimNotices(ctx context.Context, limit int, lease time.Duration
 		ns       []provisioning.Notice
 		body     []byte
 		attempts int
+		request  string
 	)
-	_, err = pgx.ForEachRow(rows, []any{&body, &attempts}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&body, &attempts, &request}, func() error {
 		var n provisioning.Notice
 		if err := json.Unmarshal(body, &n); err != nil {
 			return fmt.Errorf("notice %s: %w", body, err)
 		}
-		n.Attempts = attempts
+		n.Attempts, n.RequestID = attempts, request
 		ns = append(ns, n)
 		return nil
 	})
@@ -49,13 +50,49 @@ func (s *Store) ClaimNotices(ctx context.Context, limit int, lease time.Duration
 	return ns, nil
 }
 
-// NoticesSent marks the pending notices ids sent.
-func (s *Store) NoticesSent(ctx context.Context, ids []string) error {
-	_, err := s.pool.Exec(ctx, `
-		UPDATE notice_outbox SET state = 'sent', updated_at = now()
+// NoticesSent marks the pending notices of sent sent and records their SMS
+// parts on their requests, in order, as RecordMessages does (a part
+// recorded already moves to this notice). One round trip: the two
+// statements run as one implicit transaction.
+func (s *Store) NoticesSent(ctx context.Context, sent []provisioning.SentNotice) error {
+	ids := make([]string, len(sent))
+	var msgs, reqs, notices []string
+	seen := map[string]bool{}
+	for i, n := range sent {
+		ids[i] = n.ID
+		if n.RequestID == "" || !validUUID(n.RequestID) {
+			continue // a notice of its own asked for no receipt
+		}
+		for _, m := range n.Messages {
+			if !seen[m] { // one statement cannot update a row twice
+				seen[m] = true
+				msgs, reqs, notices = append(msgs, m), append(reqs, n.RequestID), append(notices, n.ID)
+			}
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE notice_outbox SET state = 'sent', updated_at = now()
 		WHERE id = ANY($1::text[]) AND state = 'pending'`, ids)
+	if len(msgs) > 0 {
+		b.Queue(`
+			INSERT INTO request_messages (message_id, request_id, notice)
+			SELECT m, r::uuid, n FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t (m, r, n, k)
+			ORDER BY k
+			ON CONFLICT (message_id) DO UPDATE
+			SET request_id = EXCLUDED.request_id, notice = EXCLUDED.notice, seq = DEFAULT, state = 'SUBMITTED', updated_at = now()
+			WHERE (request_messages.request_id, request_messages.notice) <> (EXCLUDED.request_id, EXCLUDED.notice)`,
+			msgs, reqs, notices)
+	}
+	err := s.batch(ctx, b, func(br pgx.BatchResults) error {
+		for range b.Len() {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("mark %d notices sent: %w", len(ids), err)
+		return fmt.Errorf("mark %d notices sent: %w", len(sent), err)
 	}
 	return nil
 }

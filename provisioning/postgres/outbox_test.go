@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"testing"
@@ -86,17 +87,19 @@ func TestCompleteStoresNotices(t *testing.T) {
 
 // TestNoticeOutbox: claims take due notices once per lease, concurrent
 // claims take different ones, and sent, retried and failed notices are
-// recorded.
+// recorded, the SMS parts of sent ones on their requests.
 func TestNoticeOutbox(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	l := e.line(t)
 	var want []string
+	requestOf := map[string]string{}
 	for range 30 {
 		r := e.request(t, l.id, provisioning.KindVoicemail, nil, time.Time{})
 		e.start(t, r.ID)
 		e.complete(t, r.ID, provisioning.Change{Notices: []provisioning.Notice{notice(r, "sms")}})
 		want = append(want, r.ID+":sms")
+		requestOf[r.ID+":sms"] = r.ID
 	}
 	sort.Strings(want)
 
@@ -115,7 +118,7 @@ func TestNoticeOutbox(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, n := range ns {
-				if n.Attempts != 1 || n.Key != "voicemail_changed" || n.Data["Language"] != "he" {
+				if n.Attempts != 1 || n.Key != "voicemail_changed" || n.Data["Language"] != "he" || n.RequestID != requestOf[n.ID] {
 					t.Errorf("claimed %+v, want attempt 1 of the stored notice", n)
 				}
 				got = append(got, n.ID)
@@ -133,7 +136,18 @@ func TestNoticeOutbox(t *testing.T) {
 	}
 
 	sent, retried, failed := want[:28], want[28], want[29]
-	if err := e.store.NoticesSent(e.ctx, sent); err != nil {
+	var record []provisioning.SentNotice
+	for i, id := range sent {
+		// Two parts each; the first notice's parts were recorded for
+		// another request before (SMSCs reuse ids), so they move.
+		record = append(record, provisioning.SentNotice{ID: id, RequestID: requestOf[id],
+			Messages: []string{fmt.Sprintf("n-%d-b", i), fmt.Sprintf("n-%d-a", i)}})
+	}
+	other := e.request(t, l.id, provisioning.KindAPNSMS, nil, time.Time{})
+	if err := e.store.RecordMessages(e.ctx, other.ID, []string{"n-0-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.NoticesSent(e.ctx, record); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.store.RetryNotice(e.ctx, retried, "ESME_RTHROTTLED", 0); err != nil {
@@ -172,5 +186,32 @@ func TestNoticeOutbox(t *testing.T) {
 	}
 	if got, _ := e.outbox(t, sent[0]); got.State != "sent" {
 		t.Errorf("sent notice is %s after a late FailNotice", got.State)
+	}
+
+	// The parts are the request's, in the order sent and named by their
+	// notice, and their receipts are recorded.
+	if known, err := e.store.RecordReceipt(e.ctx, "n-0-b", "DELIVRD", time.Time{}); err != nil || !known {
+		t.Fatalf("receipt for a notice's part: known %v, %v", known, err)
+	}
+	r, err := e.store.Request(e.ctx, requestOf[sent[0]])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for _, m := range r.Messages {
+		parts = append(parts, m.MessageID+" "+m.State+" "+m.Notice)
+	}
+	if d := cmp.Diff([]string{"n-0-b DELIVRD " + sent[0], "n-0-a SUBMITTED " + sent[0]}, parts); d != "" {
+		t.Errorf("messages of the notice's request (-want +got):\n%s", d)
+	}
+	if r, err := e.store.Request(e.ctx, other.ID); err != nil || len(r.Messages) != 0 {
+		t.Errorf("the earlier holder of a reused id kept %+v (%v)", r.Messages, err)
+	}
+	// A notice of its own (no request) records no part.
+	if err := e.store.NoticesSent(e.ctx, []provisioning.SentNotice{{ID: "rating:x", Messages: []string{"n-own"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if known, err := e.store.RecordReceipt(e.ctx, "n-own", "DELIVRD", time.Time{}); err != nil || known {
+		t.Errorf("a part of a notice without request: known %v, %v; want unknown", known, err)
 	}
 }

@@ -132,7 +132,7 @@ func addMessages(ctx context.Context, q querier, rs []provisioning.Request) erro
 		ids[i], at[r.ID] = r.ID, i
 	}
 	rows, err := q.Query(ctx, `
-		SELECT request_id::text, message_id, state, updated_at FROM request_messages
+		SELECT request_id::text, message_id, state, updated_at, notice FROM request_messages
 		WHERE request_id = ANY($1::uuid[]) ORDER BY seq`, ids)
 	if err != nil {
 		return fmt.Errorf("request messages: %w", err)
@@ -141,7 +141,7 @@ func addMessages(ctx context.Context, q querier, rs []provisioning.Request) erro
 		rid string
 		m   provisioning.MessageState
 	)
-	_, err = pgx.ForEachRow(rows, []any{&rid, &m.MessageID, &m.State, &m.UpdatedAt}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&rid, &m.MessageID, &m.State, &m.UpdatedAt, &m.Notice}, func() error {
 		r := &rs[at[rid]]
 		r.Messages = append(r.Messages, m)
 		return nil
@@ -197,8 +197,8 @@ func (s *Store) ListRequests(ctx context.Context, subscriptionID int64, limit in
 
 // RecordMessages notes the SMS parts submitted for request id, in order, as
 // SUBMITTED. Recording the same parts again changes nothing; a message id
-// already recorded for another request moves to this one (SMSCs reuse ids
-// in time). It returns provisioning.ErrRequestNotFound.
+// already recorded for another request, or for a notice, moves to this one
+// (SMSCs reuse ids in time). It returns provisioning.ErrRequestNotFound.
 func (s *Store) RecordMessages(ctx context.Context, id string, messageIDs []string) error {
 	if !validUUID(id) {
 		return notFound(id)
@@ -225,8 +225,8 @@ func (s *Store) RecordMessages(ctx context.Context, id string, messageIDs []stri
 		INSERT INTO request_messages (message_id, request_id)
 		SELECT m, $1 FROM unnest($2::text[]) WITH ORDINALITY AS t (m, n) ORDER BY n
 		ON CONFLICT (message_id) DO UPDATE
-		SET request_id = EXCLUDED.request_id, state = 'SUBMITTED', updated_at = now()
-		WHERE request_messages.request_id <> EXCLUDED.request_id`, id, uniq)
+		SET request_id = EXCLUDED.request_id, notice = '', seq = DEFAULT, state = 'SUBMITTED', updated_at = now()
+		WHERE (request_messages.request_id, request_messages.notice) <> (EXCLUDED.request_id, '')`, id, uniq)
 	if constraintError(err, codeForeignKeyViolation) != "" {
 		return notFound(id)
 	}

@@ -103,4 +103,38 @@ func TestNoticeOutboxEndToEnd(t *testing.T) {
 	if n := smsTo(e.smsc, msisdn(line), "") - before; n != 1 {
 		t.Errorf("the SMSC accepted %d messages for the line, want the one notice", n)
 	}
+
+	// The notice's SMS asked for a receipt, and the receipt is on the
+	// request, named by the notice: not refused as unknown and delivered
+	// again and again.
+	e.waitFor(t, func() bool {
+		got, err := e.svc.Store.Request(ctx, r.ID)
+		return err == nil && len(got.Messages) == 1 && got.Messages[0].State == "DELIVRD"
+	}, "the notice's receipt is not on request %s", r.ID)
+	got, _ := e.svc.Store.Request(ctx, r.ID)
+	for _, m := range e.smsc.Messages() {
+		if m.ID == got.Messages[0].MessageID && (m.RegisteredDelivery != 1 || m.Destination != msisdn(line)) {
+			t.Errorf("notice part %+v: want a receipt asked for, to the line", m)
+		}
+	}
+	if got.Messages[0].Notice != r.ID+":sms" {
+		t.Errorf("request's message %+v, want it named by notice %s:sms", got.Messages[0], r.ID)
+	}
+
+	// A notice of its own (rating's, as a task) asks for no receipt: no
+	// request would record it.
+	earlier := map[string]bool{}
+	for _, m := range e.smsc.Messages() {
+		earlier[m.ID] = true
+	}
+	own := provisioning.Notice{ID: "rating:test", Channel: "sms", To: msisdn(line), Language: "en", Key: "voicemail_changed", Data: map[string]any{"Enabled": true, "Language": "en"}}
+	if err := e.svc.Queue.EnqueueNotice(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(t, func() bool { return smsTo(e.smsc, msisdn(line), "") - before == 2 }, "the notice task was not sent")
+	for _, m := range e.smsc.Messages() {
+		if !earlier[m.ID] && m.RegisteredDelivery != 0 {
+			t.Errorf("the notice task's SMS asked for a receipt (registered_delivery %d)", m.RegisteredDelivery)
+		}
+	}
 }

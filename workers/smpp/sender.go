@@ -229,7 +229,8 @@ func (s *Sender) bindWithBackoff(ctx context.Context, kind string, now bool) (*s
 // SendSMS encodes m.Text (GSM 7-bit if every character fits, else UCS-2),
 // splits it into concatenated parts if it is long, and submits the parts in
 // order, each waiting for room in the window and its turn under the rate.
-// It returns the SMSC's message id of every part.
+// It returns the SMSC's message id of every part. Each part asks for a
+// delivery receipt (registered_delivery 1) unless m.NoReceipt.
 //
 // Errors: a bad address or a text of more than 255 parts, and a permanent
 // status from the SMSC (a *StatusError), wrap provisioning.ErrPermanent.
@@ -263,10 +264,14 @@ func (s *Sender) SendSMS(ctx context.Context, m provisioning.SMS) (provisioning.
 	n := len(text.payloads)
 	res := provisioning.SMSResult{Parts: n, MessageIDs: make([]string, 0, n)}
 	ref := byte(s.ref.Add(1))
+	registered := byte(0x01) // a receipt on final delivery or failure
+	if m.NoReceipt {
+		registered = 0
+	}
 	for i, payload := range text.payloads {
 		sm := submitSM{
 			source: src, dest: dst,
-			registeredDelivery: 0x01, // a receipt on final delivery or failure
+			registeredDelivery: registered,
 			dataCoding:         text.coding,
 			shortMessage:       payload,
 		}
@@ -328,7 +333,8 @@ func (s *Sender) submit(ctx context.Context, sm submitSM) (string, error) {
 	// the transmitter's reader, so the id is known before the next PDU is
 	// read.
 	finish := func(r result) {
-		if r.err == nil && r.status == statusOK {
+		if r.err == nil && r.status == statusOK && sm.registeredDelivery != 0 {
+			// Only an id that will get a receipt is worth remembering.
 			s.ids.add(cstring(r.body))
 		}
 		s.flight.done(n)

@@ -737,3 +737,55 @@ func TestReceiptDeferredUntilRecorded(t *testing.T) {
 		t.Errorf("deferred %v receipts for a message this Sender never submitted", v)
 	}
 }
+
+// TestNoReceipt: a message sent with NoReceipt asks the SMSC for no
+// receipt (registered_delivery 0), so nothing comes back that no one would
+// record; the others still ask for one.
+func TestNoReceipt(t *testing.T) {
+	t.Parallel()
+	sim := startSMSC(t, smsc.Config{ReceiptDelay: time.Millisecond})
+	var mu sync.Mutex
+	receipts := map[string]int{}
+	s, reg := startSender(t, sim, func(c *Config) {
+		c.OnReceipt = func(r provisioning.DeliveryReceipt) error {
+			mu.Lock()
+			defer mu.Unlock()
+			receipts[r.MessageID]++
+			return nil
+		}
+	})
+	quiet, err := s.SendSMS(context.Background(), provisioning.SMS{To: "4512345678", Text: "no receipt, please", NoReceipt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sent after the first, due after it: once its receipt is in, the
+	// first one's would be too.
+	loud, err := s.SendSMS(context.Background(), provisioning.SMS{To: "4512345678", Text: "a receipt, please"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the receipt of the second message", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return receipts[loud.MessageIDs[0]] == 1
+	})
+	waitFor(t, "its acknowledgement", func() bool { return sim.Stats().ReceiptsAcked >= 1 })
+	mu.Lock()
+	if n := receipts[quiet.MessageIDs[0]]; n != 0 || len(receipts) != 1 {
+		t.Errorf("receipts %v; want one, for %s only", receipts, loud.MessageIDs[0])
+	}
+	mu.Unlock()
+	asked := map[string]byte{}
+	for _, m := range sim.Messages() {
+		asked[m.ID] = m.RegisteredDelivery
+	}
+	if asked[quiet.MessageIDs[0]] != 0 || asked[loud.MessageIDs[0]] != 1 {
+		t.Errorf("registered_delivery %v; want 0 for %s and 1 for %s", asked, quiet.MessageIDs[0], loud.MessageIDs[0])
+	}
+	if st := sim.Stats(); st.ReceiptsSent != 1 {
+		t.Errorf("the SMSC sent %d receipts, want 1", st.ReceiptsSent)
+	}
+	if v := metricValue(t, reg, "simcore_smpp_receipts_uncorrelated_total"); v != 0 {
+		t.Errorf("uncorrelated receipts %v", v)
+	}
+}
