@@ -131,7 +131,7 @@ func TestNoticeOutboxEndToEnd(t *testing.T) {
 	if err := e.svc.Queue.EnqueueNotice(ctx, own); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor(t, func() bool { return smsTo(e.smsc, msisdn(line), "") - before == 2 }, "the notice task was not sent")
+	e.waitFor(t, func() bool { return smsTo(e.smsc, msisdn(line), "")-before == 2 }, "the notice task was not sent")
 	for _, m := range e.smsc.Messages() {
 		if !earlier[m.ID] && m.RegisteredDelivery != 0 {
 			t.Errorf("the notice task's SMS asked for a receipt (registered_delivery %d)", m.RegisteredDelivery)
