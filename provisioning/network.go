@@ -11,6 +11,15 @@ import (
 // stop retrying on it. Any other error is taken as transient.
 var ErrPermanent = errors.New("permanent network error")
 
+// Refusals a caller acts on. Adapters' errors match them with errors.Is
+// (beside ErrPermanent).
+var (
+	// ErrAlreadyProvisioned: a create found the MSISDN on the network.
+	ErrAlreadyProvisioned = errors.New("msisdn already provisioned")
+	// ErrNotProvisioned: the MSISDN is not on the network.
+	ErrNotProvisioned = errors.New("msisdn not provisioned")
+)
+
 // ForwardingKind is a call-forwarding condition.
 type ForwardingKind string
 

@@ -175,8 +175,10 @@ func ValidateParams(kind Kind, p json.RawMessage, now time.Time, vmLang Voicemai
 		if d.Start.Before(today) {
 			return inputErr("start", "%s is in the past", d.Start.Format(time.DateOnly))
 		}
-		if d.End != nil && !d.End.After(d.Start) {
-			return inputErr("end", "must be after start")
+		// Dates are UTC days (the subscription's date columns): an end
+		// later in the day of the start is no end after it.
+		if d.End != nil && !d.End.UTC().Truncate(24*time.Hour).After(d.Start.UTC().Truncate(24*time.Hour)) {
+			return inputErr("end", "must be a later day than start")
 		}
 	case KindAPNSMS, KindSuspend, KindResume:
 		if len(p) > 0 && string(p) != "{}" && string(p) != "null" {

@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,8 +104,10 @@ func (s *Service) Apply(ctx context.Context, id string) error {
 	res.change.Notices = res.notices
 	if err := s.Store.Complete(ctx, r.ID, outcome, res.change); err != nil {
 		// The network has the change; a retry repeats it under the same
-		// idempotency key and completes the record.
-		return fmt.Errorf("complete request %s: %w", r.ID, err)
+		// idempotency key and completes the record. Counted like any
+		// other attempt, so a completion that can never succeed fails the
+		// request with its reason instead of holding the line for ever.
+		return s.retry(ctx, r, fmt.Errorf("complete request %s: %w", r.ID, err))
 	}
 	for _, next := range res.change.Schedule {
 		// Created with the change; if this enqueue is lost, the sweeper
@@ -185,6 +188,18 @@ func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (re
 			res.notices = append(res.notices, Notice{ID: r.ID + ":email", Channel: "email", To: sub.Subscriber.Email, Language: sub.Subscriber.Language, Key: noticeKey, Data: data})
 		}
 	}
+	if r.Kind == KindActivate || r.Kind == KindDeactivate {
+		// A schedule that a later dates change replaced has nothing to do,
+		// whatever became of the line since (it may have ended).
+		var p ScheduleParams
+		if err := json.Unmarshal(r.Params, &p); err != nil {
+			return res, inputErr("params", "%v", err)
+		}
+		if p.DatesVersion != sub.DatesVersion {
+			res.outcome = map[string]any{"skipped": "superseded by a later dates change"}
+			return res, nil
+		}
+	}
 	if sub.Status == StatusEnded {
 		return res, fmt.Errorf("%w: subscription %d has ended", ErrConflict, sub.ID)
 	}
@@ -224,6 +239,9 @@ func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (re
 		if err := json.Unmarshal(r.Params, &p); err != nil {
 			return res, inputErr("params", "%v", err)
 		}
+		if p.Number != "" && p.Number == sub.MSISDN {
+			return res, inputErr("number", "%s is the line's own number: its calls would forward to itself", p.Number)
+		}
 		if err := s.Gateway.SetForwarding(ctx, key, sub.MSISDN, p.Condition, p.Number); err != nil {
 			return res, err
 		}
@@ -260,28 +278,46 @@ func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (re
 		res.outcome = map[string]any{"start": p.Start, "end": p.End, "dates_version": version}
 		notice("plan_dates_changed", map[string]any{"Start": p.Start.Format(time.DateOnly), "End": dateOrEmpty(p.End)}, false)
 	case KindActivate, KindDeactivate:
-		var p ScheduleParams
-		if err := json.Unmarshal(r.Params, &p); err != nil {
-			return res, inputErr("params", "%v", err)
-		}
-		if p.DatesVersion != sub.DatesVersion {
-			res.outcome = map[string]any{"skipped": "superseded by a later dates change"}
-			return res, nil
-		}
+		// Superseded schedules were skipped above.
 		if r.Kind == KindActivate {
-			if err := s.Gateway.CreateSubscriber(ctx, key, sub.MSISDN, sub.IMSI, sub.ICCID); err != nil {
+			err := s.Gateway.CreateSubscriber(ctx, key, sub.MSISDN, sub.IMSI, sub.ICCID)
+			if errors.Is(err, ErrAlreadyProvisioned) {
+				// A dates change on a live line (a new end date)
+				// schedules an activation at its start, or an earlier
+				// attempt landed under a key the gateway forgot: done if
+				// the network has the line on this SIM (docs/network.md).
+				err = s.onNetwork(ctx, sub)
+				res.outcome = map[string]any{"already_on_network": true}
+			}
+			if err != nil {
 				return res, err
 			}
 			res.change.Status = StatusActive
+			if sub.Status == StatusSuspended {
+				res.change.Status = "" // it stays suspended (barred)
+			}
 		} else {
-			if err := s.Gateway.DeleteSubscriber(ctx, key, sub.MSISDN); err != nil {
+			err := s.Gateway.DeleteSubscriber(ctx, key, sub.MSISDN)
+			if errors.Is(err, ErrNotProvisioned) {
+				// Gone already: an earlier attempt landed under a
+				// forgotten key, or the line never reached the network.
+				err = nil
+				res.outcome = map[string]any{"already_off_network": true}
+			}
+			if err != nil {
 				return res, err
 			}
 			res.change.Status = StatusEnded
 		}
-		res.outcome = map[string]any{"status": res.change.Status}
+		if res.outcome == nil {
+			res.outcome = map[string]any{}
+		}
+		res.outcome["status"] = cmp.Or(res.change.Status, sub.Status)
 	case KindSuspend, KindResume:
 		suspend := r.Kind == KindSuspend
+		if want := map[bool]SubscriptionStatus{true: StatusActive, false: StatusSuspended}[suspend]; sub.Status != want {
+			return res, fmt.Errorf("%w: %s of a line that is %s, not %s", ErrConflict, r.Kind, sub.Status, want)
+		}
 		// The barring is set whole: send the data bar along, or resuming
 		// would lift a bar that rating put on.
 		if err := s.Gateway.SetBarring(ctx, key, sub.MSISDN, Barring{All: suspend, Data: sub.DataBarred}); err != nil {
@@ -315,6 +351,19 @@ func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (re
 		return res, inputErr("kind", "unknown kind %q", r.Kind)
 	}
 	return res, nil
+}
+
+// onNetwork checks that the network has sub's MSISDN on sub's SIM; an error
+// wrapping ErrConflict (permanent) when it is on another.
+func (s *Service) onNetwork(ctx context.Context, sub Subscription) error {
+	ns, err := s.Gateway.Subscriber(ctx, sub.MSISDN)
+	if err != nil {
+		return err
+	}
+	if ns.IMSI != sub.IMSI || ns.ICCID != sub.ICCID {
+		return fmt.Errorf("%w: %s is on the network with SIM %s (IMSI %s), not %s", ErrConflict, sub.MSISDN, ns.ICCID, ns.IMSI, sub.ICCID)
+	}
+	return nil
 }
 
 // SendNotice renders and sends a notice. Errors wrap ErrPermanent when

@@ -40,7 +40,8 @@ type Store interface {
 	SIM(ctx context.Context, iccid string) (SIM, error)
 	// StartRequest moves a pending request to in_progress and counts the
 	// attempt, if every earlier request of its subscription that is due
-	// (not_before <= now) is finished; otherwise ErrNotReady. A finished
+	// (not_before <= now) is finished and no other one is in progress;
+	// otherwise ErrNotReady. A finished
 	// request is returned as it is. It also returns the request's
 	// subscription (as Subscription does), read after the start, so a
 	// worker needs one call to begin; the request's Messages may be left

@@ -43,7 +43,7 @@ processed, rejects included.`,
 			if err != nil {
 				return err
 			}
-			rows, header, err := readSIMRows(args[1])
+			rows, lines, err := readSIMRows(args[1])
 			if err != nil {
 				return err
 			}
@@ -64,45 +64,51 @@ processed, rejects included.`,
 				return err
 			}
 			for _, re := range res.Rejected {
-				fmt.Fprintf(c.io.err, "line %d: %s: %s\n", re.Row+header, re.Field, re.Reason)
+				fmt.Fprintf(c.io.err, "line %d: %s: %s\n", lines[re.Row-1], re.Field, re.Reason)
 			}
 			return printJSONLine(c, map[string]int{"read": len(rows), "imported": res.Imported, "rejected": len(res.Rejected)})
 		},
 	}
 }
 
-// readSIMRows reads the file's rows and says how many header lines came
-// before them (0 or 1), so rejects can name file lines.
-func readSIMRows(path string) ([]provisioning.SIMImportRow, int, error) {
+// readSIMRows reads the file's rows and the file line each starts on, so
+// rejects name file lines (blank lines, which encoding/csv skips, and
+// quoted line breaks included). A header row, which may follow the UTF-8
+// byte-order mark that spreadsheets write, is skipped.
+func readSIMRows(path string) ([]provisioning.SIMImportRow, []int, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	r := csv.NewReader(f)
 	r.FieldsPerRecord = -1
 	var (
-		rows   []provisioning.SIMImportRow
-		header int
+		rows  []provisioning.SIMImportRow
+		lines []int
 	)
-	for line := 1; ; line++ {
+	for first := true; ; first = false {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", path, err)
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
-		if line == 1 && len(rec) > 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "iccid") {
-			header = 1
-			continue
+		if first && len(rec) > 0 {
+			rec[0] = strings.TrimPrefix(rec[0], "\ufeff")
+			if strings.EqualFold(strings.TrimSpace(rec[0]), "iccid") {
+				continue
+			}
 		}
+		line, _ := r.FieldPos(0)
 		for len(rec) < 3 {
 			rec = append(rec, "")
 		}
 		rows = append(rows, provisioning.SIMImportRow{ICCID: strings.TrimSpace(rec[0]), IMSI: strings.TrimSpace(rec[1]), ActivationCode: rec[2]})
+		lines = append(lines, line)
 	}
-	return rows, header, nil
+	return rows, lines, nil
 }
 
 func printJSONLine(c *cmdEnv, v any) error {

@@ -17,6 +17,10 @@ import (
 // statement's arrays stay a few hundred kilobytes.
 const importBatch = 5000
 
+// importTries bounds the runs of an import's transaction that PostgreSQL
+// aborts to break a deadlock with a concurrent import.
+const importTries = 5
+
 // RowError is an import row that was not stored, and why.
 type RowError struct {
 	// Row is the 1-based position of the row in the slice given to
@@ -72,16 +76,29 @@ func (s *Store) ImportSIMs(ctx context.Context, rows []provisioning.SIMImportRow
 		valid = append(valid, i)
 	}
 
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		for batch := range slices.Chunk(valid, importBatch) {
-			n, err := insertSIMs(ctx, tx, rows, batch, h, reject)
-			if err != nil {
-				return err
+	// In ICCID order: two imports of overlapping files then take their
+	// row locks in the same order and wait for each other instead of
+	// deadlocking. Cards whose IMSIs clash across the two can still
+	// deadlock; PostgreSQL aborts one, and it is run again.
+	slices.SortFunc(valid, func(a, b int) int { return cmp.Compare(rows[a].ICCID, rows[b].ICCID) })
+	checked := len(res.Rejected)
+	var err error
+	for try := 1; ; try++ {
+		res.Imported, res.Rejected = 0, res.Rejected[:checked]
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			for batch := range slices.Chunk(valid, importBatch) {
+				n, err := insertSIMs(ctx, tx, rows, batch, h, reject)
+				if err != nil {
+					return err
+				}
+				res.Imported += n
 			}
-			res.Imported += n
+			return nil
+		})
+		if !isDeadlock(err) || try == importTries {
+			break
 		}
-		return nil
-	})
+	}
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import sims: %w", err)
 	}

@@ -40,8 +40,10 @@ func lockRequest(ctx context.Context, tx pgx.Tx, id string) (subID int64, iccid 
 
 // startRequest locks request $1 (its subscription is locked first, by
 // lockSubscriptionOf) and moves it to in_progress, counting the attempt,
-// when it is open and no earlier request of its subscription due by $2 is:
-// one statement instead of a read, a check and an update. It returns the
+// when it is open, no earlier request of its subscription due by $2 is, and
+// no other request of it is in progress (a scheduled request that falls due
+// while a later one is being applied waits for it: one change in flight per
+// line): one statement instead of a read, a check and an update. It returns the
 // earlier request's id (NULL when none holds it back) and the request as it
 // now is. The locked row is carried through r, so a row changed while this
 // statement waited for its lock is returned as changed.
@@ -49,8 +51,9 @@ const startRequest = `
 	WITH r AS (
 		SELECT * FROM provisioning_requests WHERE id = $1 FOR NO KEY UPDATE
 	), earlier AS (
-		SELECT e.id FROM r JOIN provisioning_requests e ON e.subscription_id = r.subscription_id AND e.seq < r.seq
-		WHERE r.state IN ('pending', 'in_progress') AND e.state IN ('pending', 'in_progress') AND e.not_before <= $2
+		SELECT e.id FROM r JOIN provisioning_requests e ON e.subscription_id = r.subscription_id AND e.id <> r.id
+		WHERE r.state IN ('pending', 'in_progress')
+		  AND ((e.seq < r.seq AND e.state IN ('pending', 'in_progress') AND e.not_before <= $2) OR e.state = 'in_progress')
 		ORDER BY e.seq LIMIT 1
 	), started AS (
 		UPDATE provisioning_requests p SET state = 'in_progress', attempts = p.attempts + 1, updated_at = now()
@@ -70,9 +73,10 @@ const lockSubscriptionOf = `
 
 // StartRequest moves request id to in_progress and counts the attempt,
 // unless an earlier request of the same subscription that is due (its
-// not_before at or before now) is still pending or in progress: then the
-// error wraps provisioning.ErrNotReady. Earlier requests scheduled after now
-// do not hold it back. A request already in progress (its worker died) is
+// not_before at or before now) is still pending or in progress, or any
+// other request of it is in progress: then the error wraps
+// provisioning.ErrNotReady. Earlier requests scheduled after now do not hold
+// it back. A request already in progress (its worker died) is
 // started again; a finished one is returned as it is. Starts of one
 // subscription's requests are serialised by a lock on the subscription.
 //

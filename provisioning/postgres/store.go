@@ -76,7 +76,15 @@ const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
 	codeCheckViolation      = "23514"
+	codeDeadlockDetected    = "40P01"
 )
+
+// isDeadlock reports whether PostgreSQL broke a deadlock by aborting err's
+// transaction: running it again is safe and will likely succeed.
+func isDeadlock(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == codeDeadlockDetected
+}
 
 // constraintError returns the name of the constraint err violated with
 // code, or "".

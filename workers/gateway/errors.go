@@ -48,6 +48,18 @@ func (e *ProblemError) Error() string {
 	return s
 }
 
+// Is matches provisioning.ErrAlreadyProvisioned (msisdn_exists) and
+// provisioning.ErrNotProvisioned (subscriber_not_found).
+func (e *ProblemError) Is(target error) bool {
+	switch target {
+	case provisioning.ErrAlreadyProvisioned:
+		return e.Code == CodeMSISDNExists
+	case provisioning.ErrNotProvisioned:
+		return e.Code == CodeSubscriberNotFound
+	}
+	return false
+}
+
 // Unwrap returns provisioning.ErrPermanent for a permanent refusal.
 func (e *ProblemError) Unwrap() error {
 	if e.Permanent {
