@@ -42,6 +42,7 @@ type memLedger struct {
 	lock    chan struct{}
 	mu      sync.Mutex
 	batches []metering.LedgerBatch
+	iccids  [][]string // by seq-1: the ICCIDs each Begin named
 	// failBegin, when set, fails Begin calls.
 	failBegin func() error
 }
@@ -74,7 +75,7 @@ func (m *memLease) Since(_ context.Context, seq uint64) ([]metering.LedgerBatch,
 	return slices.Clone(m.l.batches[min(int(seq), len(m.l.batches)):]), nil
 }
 
-func (m *memLease) Begin(_ context.Context, writer string, months []uint32, _ []string, rows int) (uint64, error) {
+func (m *memLease) Begin(_ context.Context, writer string, months []uint32, iccids []string, rows int) (uint64, error) {
 	if m.l.failBegin != nil {
 		if err := m.l.failBegin(); err != nil {
 			return 0, err
@@ -84,6 +85,7 @@ func (m *memLease) Begin(_ context.Context, writer string, months []uint32, _ []
 	defer m.l.mu.Unlock()
 	seq := uint64(len(m.l.batches) + 1)
 	m.l.batches = append(m.l.batches, metering.LedgerBatch{Seq: seq, Writer: writer, Months: slices.Clone(months), State: "writing"})
+	m.l.iccids = append(m.l.iccids, slices.Clone(iccids))
 	return seq, nil
 }
 

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -93,6 +94,29 @@ func TestWriterStoresEachRecordOnce(t *testing.T) {
 	want := sums{rows: 4, up: 100, down: 1000, hourlyUp: 100, dailyUp: 100}
 	if got != want {
 		t.Fatalf("stored sums %+v, want %+v", got, want)
+	}
+}
+
+// TestWriterLedgerICCIDs: each batch tells the ledger (and so rating) the
+// ICCIDs of the records it stores, each once, and not those whose records
+// were all duplicates.
+func TestWriterLedgerICCIDs(t *testing.T) {
+	t.Parallel()
+	_, conn := newTestDB(t)
+	ctx := testenv.Context(t, time.Minute)
+	l := newMemLedger()
+	w := newTestWriter(t, WriterConfig{Conn: conn, Ledger: l})
+	now := time.Now().Add(-time.Hour)
+	if _, err := w.WriteBatch(ctx, batchOf(rec(1, 3, now, 1, 1), rec(2, 1, now, 1, 1), rec(3, 3, now, 1, 1), rec(2, 1, now, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	// SIM 3's record is a duplicate; SIM 2 is new, twice; SIM 1 has a new one.
+	if _, err := w.WriteBatch(ctx, batchOf(rec(1, 3, now, 1, 1), rec(4, 2, now, 1, 1), rec(5, 2, now, 1, 1), rec(6, 1, now, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{iccid(3), iccid(1)}, {iccid(2), iccid(1)}}
+	if !slices.EqualFunc(l.iccids, want, slices.Equal) {
+		t.Errorf("ledger ICCIDs by batch %v, want %v (each stored ICCID once, in order of appearance)", l.iccids, want)
 	}
 }
 

@@ -62,3 +62,47 @@ func TestBatchICCIDsAndNotification(t *testing.T) {
 		t.Errorf("iccids = %v, want %v", got, want)
 	}
 }
+
+// TestBatchICCIDsCompressedWithLZ4: a batch's ICCID list (about 1 MB for
+// 50,000 records) is compressed with lz4 where the server has it, not
+// pglz, and reads back whole.
+func TestBatchICCIDsCompressedWithLZ4(t *testing.T) {
+	url := newDatabase(t)
+	pool := newPool(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var lz4 bool
+	err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_settings
+		WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals))`).Scan(&lz4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "pglz"
+	if lz4 {
+		want = "lz4"
+	}
+	lease, err := NewLedger(pool).Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(context.Background())
+	iccids := make([]string, 20000)
+	for i := range iccids {
+		iccids[i] = "894410000" + strconv.Itoa(10_000_000_000+i)
+	}
+	seq, err := lease.Begin(ctx, "w", []uint32{202611}, iccids, len(iccids))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		got    []string
+		method string
+	)
+	err = pool.QueryRow(ctx, "SELECT iccids, pg_column_compression(iccids) FROM usage_batches WHERE seq = $1", int64(seq)).Scan(&got, &method)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if method != want || !slices.Equal(got, iccids) {
+		t.Errorf("iccids stored with %q (%d of %d read back equal: %v), want %s", method, len(got), len(iccids), slices.Equal(got, iccids), want)
+	}
+}
