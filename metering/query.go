@@ -52,10 +52,31 @@ type UsageQuery struct {
 	By    Granularity
 }
 
+// The times a query may name: what the store's DateTime columns hold
+// (ClickHouse: 1970 to 2106-02-07). A time outside would wrap around in the
+// query and silently match nothing.
+var (
+	MinQueryTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxQueryTime = time.Date(2106, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func validateSpan(from, to time.Time) error {
+	for _, t := range []time.Time{from, to} {
+		if t.Before(MinQueryTime) || t.After(MaxQueryTime) {
+			return fmt.Errorf("%w: %s is outside %s to %s", ErrInvalidQuery, t.Format(time.RFC3339),
+				MinQueryTime.Format(time.DateOnly), MaxQueryTime.Format(time.DateOnly))
+		}
+	}
+	return nil
+}
+
 // Validate checks the query. Errors wrap ErrInvalidQuery.
 func (q UsageQuery) Validate() error {
 	if err := validateICCID(q.ICCID); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
+	}
+	if err := validateSpan(q.From, q.To); err != nil {
+		return err
 	}
 	if !q.From.Before(q.To) {
 		return fmt.Errorf("%w: from %s is not before to %s", ErrInvalidQuery, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
@@ -138,6 +159,9 @@ type SessionQuery struct {
 func (q *SessionQuery) Validate() error {
 	if err := validateICCID(q.ICCID); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
+	}
+	if err := validateSpan(q.From, q.To); err != nil {
+		return err
 	}
 	if !q.From.Before(q.To) {
 		return fmt.Errorf("%w: from is not before to", ErrInvalidQuery)

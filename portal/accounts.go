@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -285,7 +286,9 @@ func (a *Accounts) UpdateProfile(ctx context.Context, user int64, ch ProfileChan
 }
 
 // ChangePassword sets a new password when current is right, and ends the
-// user's other sessions. Wrong guesses count like logins. Errors:
+// user's other sessions. Guesses at the current password are limited like
+// logins, in a bucket of the user's own: strangers failing to log in to
+// the account must not stop its owner from changing the password. Errors:
 // ErrInvalid, ErrWrongPassword, ErrRateLimited.
 func (a *Accounts) ChangePassword(ctx context.Context, s Session, current, next string) error {
 	if err := ValidatePassword("new_password", next); err != nil {
@@ -295,7 +298,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, s Session, current, next 
 	if err != nil {
 		return err
 	}
-	key := limitKey("login-account", u.Email)
+	key := limitKey("password-change", strconv.FormatInt(u.ID, 10))
 	if err := a.take(ctx, "password", key, a.cfg.LoginPerAccount); err != nil {
 		return err
 	}

@@ -611,6 +611,10 @@ func TestReaderValidation(t *testing.T) {
 		{"hourly range at the limit", metering.UsageQuery{ICCID: sim, From: from, To: from.Add(93 * 24 * time.Hour), By: metering.GranHour}, false},
 		{"range too long", metering.UsageQuery{ICCID: sim, From: from, To: from.Add(metering.MaxQueryRange + time.Hour), By: metering.GranMonth}, true},
 		{"unknown granularity", metering.UsageQuery{ICCID: sim, From: from, To: from.Add(time.Hour), By: 9}, true},
+		// DateTime holds 1970 to 2106: a time outside wrapped around and
+		// silently matched nothing.
+		{"from before 1970", metering.UsageQuery{ICCID: sim, From: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), To: from}, true},
+		{"to after 2105", metering.UsageQuery{ICCID: sim, From: time.Date(2105, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2106, 3, 1, 0, 0, 0, 0, time.UTC), By: metering.GranMonth}, true},
 	}
 	for _, tc := range usage {
 		t.Run("usage/"+tc.name, func(t *testing.T) {
@@ -635,6 +639,8 @@ func TestReaderValidation(t *testing.T) {
 		{"limit too large", metering.SessionQuery{ICCID: sim, From: from, To: from.Add(time.Hour), Limit: 1001}},
 		{"cursor not base64", metering.SessionQuery{ICCID: sim, From: from, To: from.Add(time.Hour), Cursor: "!!!"}},
 		{"cursor with two parts", metering.SessionQuery{ICCID: sim, From: from, To: from.Add(time.Hour), Cursor: rawURL("1.2")}},
+		{"from before 1970", metering.SessionQuery{ICCID: sim, From: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), To: from}},
+		{"to after 2105", metering.SessionQuery{ICCID: sim, From: from, To: time.Date(2106, 3, 1, 0, 0, 0, 0, time.UTC)}},
 	}
 	for _, tc := range sessions {
 		t.Run("sessions/"+tc.name, func(t *testing.T) {

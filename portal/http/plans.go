@@ -164,7 +164,14 @@ func (s *Server) simSwap(w http.ResponseWriter, r *http.Request, me *caller) err
 	}
 	err = s.submit(w, r, me, sub, provisioning.KindSIMSwap, provisioning.SIMSwapParams{NewICCID: b.NewICCID})
 	if err != nil && claimed {
-		// The swap was refused: the card goes back to being nobody's.
+		// The swap was refused: the card goes back to being nobody's,
+		// unless it is no longer in stock. Then another swap of this
+		// user's (a double submit, another line) has reserved it since the
+		// claim, and it must stay on the account, or anyone with its code
+		// could claim the card that line is moving to.
+		if sim, serr := s.cfg.Lines.SIM(r.Context(), b.NewICCID); serr != nil || sim.State != provisioning.SIMInStock {
+			return err
+		}
 		if rerr := s.cfg.Accounts.ReleaseSIM(r.Context(), me.user.ID, b.NewICCID); rerr != nil {
 			logFrom(r.Context()).WarnContext(r.Context(), "release card of a refused swap", "err", rerr)
 		}

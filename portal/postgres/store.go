@@ -99,8 +99,9 @@ func (s *Store) UpdateProfile(ctx context.Context, id int64, ch portal.ProfileCh
 // SetPassword replaces the password hash and deletes the user's sessions
 // but the one with token hash keep, and the user's known devices (a device
 // that logged in with the old password, an intruder's perhaps, must not
-// keep its own allowance of guesses at the new one), in one transaction;
-// portal.ErrUserNotFound.
+// keep its own allowance of guesses at the new one), and voids the user's
+// unused password-reset links (one mailed before the change would undo
+// it), in one transaction; portal.ErrUserNotFound.
 func (s *Store) SetPassword(ctx context.Context, id int64, hash string, keep []byte) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE portal_users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, hash)
@@ -115,6 +116,10 @@ func (s *Store) SetPassword(ctx context.Context, id int64, hash string, keep []b
 			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM portal_devices WHERE user_id = $1`, id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE portal_tokens SET used_at = now() WHERE user_id = $1 AND kind = 'password_reset' AND used_at IS NULL`, id)
 		return err
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,7 +137,36 @@ func (m *Mailer) SendEmail(ctx context.Context, e provisioning.Email) error {
 	// The recipient's domain only: an address is personal data, and the
 	// caller logs the returned error once, with its own context.
 	m.log.Debug("email", "outcome", outcome, "to_domain", domainOf(e.To), "duration", d)
-	return err
+	return withoutRecipient(err, e.To)
+}
+
+// redactedError is an error whose text names no recipient: go-mail's
+// errors list the affected recipients, and callers log what SendEmail
+// returns. It unwraps to the original, so errors.Is and As still see it.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (r *redactedError) Error() string { return r.msg }
+func (r *redactedError) Unwrap() error { return r.err }
+
+// withoutRecipient replaces the address to (in any letter case, and to as given
+// when it has a display name) in err's text with its domain only.
+func withoutRecipient(err error, to string) error {
+	if err == nil || to == "" {
+		return err
+	}
+	addrs := []string{regexp.QuoteMeta(to)}
+	if a, perr := netmail.ParseAddress(to); perr == nil && a.Address != to {
+		addrs = append(addrs, regexp.QuoteMeta(a.Address))
+	}
+	msg := err.Error()
+	re := regexp.MustCompile("(?i)" + strings.Join(addrs, "|"))
+	if !re.MatchString(msg) {
+		return err
+	}
+	return &redactedError{err: err, msg: re.ReplaceAllLiteralString(msg, "<recipient at "+domainOf(to)+">")}
 }
 
 func (m *Mailer) send(parent context.Context, e provisioning.Email) error {

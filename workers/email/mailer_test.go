@@ -191,6 +191,11 @@ func TestErrorClasses(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("error %q does not mention %q", err, tt.wantErr)
 			}
+			// Callers log the error: it must not name the recipient
+			// (go-mail's errors list the affected recipients).
+			if strings.Contains(tt.to, "@") && strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tt.to)) {
+				t.Errorf("error %q names the recipient", err)
+			}
 			outcome := map[bool]string{true: "permanent", false: "transient"}[tt.permanent]
 			if n := sent(t, reg, outcome); n != 1 {
 				t.Errorf("outcome %s counted %v times, want 1", outcome, n)
