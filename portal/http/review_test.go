@@ -27,7 +27,7 @@ func TestSessionsRangeBeyondStorage(t *testing.T) {
 	c := e.user()
 	l := e.line()
 	c.addCard(l.iccid)
-	start := time.Now().UTC().Truncate(24 * time.Hour).AddDate(0, 0, -3)
+	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
 	e.writeUsage([]metering.Record{{Type: metering.TypeData, ICCID: l.iccid, StartTime: start,
 		BytesUp: 100, BytesDown: 1000, DurationS: 60, NodeID: "n", RecordID: "d1", APN: "internet"}})
 	// The default range finds it.
