@@ -368,6 +368,12 @@ func (p *csvParser) Parse(c Chunk, out []Item) []Item {
 		}
 		rec := data[start:next]
 		nlines := int64(1)
+		if p.comment != 0 && len(rec) > 0 && rec[0] == p.comment {
+			// A comment line ends at its first line break, whatever
+			// quotes it holds (the Splitter cuts chunks the same way).
+			pos, line = next, line+1
+			continue
+		}
 		quoted := p.quote && bytes.IndexByte(rec, '"') >= 0
 		if quoted {
 			next = recordEnd(data, start)
@@ -378,7 +384,7 @@ func (p *csvParser) Parse(c Chunk, out []Item) []Item {
 		pos = next
 		recLine := line
 		line += nlines
-		if blank(rec) || p.comment != 0 && rec[0] == p.comment {
+		if blank(rec) {
 			continue
 		}
 		out = append(out, Item{Line: recLine, Offset: c.Offset + int64(start), Raw: rec})
@@ -533,6 +539,9 @@ type timeFormat struct {
 	kind   timeKind
 	layout string
 	loc    *time.Location
+	// abbrev: the layout reads a zone abbreviation (MST). Go takes one
+	// that loc does not define as UTC, so such times are refused.
+	abbrev bool
 }
 
 type timeKind uint8
@@ -560,10 +569,26 @@ func (tf *timeFormat) parse(v string) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, err
 		}
+		if name, off := t.Zone(); tf.abbrev && t.Location() != tf.loc && t.Location() != time.UTC &&
+			(off != 0 || name != "GMT" && name != "UT" && name != "UTC") {
+			// An abbreviation loc does not define: Go made up a zone
+			// at offset 0 for it, so the time would be off by hours.
+			return time.Time{}, fmt.Errorf("zone %s is not one of time_zone %s (set time_zone to the feed's zone)", name, tf.loc)
+		}
 		return t.UTC(), nil
 	}
 	if t, ok := parseRFC3339(v); ok {
 		return t, nil
+	}
+	// time.Parse takes offsets up to +24:00 and minutes up to 60, a day
+	// off; RFC 3339 allows 23:59.
+	if n := len(v); n >= 6 && (v[n-6] == '+' || v[n-6] == '-') && v[n-3] == ':' {
+		if h, ok := num(v[n-5 : n-3]); ok && h > 23 {
+			return time.Time{}, fmt.Errorf("offset %s out of range", v[n-6:])
+		}
+		if m, ok := num(v[n-2:]); ok && m > 59 {
+			return time.Time{}, fmt.Errorf("offset %s out of range", v[n-6:])
+		}
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {

@@ -65,14 +65,17 @@ type mappingSource struct {
 // the file cannot be read).
 //
 // The file's keys: separator (one byte, default ","), comment (one byte;
-// lines starting with it are skipped), header (the first line names the
-// columns), quote (RFC 4180 quoting, default true), time_layout (a Go
-// layout, or "rfc3339" (default), "unix", "unix_ms"), time_zone (IANA name
-// for layouts without an offset, default UTC), type_values (vendor name to
-// data|voice|sms) and fields: for each Record field (the canonical CSV
-// names), either {column: "NAME"} (needs header: true), {column: N}
-// (1-based) or {value: "constant"}. record_id, type, iccid and start_time
-// are required.
+// lines starting with it are skipped, before the header too, and end at
+// their line break whatever quotes they hold), header (the first line that
+// is not blank or a comment names the columns), quote (RFC 4180 quoting,
+// default true), time_layout (a Go layout, or "rfc3339" (default), "unix",
+// "unix_ms"), time_zone (IANA name for layouts without an offset, default
+// UTC; a layout with a zone abbreviation (MST) takes only the
+// abbreviations time_zone defines, and GMT/UTC), type_values (vendor name
+// to data|voice|sms, each name once, in any letter case) and fields: for
+// each Record field (the canonical CSV names), either {column: "NAME"}
+// (needs header: true), {column: N} (1-based, at most MaxMappedColumn) or
+// {value: "constant"}. record_id, type, iccid and start_time are required.
 func LoadMapping(path string) (*Mapping, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -110,6 +113,9 @@ func (m *Mapping) HasHeader() bool { return m.header }
 // QuoteAware reports whether the feed uses RFC 4180 quoting, the value to
 // pass to NewSplitter.
 func (m *Mapping) QuoteAware() bool { return m.quote }
+
+// CommentPrefix is the byte that starts a comment line; 0 when none.
+func (m *Mapping) CommentPrefix() byte { return m.comment }
 
 func (mf *mappingFile) build() (*Mapping, error) {
 	m := &Mapping{sep: ',', header: mf.Header, quote: true}
@@ -174,7 +180,7 @@ func buildTimeFormat(layout, zone string) (timeFormat, error) {
 		got.Hour() != ref.Hour() || got.Minute() != ref.Minute() {
 		return timeFormat{}, fmt.Errorf("time_layout: %q is not a Go time layout with year, month, day, hour and minute (or rfc3339, unix, unix_ms)", layout)
 	}
-	return timeFormat{kind: timeLayout, layout: layout, loc: loc}, nil
+	return timeFormat{kind: timeLayout, layout: layout, loc: loc, abbrev: strings.Contains(layout, "MST")}, nil
 }
 
 func (m *Mapping) buildTypeValues(n *yaml.Node) error {
@@ -188,6 +194,13 @@ func (m *Mapping) buildTypeValues(n *yaml.Node) error {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Value == "" {
 			return fmt.Errorf("type_values: line %d: empty vendor name", k.Line)
+		}
+		// Walking the node skips yaml's duplicate-key check; names match
+		// without regard to case, so GPRS and gprs are the same name.
+		for _, tv := range m.conv.typeValues {
+			if strings.EqualFold(tv.name, k.Value) {
+				return fmt.Errorf("type_values: line %d: %q given twice", k.Line, k.Value)
+			}
 		}
 		t, err := metering.ParseUsageType(v.Value)
 		if err != nil || v.Kind != yaml.ScalarNode {
@@ -228,6 +241,11 @@ func (m *Mapping) buildSources(fields map[string]mappingSource) error {
 	return nil
 }
 
+// MaxMappedColumn is the highest column position a mapping may name (a
+// record's fields are held per record; a position of 10^18 allocated a
+// slice that size).
+const MaxMappedColumn = 1000
+
 func (m *Mapping) buildSource(key string, f field, fs *mappingSource) (source, error) {
 	col, val := &fs.Column, &fs.Value
 	switch {
@@ -249,8 +267,8 @@ func (m *Mapping) buildSource(key string, f field, fs *mappingSource) (source, e
 	}
 	if col.Tag == "!!int" {
 		pos, err := strconv.Atoi(col.Value)
-		if err != nil || pos < 1 {
-			return source{}, fmt.Errorf("%s.column: line %d: position %s must be 1 or more", key, col.Line, col.Value)
+		if err != nil || pos < 1 || pos > MaxMappedColumn {
+			return source{}, fmt.Errorf("%s.column: line %d: position %s must be 1 to %d", key, col.Line, col.Value, MaxMappedColumn)
 		}
 		return source{set: true, pos: pos, line: col.Line}, nil
 	}

@@ -115,7 +115,9 @@ func (p *ndjsonParser) Parse(c Chunk, out []Item) []Item {
 		}
 		rec := trimEOL(data[start:next])
 		pos = next
-		if len(bytes.TrimSpace(rec)) == 0 {
+		// Blank is JSON white space only: a line of other Unicode space
+		// (NBSP, form feed) is no JSON and is rejected, not dropped.
+		if len(bytes.Trim(rec, " \t\r")) == 0 {
 			continue
 		}
 		out = append(out, Item{Line: line, Offset: c.Offset + int64(start), Raw: rec})

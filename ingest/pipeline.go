@@ -408,6 +408,15 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source) (Summary, error) {
 				if errors.Is(err, io.EOF) {
 					return nil
 				}
+				if errors.Is(err, ErrRecordTooLong) {
+					// Usually a stray quote that joins the rest of the
+					// source into one "record": nothing after it can be
+					// cut into records. The source is refused (the spool's
+					// rejected/, a 400 to a push) with the line, whatever
+					// came before it stored; reading it again would fail
+					// the same way.
+					return &FileError{fmt.Errorf("read %s: %w", src.Name, err)}
+				}
 				if err != nil {
 					return fmt.Errorf("read %s: %w", src.Name, err)
 				}
@@ -576,6 +585,7 @@ func (p *Pipeline) open(src Source) (Parser, *Splitter, error) {
 			return nil, nil, errors.New("mapped format needs a mapping file")
 		}
 		sp := NewSplitter(src.R, p.cfg.ChunkSize, src.Mapping.QuoteAware())
+		sp.SkipComments(src.Mapping.CommentPrefix())
 		var h []byte
 		if src.Mapping.HasHeader() {
 			var err error

@@ -40,6 +40,11 @@ type Splitter struct {
 	r          io.Reader
 	size       int
 	quoteAware bool
+	comment    byte // a line starting with it is a comment; 0: none
+
+	// With a comment byte, the scan's state at buf[scanned]: inside a
+	// comment line, or past the start of a line.
+	inComment, midLine bool
 
 	buf      []byte // unconsumed bytes read from r; buf[0] is at offset
 	scanned  int    // buf[:scanned] has been scanned for record ends
@@ -59,6 +64,12 @@ func NewSplitter(r io.Reader, size int, quoteAware bool) *Splitter {
 	}
 	return &Splitter{r: r, size: size, quoteAware: quoteAware, line: 1}
 }
+
+// SkipComments makes lines that start with c comments, as the mapped
+// parser skips them: a comment ends at its first '\n', whatever quotes it
+// holds, and ReadHeaderLine passes over comment lines. Call it before the
+// first Next or ReadHeaderLine.
+func (s *Splitter) SkipComments(c byte) { s.comment = c }
 
 // Next returns the next chunk of whole records. It returns io.EOF after the
 // last chunk, ErrRecordTooLong (wrapped, with the line number) for an
@@ -107,13 +118,23 @@ func (s *Splitter) ReadHeaderLine() ([]byte, error) {
 			return nil, io.EOF
 		}
 		end := len(s.buf) // at EOF without a record end: the rest
+		rest := s.buf
+		if s.offset == 0 {
+			rest = bytes.TrimPrefix(rest, utf8BOM)
+		}
+		isComment := s.comment != 0 && len(rest) > 0 && rest[0] == s.comment
 		if s.boundary > 0 {
-			end = firstRecordEnd(s.buf[:s.boundary], s.quoteAware)
+			end = firstRecordEnd(s.buf[:s.boundary], s.quoteAware && !isComment)
 		}
 		line := trimEOL(s.buf[:end])
 		header := bytes.Clone(line)
 		s.consume(end)
-		if len(bytes.TrimSpace(header)) > 0 {
+		// Blank lines, a byte-order mark alone, and comments come before
+		// the header.
+		if s.offset == int64(end) {
+			line = bytes.TrimPrefix(line, utf8BOM)
+		}
+		if len(bytes.TrimSpace(line)) > 0 && !isComment {
 			return header, nil
 		}
 	}
@@ -200,6 +221,10 @@ func (s *Splitter) scan() {
 		s.scanned = len(data)
 		return
 	}
+	if s.comment != 0 {
+		s.scanWithComments()
+		return
+	}
 	for pos < len(data) {
 		q := bytes.IndexByte(data[pos:], '"')
 		end := len(data)
@@ -216,6 +241,38 @@ func (s *Splitter) scan() {
 		}
 		s.inQuote = !s.inQuote
 		pos = end + 1
+	}
+	s.scanned = len(data)
+}
+
+// scanWithComments is scan for a quote-aware stream with comment lines: a
+// quote in a comment toggles nothing. Byte by byte; only mapped feeds that
+// declare a comment byte take this path.
+func (s *Splitter) scanWithComments() {
+	data := s.buf
+	pos := s.scanned
+	if s.offset == 0 && pos == 0 && bytes.HasPrefix(data, utf8BOM) {
+		pos = len(utf8BOM) // the file's byte-order mark starts no line
+	}
+	for ; pos < len(data); pos++ {
+		c := data[pos]
+		switch {
+		case s.inComment:
+			if c == '\n' {
+				s.inComment, s.midLine, s.boundary = false, false, pos+1
+			}
+			continue
+		case s.inQuote:
+			s.inQuote = c != '"'
+		case c == '"':
+			s.inQuote = true
+		case c == '\n':
+			s.midLine, s.boundary = false, pos+1
+			continue
+		case !s.midLine && c == s.comment:
+			s.inComment = true
+		}
+		s.midLine = true
 	}
 	s.scanned = len(data)
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,12 +18,17 @@ import (
 // Spool watches a directory for usage files. A file is ingested once, then
 // moved to done/ with a NAME.summary.json beside it; a file that cannot be
 // read at all (unknown format, bad header) moves to rejected/ with a
-// NAME.reason.txt. A crash between the ingest and the move re-ingests the
-// file on restart; its records are then duplicates and count once.
+// NAME.reason.txt, and so does one that cannot be cut into records past
+// some line (a record over MaxRecordBytes: usually a stray quote that
+// joins the rest of the file), whose records before that line are stored.
+// A crash between the ingest and the move re-ingests the file on restart;
+// its records are then duplicates and count once.
 //
 // Writers should create files under a temporary name (a leading dot or a
 // .tmp/.part suffix) and rename them into place; files changed within the
-// last Settle are left for the next scan.
+// last Settle are left for the next scan. A file whose time is in the
+// future (copied with its times from a host whose clock is ahead) is taken
+// once its size and time stayed the same for Settle.
 //
 // Files in done/ are already stored; with a Retention they are deleted
 // that long after they were moved there (rejected/ is left for people).
@@ -36,6 +43,40 @@ type Spool struct {
 	Retention time.Duration
 	// PruneEvery is how often done/ is pruned; default an hour.
 	PruneEvery time.Duration
+
+	// ahead holds files whose modification time is in the future (copied
+	// with their times from a host whose clock is ahead): when each was
+	// first seen with its current size and time.
+	ahead map[string]aheadFile
+}
+
+type aheadFile struct {
+	size int64
+	mod  time.Time
+	seen time.Time
+}
+
+// settled reports whether a file has stopped changing: last modified
+// Settle ago or more, or, for a time in the future, seen with the same size
+// and time for Settle.
+func (s *Spool) settled(name string, info fs.FileInfo, now time.Time) bool {
+	if !info.ModTime().After(now) {
+		delete(s.ahead, name)
+		return now.Sub(info.ModTime()) >= s.Settle
+	}
+	if s.ahead == nil {
+		s.ahead = map[string]aheadFile{}
+	}
+	a, ok := s.ahead[name]
+	if !ok || a.size != info.Size() || !a.mod.Equal(info.ModTime()) {
+		s.ahead[name] = aheadFile{size: info.Size(), mod: info.ModTime(), seen: now}
+		return false
+	}
+	if now.Sub(a.seen) < s.Settle {
+		return false
+	}
+	delete(s.ahead, name)
+	return true
 }
 
 // FormatForName picks the format from a file name: .csv → csv,
@@ -97,7 +138,9 @@ func (s *Spool) Run(ctx context.Context) error {
 }
 
 // ScanOnce ingests every settled file in the directory, oldest first, and
-// returns how many it handled.
+// returns how many it handled. A file that fails (an error that is not
+// about its content, which moves it to rejected/) is left for the next scan
+// and the others go on; the errors are returned together.
 func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 	ents, err := os.ReadDir(s.Dir)
 	if err != nil {
@@ -125,23 +168,30 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 		}
 		// A log segment is complete once renamed; anything else may still
 		// be written in place.
-		if !IsWALSegment(n) && time.Since(info.ModTime()) < s.Settle {
+		if !IsWALSegment(n) && !s.settled(n, info, time.Now()) {
 			continue
 		}
 		files = append(files, cand{n, info.ModTime()})
 	}
+	for name := range s.ahead {
+		if !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.Name() == name }) {
+			delete(s.ahead, name) // gone before it settled
+		}
+	}
 	sort.Slice(files, func(i, j int) bool { return files[i].mod.Before(files[j].mod) })
 	n := 0
+	var errs []error
 	for _, f := range files {
 		if ctx.Err() != nil {
 			return n, nil
 		}
 		if err := s.ingestFile(ctx, f.name); err != nil {
-			return n, err
+			errs = append(errs, err)
+			continue
 		}
 		n++
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 func (s *Spool) ingestFile(ctx context.Context, name string) error {
