@@ -89,12 +89,24 @@ func (s *Service) Apply(ctx context.Context, id string) error {
 		return nil
 	}
 	res, err := s.carryOut(ctx, r, sub)
+	if err != nil && !permanent(err) && r.Attempts >= MaxAttempts && changesNetwork(r.Kind) {
+		res, err = s.lastAttempt(ctx, r, sub, err)
+	}
 	if err != nil {
-		if errors.Is(err, ErrPermanent) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrSIMNotFound) {
+		if permanent(err) {
 			if ferr := s.Store.Fail(ctx, r.ID, err.Error()); ferr != nil {
 				return ferr
 			}
 			return fmt.Errorf("request %s failed: %w", r.ID, errors.Join(ErrPermanent, err))
+		}
+		var unknown *outcomeUnknownError
+		if errors.As(err, &unknown) {
+			// Keep it open: failing it (and putting a reserved SIM back
+			// in stock) could contradict what the network has.
+			if rerr := s.Store.RetryLater(ctx, r.ID, err.Error()); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			return err
 		}
 		return s.retry(ctx, r, err)
 	}
@@ -156,6 +168,120 @@ func (s *Service) Sweep(ctx context.Context, olderThan time.Duration) (int, erro
 	}
 	return len(rs), nil
 }
+
+func permanent(err error) bool {
+	return errors.Is(err, ErrPermanent) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrSIMNotFound)
+}
+
+// changesNetwork reports whether a kind changes the subscriber on the
+// network (through the gateway), so that a call whose answer was lost may
+// have landed.
+func changesNetwork(k Kind) bool {
+	switch k {
+	case KindSIMSwap, KindVoicemail, KindForwarding, KindActivate, KindDeactivate, KindSuspend, KindResume, KindBarData, KindUnbarData:
+		return true
+	}
+	return false
+}
+
+// outcomeUnknownError: every attempt failed, and the network could not be
+// read to learn whether one of them landed.
+type outcomeUnknownError struct{ attempts, read error }
+
+func (e *outcomeUnknownError) Error() string {
+	return fmt.Sprintf("the network cannot be read (%v) to learn whether an attempt landed (last: %v); still trying", e.read, e.attempts)
+}
+
+func (e *outcomeUnknownError) Unwrap() error { return e.attempts }
+
+// lastAttempt runs before a request that changes the network gives up
+// after MaxAttempts transient failures (cause). A failure may have been an
+// answer lost after the change landed (a timeout, a dropped connection):
+// failing the request then, and putting its reserved SIM back in stock,
+// would contradict the network. So it reads the subscriber: a change that
+// is there completes the request (the result of carryOut, the gateway's
+// writes skipped); one that is not lets it fail with cause. When the
+// network cannot be read, the error is an *outcomeUnknownError and the
+// request stays open.
+func (s *Service) lastAttempt(ctx context.Context, r Request, sub Subscription, cause error) (result, error) {
+	landed, err := s.landed(ctx, r, sub)
+	switch {
+	case err != nil:
+		return result{}, &outcomeUnknownError{attempts: cause, read: err}
+	case !landed:
+		return result{}, cause
+	}
+	verified := *s
+	verified.Gateway = landedGateway{s.Gateway}
+	res, err := verified.carryOut(ctx, r, sub)
+	if err != nil {
+		return res, err
+	}
+	if res.outcome == nil {
+		res.outcome = map[string]any{}
+	}
+	res.outcome["found_on_network"] = true
+	return res, nil
+}
+
+// landed reports whether the network already has r's change.
+func (s *Service) landed(ctx context.Context, r Request, sub Subscription) (bool, error) {
+	ns, err := s.Gateway.Subscriber(ctx, sub.MSISDN)
+	if errors.Is(err, ErrNotProvisioned) {
+		return r.Kind == KindDeactivate, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	switch r.Kind {
+	case KindSIMSwap:
+		var p SIMSwapParams
+		if err := json.Unmarshal(r.Params, &p); err != nil {
+			return false, inputErr("params", "%v", err)
+		}
+		sim, err := s.Store.SIM(ctx, p.NewICCID)
+		if err != nil {
+			return false, err
+		}
+		return ns.ICCID == sim.ICCID && ns.IMSI == sim.IMSI, nil
+	case KindVoicemail:
+		var p VoicemailParams
+		if err := json.Unmarshal(r.Params, &p); err != nil {
+			return false, inputErr("params", "%v", err)
+		}
+		return ns.Voicemail == VoicemailSettings(p), nil
+	case KindForwarding:
+		var p ForwardingParams
+		if err := json.Unmarshal(r.Params, &p); err != nil {
+			return false, inputErr("params", "%v", err)
+		}
+		return ns.Forwarding[p.Condition] == p.Number, nil
+	case KindActivate:
+		return ns.IMSI == sub.IMSI && ns.ICCID == sub.ICCID, nil
+	case KindSuspend, KindResume:
+		return ns.Barring == Barring{All: r.Kind == KindSuspend, Data: sub.DataBarred}, nil
+	case KindBarData, KindUnbarData:
+		return ns.Barring == Barring{All: sub.Status == StatusSuspended, Data: r.Kind == KindBarData}, nil
+	}
+	return false, nil // KindDeactivate: still provisioned
+}
+
+// landedGateway is a Gateway whose changes are already on the network
+// (landed checked them): its writes do nothing.
+type landedGateway struct{ Gateway }
+
+func (landedGateway) CreateSubscriber(context.Context, string, string, string, string) error {
+	return nil
+}
+func (landedGateway) SwapSIM(context.Context, string, string, string, string) error { return nil }
+func (landedGateway) SetVoicemail(context.Context, string, string, VoicemailSettings) error {
+	return nil
+}
+func (landedGateway) SetForwarding(context.Context, string, string, ForwardingKind, string) error {
+	return nil
+}
+func (landedGateway) SetBarring(context.Context, string, string, Barring) error { return nil }
+func (landedGateway) DeleteSubscriber(context.Context, string, string) error    { return nil }
 
 // retry records a transient failure, or the final one after MaxAttempts.
 func (s *Service) retry(ctx context.Context, r Request, cause error) error {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -342,4 +344,160 @@ func TestSupersededScheduleAfterEndIsSkipped(t *testing.T) {
 	if got.State != provisioning.StateDone {
 		t.Errorf("superseded deactivation after the line ended: %s (%s; Apply: %v), want done with outcome skipped/superseded", got.State, got.LastError, err)
 	}
+}
+
+// lostAnswerTransport sends requests on, but loses the answer of the first
+// PUT .../sim: the change lands and the caller sees a broken connection.
+type lostAnswerTransport struct {
+	mu   sync.Mutex
+	lost bool
+}
+
+func (t *lostAnswerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err == nil && !t.lost && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/sim") {
+		t.lost = true
+		resp.Body.Close()
+		return nil, errors.New("connection reset by peer")
+	}
+	return resp, err
+}
+
+// TestSwapWithLostAnswerMatchesNetwork: a SIM swap whose first answer is
+// lost (it landed) and whose retries all fail. It used to fail after
+// MaxAttempts and put the new SIM back in stock while the network had the
+// number on it. Now, before giving up, the worker reads the network: while
+// it cannot, the request stays open and the SIM reserved; once it can and
+// the swap is there, the request is done.
+func TestSwapWithLostAnswerMatchesNetwork(t *testing.T) {
+	e := newEnv(t)
+	sim, err := hlr.New(hlr.Config{Token: "tok", Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(sim.Handler())
+	t.Cleanup(hs.Close)
+	gw, err := gateway.New(gateway.Config{BaseURL: hs.URL, Token: "tok", Timeout: 5 * time.Second,
+		HTTPClient: &http.Client{Transport: &lostAnswerTransport{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &provisioning.Service{Store: e.store, Queue: nopQueue{}, Gateway: gw, VoicemailLanguage: provisioning.IsVoicemailLanguage}
+	l := e.line(t)
+	e.activeOnNetwork(t, svc, l)
+	x := e.sim(t)
+	r, err := svc.Submit(e.ctx, l.id, provisioning.KindSIMSwap, mustJSON(provisioning.SIMSwapParams{NewICCID: x.ICCID}), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = svc.Apply(e.ctx, r.ID) // lands; answer lost
+	if ns, _ := sim.Subscriber(l.msisdn); ns.ICCID != x.ICCID {
+		t.Fatalf("the first attempt did not land: network has SIM %s", ns.ICCID)
+	}
+	if err := sim.SetFailureRate(1); err != nil { // the HLR answers 503 to everything
+		t.Fatal(err)
+	}
+	for range provisioning.MaxAttempts + 2 {
+		_ = svc.Apply(e.ctx, r.ID)
+	}
+	got, _ := e.store.Request(e.ctx, r.ID)
+	if st := e.simState(t, x.ICCID); got.State.Terminal() || st != provisioning.SIMReserved {
+		t.Errorf("network unreadable after %d attempts: request %s (%s), SIM %s; want the request open and the SIM reserved", got.Attempts, got.State, got.LastError, st)
+	}
+	if !strings.Contains(got.LastError, "cannot be read") {
+		t.Errorf("last error %q, want it to say the network cannot be read", got.LastError)
+	}
+	if err := sim.SetFailureRate(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Apply(e.ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = e.store.Request(e.ctx, r.ID)
+	if st := e.simState(t, x.ICCID); got.State != provisioning.StateDone || st != provisioning.SIMActive || e.subscription(t, l.id).ICCID != x.ICCID {
+		t.Errorf("after the network came back: request %s, SIM %s; want done, active, the line on it", got.State, st)
+	}
+}
+
+// TestGiveUpReadsTheNetwork: a voicemail change whose every attempt meets
+// a lost answer is done when the network shows it (the change landed); a
+// forwarding change the network never took fails after MaxAttempts.
+func TestGiveUpReadsTheNetwork(t *testing.T) {
+	e := newEnv(t)
+	sim, err := hlr.New(hlr.Config{Token: "tok", Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(sim.Handler())
+	t.Cleanup(hs.Close)
+	lose := &loseWrites{}
+	gw, err := gateway.New(gateway.Config{BaseURL: hs.URL, Token: "tok", Timeout: 5 * time.Second, HTTPClient: &http.Client{Transport: lose}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &provisioning.Service{Store: e.store, Queue: nopQueue{}, Gateway: gw, VoicemailLanguage: provisioning.IsVoicemailLanguage}
+	l := e.line(t)
+	e.activeOnNetwork(t, svc, l)
+
+	lose.set(true, true) // every write lands, every answer is lost
+	vm, err := svc.Submit(e.ctx, l.id, provisioning.KindVoicemail, mustJSON(provisioning.VoicemailParams{Enabled: true, Language: "he"}), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range provisioning.MaxAttempts {
+		_ = svc.Apply(e.ctx, vm.ID)
+	}
+	got, _ := e.store.Request(e.ctx, vm.ID)
+	if got.State != provisioning.StateDone || !strings.Contains(string(got.Outcome), "found_on_network") {
+		t.Errorf("voicemail change on the network, answers lost: request %s (%s), outcome %s; want done, found on the network", got.State, got.LastError, got.Outcome)
+	}
+	if s := e.subscription(t, l.id); !s.Voicemail.Enabled || s.Voicemail.Language != "he" {
+		t.Errorf("subscription voicemail %+v, want on in he", s.Voicemail)
+	}
+
+	lose.set(false, true) // writes never reach the network
+	fw, err := svc.Submit(e.ctx, l.id, provisioning.KindForwarding, mustJSON(provisioning.ForwardingParams{Condition: provisioning.ForwardBusy, Number: "447700900999"}), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range provisioning.MaxAttempts {
+		_ = svc.Apply(e.ctx, fw.ID)
+	}
+	got, _ = e.store.Request(e.ctx, fw.ID)
+	if got.State != provisioning.StateFailed || !strings.Contains(got.LastError, "gave up") {
+		t.Errorf("forwarding never on the network: request %s (%s); want failed after MaxAttempts", got.State, got.LastError)
+	}
+}
+
+// loseWrites breaks the gateway's writes (not its reads): with landing,
+// the write reaches the network and its answer is lost; without, it never
+// leaves.
+type loseWrites struct {
+	mu          sync.Mutex
+	on, landing bool
+}
+
+func (l *loseWrites) set(landing, on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.landing, l.on = landing, on
+}
+
+func (l *loseWrites) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	on, landing := l.on, l.landing
+	l.mu.Unlock()
+	if !on || r.Method == http.MethodGet {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	if !landing {
+		return nil, errors.New("connection refused")
+	}
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return nil, errors.New("connection reset by peer")
 }
