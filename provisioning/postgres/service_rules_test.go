@@ -199,23 +199,7 @@ func TestScheduledRequestWaitsForLaterOneInFlight(t *testing.T) {
 	e := newEnv(t)
 	svc, _ := e.netService(t)
 	l := e.line(t)
-	today := time.Now().UTC().Truncate(24 * time.Hour)
-	// Put the line on the network (dates → activation).
-	d, err := svc.Submit(e.ctx, l.id, provisioning.KindDates, mustJSON(provisioning.DatesParams{Start: today}), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Apply(e.ctx, d.ID); err != nil {
-		t.Fatal(err)
-	}
-	reqs, _ := e.store.ListRequests(e.ctx, l.id, 10)
-	for _, r := range reqs {
-		if r.Kind == provisioning.KindActivate {
-			if err := svc.Apply(e.ctx, r.ID); err != nil {
-				t.Fatalf("activate: %v", err)
-			}
-		}
-	}
+	e.activeOnNetwork(t, svc, l)
 	version := e.subscription(t, l.id).DatesVersion
 	// A deactivation scheduled (as a dates change's Complete creates it)
 	// shortly in the future, then a SIM swap asked now.
