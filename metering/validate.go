@@ -29,6 +29,11 @@ const (
 	MaxIDBytes    = 128       // RecordID and NodeID
 	MaxTextBytes  = 128       // RAT, APN, PeerNumber, PGWAddress
 	MaxFutureSkew = time.Hour // how far after now a StartTime may be
+	// MaxRecordOctets bounds BytesUp and BytesDown each: 1 PiB, far above
+	// any real session (a 10 Gbit/s bearer for a day moves about 100 TB),
+	// and far below the 2^63 at which sums stop fitting signed 64 bits (a
+	// RADIUS Gigawords garbled to 2^32-1 gives 2^64-1 octets).
+	MaxRecordOctets = 1 << 50
 )
 
 // Validate checks r and returns nil or a *ValidationError naming the first
@@ -104,6 +109,12 @@ func (r *Record) Validate(now time.Time, maxAge time.Duration) error {
 		if !cleanText(f.value) {
 			return invalid(f.name, "invalid_text")
 		}
+	}
+	if r.BytesUp > MaxRecordOctets {
+		return invalid("bytes_up", "bytes_too_large")
+	}
+	if r.BytesDown > MaxRecordOctets {
+		return invalid("bytes_down", "bytes_too_large")
 	}
 	return nil
 }

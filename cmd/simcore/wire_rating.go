@@ -47,6 +47,10 @@ func (r ratingSubs) Live(ctx context.Context, iccids []string) ([]rating.Subscri
 	return toSubscribers(r.store.SubscriptionsUsingICCIDs(ctx, iccids))
 }
 
+func (r ratingSubs) Rated(ctx context.Context, iccids []string) ([]rating.Subscriber, error) {
+	return toSubscribers(r.store.SubscriptionsForRating(ctx, iccids))
+}
+
 func (r ratingSubs) DataBarred(ctx context.Context) ([]rating.Subscriber, error) {
 	return toSubscribers(r.store.BarredSubscriptions(ctx))
 }

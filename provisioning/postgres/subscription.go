@@ -36,6 +36,9 @@ const (
 	// read many subscriptions and need none.
 	selectLiveSubscriptions = subscriptionColumns + subscriptionFrom + `
 	WHERE s.status <> 'ended'`
+	// selectAnySubscriptions is selectLiveSubscriptions with ended ones.
+	selectAnySubscriptions = subscriptionColumns + subscriptionFrom + `
+	WHERE true`
 )
 
 // scanSubscription scans a row of selectSubscription, or with withForwarding
@@ -129,6 +132,29 @@ func (s *Store) BarredSubscriptions(ctx context.Context) ([]provisioning.Subscri
 	subs, err := s.liveSubscriptions(ctx, ` AND s.data_barred ORDER BY s.id`)
 	if err != nil {
 		return nil, fmt.Errorf("barred subscriptions: %w", err)
+	}
+	return subs, nil
+}
+
+// SubscriptionsForRating is SubscriptionsUsingICCIDs with ended
+// subscriptions too: usage from before a line's end date that arrives after
+// it ended (a feed a day or two late) is still the line's to pay. Cards are
+// retired when their line ends and never issued again, so an ICCID names
+// one subscription at a time.
+func (s *Store) SubscriptionsForRating(ctx context.Context, iccids []string) ([]provisioning.Subscription, error) {
+	if len(iccids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, selectAnySubscriptions+` AND (s.iccid = ANY($1)
+		OR s.id IN (SELECT h.subscription_id FROM subscription_sims h WHERE h.iccid = ANY($1))) ORDER BY s.id`, iccids)
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions for rating of %d iccids: %w", len(iccids), err)
+	}
+	subs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (provisioning.Subscription, error) {
+		return scanSubscription(row, false)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions for rating of %d iccids: %w", len(iccids), err)
 	}
 	return subs, nil
 }

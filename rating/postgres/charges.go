@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,9 +12,14 @@ import (
 )
 
 // ReplaceCharges replaces, for each set, the subscription's charges of
-// periods starting in [From, To) with the set's, all in one transaction:
+// periods overlapping [From, To) with the set's, all in one transaction:
 // readers see the old charges or the new, never a mix. A few statements
-// serve any number of sets.
+// serve any number of sets. Overlapping, not starting within: a set's
+// periods follow the subscription's start date, and when a dates change
+// moved it, the periods of the old start that overlap the new ones would
+// otherwise keep their charges and count the same records twice.
+// (Usage before the new start is then outside the subscription's dates,
+// like any usage before a start, and shows as unrated.)
 func (s *Store) ReplaceCharges(ctx context.Context, version int, sets []rating.ChargeSet) error {
 	if len(sets) == 0 {
 		return nil
@@ -26,14 +32,14 @@ func (s *Store) ReplaceCharges(ctx context.Context, version int, sets []rating.C
 		subs[i], froms[i], tos[i] = set.Sub, set.From, set.To
 		for _, pc := range set.Periods {
 			for _, l := range pc.Lines {
-				rows = append(rows, []any{set.Sub, pc.Period.Start, pc.Period.End, l.Zone, l.Type, int64(l.Records), int64(l.Used),
-					int64(l.Included), int64(l.Billable), l.Amount, pc.Currency, l.NotAllowed, set.Plan, version})
+				rows = append(rows, []any{set.Sub, pc.Period.Start, pc.Period.End, l.Zone, l.Type, sat(l.Records), sat(l.Used),
+					sat(l.Included), sat(l.Billable), l.Amount, pc.Currency, l.NotAllowed, set.Plan, version})
 			}
 		}
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `DELETE FROM charges c USING unnest($1::bigint[], $2::date[], $3::date[]) AS r(sub, from_day, to_day)
-			WHERE c.subscription_id = r.sub AND c.period_start >= r.from_day AND c.period_start < r.to_day`, subs, froms, tos)
+			WHERE c.subscription_id = r.sub AND c.period_start < r.to_day AND c.period_end > r.from_day`, subs, froms, tos)
 		if err != nil {
 			return fmt.Errorf("clear charges: %w", err)
 		}
@@ -49,6 +55,12 @@ func (s *Store) ReplaceCharges(ctx context.Context, version int, sets []rating.C
 		return nil
 	})
 }
+
+// sat is v as a bigint column holds it: a quantity past 2^63-1 (validation
+// bounds records far below, but a store written otherwise may hold one) is
+// stored as the largest, not wrapped negative, which the table's CHECKs
+// would refuse, failing the whole chunk's rating for every subscriber.
+func sat(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
 
 const chargeColumns = "period_start, period_end, zone, type, records, used, included, billable, amount_minor, currency, not_allowed"
 

@@ -105,7 +105,7 @@ func (r *Rater) evaluate(ctx context.Context, s rating.Subscriber, plan *rating.
 	switch {
 	case bar == s.DataBarred && (!known || want == bar):
 		return nil // as it should be
-	case !bar && s.DataBarred && !(known && want):
+	case !bar && s.DataBarred && !known:
 		return nil // barred by someone else (the back office): not rating's to lift
 	case bar != s.DataBarred && known && want == bar && now.Sub(at) < r.cfg.Resubmit:
 		return nil // asked for, not applied yet

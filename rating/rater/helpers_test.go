@@ -185,6 +185,11 @@ func (f *fakeSubs) Live(_ context.Context, iccids []string) ([]rating.Subscriber
 	return out, nil
 }
 
+// Rated is Live: the fake's subscriptions have no status.
+func (f *fakeSubs) Rated(ctx context.Context, iccids []string) ([]rating.Subscriber, error) {
+	return f.Live(ctx, iccids)
+}
+
 // swap moves the subscription on from to the card to.
 func (f *fakeSubs) swap(from, to string) {
 	f.mu.Lock()

@@ -59,7 +59,7 @@ func (c *Config) defaults() {
 type Rater struct {
 	cfg     Config
 	store   rating.Store
-	subs    rating.Subscriptions
+	subs    Subscriptions
 	usage   rating.UsageSource
 	network rating.Network
 	log     *slog.Logger
@@ -67,8 +67,16 @@ type Rater struct {
 	now     func() time.Time
 }
 
+// Subscriptions is what the rater reads of provisioning's subscriptions.
+type Subscriptions interface {
+	rating.Subscriptions
+	// Rated is Live with ended subscriptions too: usage from before an
+	// end date may arrive after the line ended, and is still its to pay.
+	Rated(ctx context.Context, iccids []string) ([]rating.Subscriber, error)
+}
+
 // New returns a rater; reg may be nil.
-func New(cfg Config, store rating.Store, subs rating.Subscriptions, usage rating.UsageSource, network rating.Network, log *slog.Logger, reg prometheus.Registerer) *Rater {
+func New(cfg Config, store rating.Store, subs Subscriptions, usage rating.UsageSource, network rating.Network, log *slog.Logger, reg prometheus.Registerer) *Rater {
 	cfg.defaults()
 	return &Rater{cfg: cfg, store: store, subs: subs, usage: usage, network: network, log: log, m: newMetrics(reg), now: time.Now}
 }
@@ -187,9 +195,9 @@ func (r *Rater) Rerate(ctx context.Context, iccids []string, from, to time.Time)
 }
 
 func (r *Rater) rerateChunk(ctx context.Context, cat *rating.Catalogue, version int, iccids []string, from, to time.Time) error {
-	subs, err := r.subs.Live(ctx, iccids)
+	subs, err := r.subs.Rated(ctx, iccids)
 	if err != nil {
-		return fmt.Errorf("live subscriptions: %w", err)
+		return fmt.Errorf("subscriptions: %w", err)
 	}
 	covered := map[string]bool{}
 	for _, s := range subs {
