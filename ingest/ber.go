@@ -57,6 +57,11 @@ func (p *Pipeline) decodeBER(ctx context.Context, src Source, submit func(*group
 				Line: n, Offset: re.Offset, Reason: ReasonBERMalformed,
 				Detail: re.Error(), Raw: []byte(re.Error()),
 			})
+		case errors.Is(err, ber.ErrMalformed) || errors.Is(err, ber.ErrTruncated) || errors.Is(err, ber.ErrTooLarge):
+			// The file's own framing (its TS 32.297 header) is broken:
+			// nothing after it can be read. Refused whole (the spool's
+			// rejected/), not retried for ever.
+			return &FileError{fmt.Errorf("read %s: %w", src.Name, err)}
 		default:
 			return fmt.Errorf("read %s: %w", src.Name, err)
 		}

@@ -16,7 +16,7 @@ func TestNDJSONParse(t *testing.T) {
 	t.Parallel()
 	full := metering.Record{
 		Type: metering.TypeData, ICCID: testICCID, IMSI: "234150000000001", MSISDN: "447700900001",
-		StartTime: ts("2024-03-05T09:00:00Z"), DurationS: 60, BytesUp: 100, BytesDown: 18446744073709551615,
+		StartTime: ts("2024-03-05T09:00:00Z"), DurationS: 60, BytesUp: 100, BytesDown: metering.MaxRecordOctets,
 		MCCMNC: "310260", RAT: "NR", APN: "iot", PeerNumber: "15551234567", NodeID: "pgw-1", RecordID: "r1",
 		Sequence: 2, ClosingCause: 19,
 	}
@@ -30,7 +30,7 @@ func TestNDJSONParse(t *testing.T) {
 			name: "all fields, numbers as numbers and strings",
 			input: `{"record_id":"r1","node_id":"pgw-1","type":"data","iccid":"` + testICCID + `","imsi":234150000000001,` +
 				`"msisdn":"+447700900001","start_time":"2024-03-05T10:00:00+01:00","duration_s":60,"bytes_up":"100",` +
-				`"bytes_down":18446744073709551615,"mcc_mnc":"310260","rat":"NR","apn":"iot","peer_number":"+15551234567",` +
+				`"bytes_down":1125899906842624,"mcc_mnc":"310260","rat":"NR","apn":"iot","peer_number":"+15551234567",` +
 				`"sequence":2,"closing_cause":"19","unknown":{"nested":[1,2]}}` + "\n",
 			want: []wantItem{{Line: 1, Record: full}},
 		},

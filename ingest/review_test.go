@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/simcore/simcore/ingest/ber"
+
 	"github.com/simcore/simcore/internal/testenv"
 	"github.com/simcore/simcore/metering/clickhouse"
 	"github.com/simcore/simcore/metering/postgres"
@@ -297,5 +299,31 @@ func TestNDJSONUnicodeSpaceLineRejected(t *testing.T) {
 	items := parseInput(t, p, "\u00a0\n\f\n", 0, false)
 	if len(items) != 2 {
 		t.Errorf("got %d items for 2 non-JSON lines, want 2 json_syntax rejects", len(items))
+	}
+}
+
+// A BER file whose TS 32.297 file header is corrupt can never be decoded:
+// the spool moves it to rejected/ and goes on, instead of failing it at
+// every scan and leaving it in place for ever.
+func TestSpoolRejectsBERFileWithCorruptHeader(t *testing.T) {
+	p := reviewPipeline(t)
+	dir := t.TempDir()
+	// A valid file whose header length field (octets 4-7) is set to 3,
+	// below the 8 octets of the two length fields themselves.
+	file := ber.EncodeFile(ber.Encode(ber.CDRFields{
+		IMSI: "234150123456789", OpeningTime: time.Now().Add(-time.Hour), ChargingID: 1,
+	}))
+	file[4], file[5], file[6], file[7] = 0, 0, 0, 3
+	writeSettled(t, filepath.Join(dir, "a.ber"), string(file), 2*time.Minute)
+	writeSettled(t, filepath.Join(dir, "b.csv"), "record_id,type,iccid,start_time\nb1,data,"+testICCID+","+recentStart()+"\n", time.Minute)
+	sp := &Spool{Dir: dir, Pipeline: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Settle: time.Millisecond}
+	if n, err := sp.ScanOnce(context.Background()); err != nil || n != 2 {
+		t.Errorf("ScanOnce = %d, %v; want both files handled", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rejected", "a.ber")); err != nil {
+		t.Errorf("a.ber not in rejected/: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "done", "b.csv")); err != nil {
+		t.Errorf("b.csv not in done/: %v", err)
 	}
 }

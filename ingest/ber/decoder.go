@@ -34,6 +34,9 @@ const (
 	modeBare
 	modeFile
 	minFileHeader = 8 // file length and header length
+	// maxFileHeader bounds a plausible TS 32.297 file header (about 50
+	// octets with a few optional fields), to tell a file from bare records.
+	maxFileHeader = 64 << 10
 	cdrHeaderLen  = 4 // CDR length, release/version, format/TS number
 	readChunk     = 16 << 10
 	berFormat     = 1 // TS 32.297 data record format: BER
@@ -95,15 +98,27 @@ func (d *Decoder) detect() error {
 	if n == 0 {
 		return d.endErr()
 	}
-	if d.buf[d.start] == 0xBF {
+	first := d.buf[d.start]
+	if first == 0xBF {
+		d.mode = modeBare
+		return nil
+	}
+	// Another context-class constructed tag (another GPRSRecord choice, an
+	// sgsnPDPRecord say) starts bare records too, unless the bytes read as
+	// a plausible file header (a file of 2.7 GB or more starts with such a
+	// byte).
+	h := d.buf[d.start : d.start+n]
+	var hlen int64
+	if n >= minFileHeader {
+		hlen = int64(h[4])<<24 | int64(h[5])<<16 | int64(h[6])<<8 | int64(h[7])
+	}
+	if first&0xE0 == 0xA0 && (hlen < minFileHeader || hlen > maxFileHeader) {
 		d.mode = modeBare
 		return nil
 	}
 	if n < minFileHeader {
 		return fmt.Errorf("cdr file header: %w", ErrTruncated)
 	}
-	h := d.buf[d.start:]
-	hlen := int64(h[4])<<24 | int64(h[5])<<16 | int64(h[6])<<8 | int64(h[7])
 	if hlen < minFileHeader {
 		return fmt.Errorf("cdr file header length %d: %w", hlen, ErrMalformed)
 	}
@@ -174,8 +189,17 @@ func (d *Decoder) nextBare() (CDR, error) {
 	if length >= 0 {
 		total = hdr + length
 		if n = d.fill(total); n < total {
-			d.discard(n)
+			// The stream ends inside the record, or its length is wrong
+			// and the records after it are in what it claims: look for
+			// them (at the true end, resync finds nothing).
+			d.resync()
 			return CDR{}, &RecordError{Offset: at, Err: ErrTruncated}
+		}
+		if !membersFit(d.buf[d.start : d.start+total]) {
+			// Its members do not tile its length: the length is wrong,
+			// and skipping it would swallow what follows.
+			d.resync()
+			return CDR{}, &RecordError{Offset: at, Err: fmt.Errorf("%w: members do not fit the record's length", ErrMalformed)}
 		}
 	} else {
 		// Indefinite length: read until the element is complete.
@@ -186,11 +210,10 @@ func (d *Decoder) nextBare() (CDR, error) {
 				break
 			}
 			if !errors.Is(err, ErrTruncated) || d.eof || n >= d.max {
-				if errors.Is(err, ErrTruncated) && d.eof {
-					d.discard(n)
-				} else {
-					d.resync()
-				}
+				// At the end of the stream too: the record may be cut
+				// short, or a length inside it may be wrong with whole
+				// records after it. resync finds those, if any.
+				d.resync()
 				return CDR{}, &RecordError{Offset: at, Err: err}
 			}
 			n = d.fill(min(want, d.max))
@@ -204,6 +227,28 @@ func (d *Decoder) nextBare() (CDR, error) {
 	}
 	c.Offset = at
 	return c, nil
+}
+
+// membersFit reports whether the elements inside rec, a whole definite
+// length element, exactly fill its content.
+func membersFit(rec []byte) bool {
+	t, err := readTLV(rec, 0)
+	if err != nil {
+		return false
+	}
+	if !t.constructed {
+		return true
+	}
+	it := children(t, 0, 0)
+	for {
+		_, _, ok, err := it.next()
+		if err != nil {
+			return false
+		}
+		if !ok {
+			return true
+		}
+	}
 }
 
 // resync drops the byte at the current position and everything up to the
