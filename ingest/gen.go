@@ -86,6 +86,9 @@ func GenerateCSV(w io.Writer, cfg GenConfig) (GenStats, error) {
 	return g.stats, nil
 }
 
+// maxGenDays bounds GenConfig.Days: 100 years.
+const maxGenDays = 36_500
+
 func (c *GenConfig) normalize() error {
 	switch {
 	case c.Records < 0:
@@ -94,6 +97,10 @@ func (c *GenConfig) normalize() error {
 		return errors.New("generate csv: SIMs > 1e9")
 	case c.DupRate < 0 || c.BadRate < 0 || c.DupRate+c.BadRate > 1:
 		return errors.New("generate csv: DupRate and BadRate must be >= 0 and add up to at most 1")
+	case c.Days > maxGenDays:
+		// Seconds in the span must fit, and start times stay in the
+		// years a DateTime column holds.
+		return fmt.Errorf("generate csv: Days %d > %d", c.Days, maxGenDays)
 	}
 	if c.SIMs <= 0 {
 		c.SIMs = 1000

@@ -136,13 +136,14 @@ type Bucket struct {
 }
 
 // Usage answers a UsageQuery: the totals over the range, and with a
-// granularity the non-empty buckets in time order.
+// granularity the non-empty buckets in time order (an empty array when
+// there are none; no series without a granularity).
 type Usage struct {
 	ICCID string    `json:"iccid"`
 	From  time.Time `json:"from"`
 	To    time.Time `json:"to"`
 	Totals
-	Series []Bucket `json:"series,omitempty"`
+	Series []Bucket `json:"series,omitzero"`
 }
 
 // SessionQuery asks for one SIM's sessions whose records start in

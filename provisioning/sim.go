@@ -34,6 +34,8 @@ type SIM struct {
 	ICCID string   `json:"iccid"`
 	IMSI  string   `json:"imsi"`
 	State SIMState `json:"state"`
+	// ReservedBy is the swap request a reserved SIM is held for.
+	ReservedBy string `json:"-"`
 }
 
 // InputError names the field of a request or import row that is wrong. It

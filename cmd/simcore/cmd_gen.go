@@ -44,6 +44,9 @@ bytes. A JSON summary of what was written goes to stderr.`,
 			if len(args) != 1 || args[0] != "cdrs" {
 				return usagef("gen: say what to generate: simcore gen cdrs")
 			}
+			if cfg.Days > 36_500 {
+				return usagef("gen: --days %d: at most 36500", cfg.Days)
+			}
 			if start != "" {
 				t, err := time.Parse(time.DateOnly, start)
 				if err != nil {

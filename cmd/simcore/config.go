@@ -72,14 +72,27 @@ func (c *cmdEnv) secret(name string) string {
 	return v
 }
 
-func (c *cmdEnv) dur(p *time.Duration, name, envName string, def time.Duration, usage string) {
+// fromEnv parses the environment variable envName, when set, with parse.
+// A value that does not parse is recorded in c.errs, so the command does
+// not run: ignoring it would run with the default instead of what the
+// operator wrote (SIMCORE_INGEST_STORE=no would store), as a bad flag
+// value does not either.
+func (c *cmdEnv) fromEnv(envName string, parse func(string) error) {
 	if v := c.getenv(envName); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
-		} else {
-			fmt.Fprintf(c.io.err, "simcore: ignoring %s=%q: %v\n", envName, v, err)
+		if err := parse(v); err != nil {
+			c.errs = append(c.errs, fmt.Errorf("%s=%q: %w", envName, v, err))
 		}
 	}
+}
+
+func (c *cmdEnv) dur(p *time.Duration, name, envName string, def time.Duration, usage string) {
+	c.fromEnv(envName, func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err == nil {
+			def = d
+		}
+		return err
+	})
 	c.fs.DurationVar(p, name, def, usage)
 	c.envs = append(c.envs, envVar{name: envName, flag: name})
 }
@@ -87,37 +100,37 @@ func (c *cmdEnv) dur(p *time.Duration, name, envName string, def time.Duration, 
 // boolean registers a bool flag whose default comes from the environment
 // ("true", "1", ...).
 func (c *cmdEnv) boolean(p *bool, name, envName string, def bool, usage string) {
-	if v := c.getenv(envName); v != "" {
-		if b, err := strconv.ParseBool(v); err == nil {
+	c.fromEnv(envName, func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err == nil {
 			def = b
-		} else {
-			fmt.Fprintf(c.io.err, "simcore: ignoring %s=%q: %v\n", envName, v, err)
 		}
-	}
+		return err
+	})
 	c.fs.BoolVar(p, name, def, usage)
 	c.envs = append(c.envs, envVar{name: envName, flag: name})
 }
 
 func (c *cmdEnv) float(p *float64, name, envName string, def float64, usage string) {
-	if v := c.getenv(envName); v != "" {
-		if f, err := strconv.ParseFloat(v, 64); err == nil {
+	c.fromEnv(envName, func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err == nil {
 			def = f
-		} else {
-			fmt.Fprintf(c.io.err, "simcore: ignoring %s=%q: %v\n", envName, v, err)
 		}
-	}
+		return err
+	})
 	c.fs.Float64Var(p, name, def, usage)
 	c.envs = append(c.envs, envVar{name: envName, flag: name})
 }
 
 func (c *cmdEnv) num(p *int, name, envName string, def int, usage string) {
-	if v := c.getenv(envName); v != "" {
-		if n, err := strconv.Atoi(v); err == nil {
+	c.fromEnv(envName, func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err == nil {
 			def = n
-		} else {
-			fmt.Fprintf(c.io.err, "simcore: ignoring %s=%q: %v\n", envName, v, err)
 		}
-	}
+		return err
+	})
 	c.fs.IntVar(p, name, def, usage)
 	c.envs = append(c.envs, envVar{name: envName, flag: name})
 }

@@ -139,6 +139,12 @@ func (r *Reader) Usage(ctx context.Context, q metering.UsageQuery) (metering.Usa
 	// as [ceil(From), ceil(To)).
 	q.From, q.To = ceilTo(q.From.UTC(), time.Second), ceilTo(q.To.UTC(), time.Second)
 	out := metering.Usage{ICCID: q.ICCID, From: q.From, To: q.To}
+	if q.By != metering.GranTotal {
+		out.Series = []metering.Bucket{} // asked for: present, if empty
+	}
+	if !q.From.Before(q.To) {
+		return out, nil // within one second: no record starts there
+	}
 	sql, args := buildUsageSQL(q)
 	rows, err := r.conn.Query(ctx, sql, args...)
 	if err != nil {
@@ -174,7 +180,14 @@ func (r *Reader) UsageMany(ctx context.Context, q metering.UsageQuery, iccids []
 	}
 	q.From, q.To = ceilTo(q.From.UTC(), time.Second), ceilTo(q.To.UTC(), time.Second)
 	for _, i := range iccids {
-		out[i] = metering.Usage{ICCID: i, From: q.From, To: q.To}
+		u := metering.Usage{ICCID: i, From: q.From, To: q.To}
+		if q.By != metering.GranTotal {
+			u.Series = []metering.Bucket{}
+		}
+		out[i] = u
+	}
+	if !q.From.Before(q.To) {
+		return out, nil // within one second: no record starts there
 	}
 	sql, args := buildManySQL(q, iccids)
 	rows, err := r.conn.Query(ctx, sql, args...)

@@ -381,6 +381,9 @@ func usageDataset() []metering.Record {
 func expectUsage(recs []metering.Record, q metering.UsageQuery) metering.Usage {
 	from, to := q.From.UTC(), q.To.UTC()
 	u := metering.Usage{ICCID: q.ICCID, From: from, To: to}
+	if q.By != metering.GranTotal {
+		u.Series = []metering.Bucket{} // asked for: present, if empty
+	}
 	buckets := map[time.Time]*metering.Bucket{}
 	for _, r := range recs {
 		if r.ICCID != q.ICCID || r.StartTime.Before(from) || !r.StartTime.Before(to) {

@@ -189,7 +189,7 @@ func (c *Cache) Usage(ctx context.Context, q metering.UsageQuery) (metering.Usag
 			return u, nil
 		}
 	} else {
-		c.makeRoom(s)
+		c.makeRoom(s, nil)
 		e = &simEntry{answers: map[queryKey]metering.Usage{}}
 		s.sims[q.ICCID] = e
 	}
@@ -205,7 +205,7 @@ func (c *Cache) Usage(ctx context.Context, q metering.UsageQuery) (metering.Usag
 	defer s.mu.Unlock()
 	if c.live.Load() && s.epoch == epoch && s.sims[q.ICCID] == e && e.gen == gen {
 		if _, dup := e.answers[k]; !dup {
-			c.makeRoom(s)
+			c.makeRoom(s, e)
 			if s.sims[q.ICCID] != e {
 				return u, nil // evicted to make room
 			}
@@ -216,12 +216,24 @@ func (c *Cache) Usage(ctx context.Context, q metering.UsageQuery) (metering.Usag
 	return u, nil
 }
 
-// makeRoom evicts arbitrary ICCIDs (map order is random) while the shard
-// is full; s.mu is held.
-func (c *Cache) makeRoom(s *shard) {
+// makeRoom evicts arbitrary ICCIDs (map order is random) until the shard
+// has room for one more answer and one more ICCID; s.mu is held. keep, the
+// entry about to take an answer (nil when a new ICCID is about to be
+// added), is neither counted nor evicted: evicting it made a shard of one
+// slot keep nothing.
+func (c *Cache) makeRoom(s *shard, keep *simEntry) {
+	others := func() int {
+		if keep != nil {
+			return len(s.sims) - 1
+		}
+		return len(s.sims)
+	}
 	for iccid, e := range s.sims {
-		if s.answers < c.perShard && len(s.sims) < c.perShard {
+		if s.answers < c.perShard && others() < c.perShard {
 			return
+		}
+		if e == keep {
+			continue
 		}
 		s.answers -= len(e.answers)
 		e.gen++ // a query in flight for it must not store into the evicted entry

@@ -165,11 +165,11 @@ func (s *Server) simSwap(w http.ResponseWriter, r *http.Request, me *caller) err
 	err = s.submit(w, r, me, sub, provisioning.KindSIMSwap, provisioning.SIMSwapParams{NewICCID: b.NewICCID})
 	if err != nil && claimed {
 		// The swap was refused: the card goes back to being nobody's,
-		// unless it is no longer in stock. Then another swap of this
-		// user's (a double submit, another line) has reserved it since the
-		// claim, and it must stay on the account, or anyone with its code
-		// could claim the card that line is moving to.
-		if sim, serr := s.cfg.Lines.SIM(r.Context(), b.NewICCID); serr != nil || sim.State != provisioning.SIMInStock {
+		// unless another swap of this user's (a double submit, another
+		// line) has reserved it since the claim. Then it stays on the
+		// account, or anyone with its code could claim the card that line
+		// is moving to.
+		if s.reservedForMe(r, me, b.NewICCID) {
 			return err
 		}
 		if rerr := s.cfg.Accounts.ReleaseSIM(r.Context(), me.user.ID, b.NewICCID); rerr != nil {
@@ -177,6 +177,21 @@ func (s *Server) simSwap(w http.ResponseWriter, r *http.Request, me *caller) err
 		}
 	}
 	return err
+}
+
+// reservedForMe reports whether card iccid is reserved by a swap of one of
+// the caller's subscriptions; false when that cannot be told.
+func (s *Server) reservedForMe(r *http.Request, me *caller, iccid string) bool {
+	sim, err := s.cfg.Lines.SIM(r.Context(), iccid)
+	if err != nil || sim.State != provisioning.SIMReserved || sim.ReservedBy == "" {
+		return false
+	}
+	req, err := s.cfg.Lines.Request(r.Context(), sim.ReservedBy)
+	if err != nil {
+		return false
+	}
+	_, err = s.subscriptionOf(r, me, req.SubscriptionID)
+	return err == nil
 }
 
 type voicemailBody struct {

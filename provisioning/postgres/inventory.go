@@ -173,8 +173,8 @@ func insertSIMs(ctx context.Context, tx pgx.Tx, rows []provisioning.SIMImportRow
 // SIM returns the inventory SIM iccid; provisioning.ErrSIMNotFound.
 func (s *Store) SIM(ctx context.Context, iccid string) (provisioning.SIM, error) {
 	var m provisioning.SIM
-	err := s.pool.QueryRow(ctx, `SELECT iccid, imsi, state FROM sims WHERE iccid = $1`, iccid).
-		Scan(&m.ICCID, &m.IMSI, &m.State)
+	err := s.pool.QueryRow(ctx, `SELECT iccid, imsi, state, coalesce(reserved_by::text, '') FROM sims WHERE iccid = $1`, iccid).
+		Scan(&m.ICCID, &m.IMSI, &m.State, &m.ReservedBy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return provisioning.SIM{}, fmt.Errorf("sim %s: %w", iccid, provisioning.ErrSIMNotFound)
 	}
