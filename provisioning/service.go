@@ -58,7 +58,14 @@ func (s *Service) SubmitSystem(ctx context.Context, sub int64, kind Kind, params
 }
 
 func (s *Service) submit(ctx context.Context, sub int64, kind Kind, params json.RawMessage, by string) (Request, error) {
-	if err := ValidateParams(kind, params, s.now(), s.VoicemailLanguage); err != nil {
+	now := s.now()
+	if kind == KindDates && s.keepsLiveStart(ctx, sub, params, now) {
+		// Validated as of the start it keeps, which is past.
+		var p DatesParams
+		_ = json.Unmarshal(params, &p)
+		now = p.Start
+	}
+	if err := ValidateParams(kind, params, now, s.VoicemailLanguage); err != nil {
 		return Request{}, err
 	}
 	if len(params) == 0 {
@@ -74,6 +81,29 @@ func (s *Service) submit(ctx context.Context, sub int64, kind Kind, params json.
 		return r, fmt.Errorf("queue request %s: %w", r.ID, err)
 	}
 	return r, nil
+}
+
+// keepsLiveStart reports whether a dates request for subscription sub
+// gives, as its start, the start date the subscription has, in the past,
+// on a line that is live. A start must otherwise be today or later; but
+// setting a live line's end date should not have to move its start (which
+// moves its periods, and rates the usage before the new start as outside
+// the line's dates).
+func (s *Service) keepsLiveStart(ctx context.Context, sub int64, params json.RawMessage, now time.Time) bool {
+	var p DatesParams
+	if err := json.Unmarshal(params, &p); err != nil || p.Start.IsZero() {
+		return false
+	}
+	day := func(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
+	if !day(p.Start).Before(day(now)) {
+		return false // not in the past: the usual rule holds
+	}
+	cur, err := s.Store.Subscription(ctx, sub)
+	if err != nil {
+		return false // the usual rule answers
+	}
+	live := cur.Status == StatusActive || cur.Status == StatusSuspended
+	return live && day(cur.StartDate).Equal(day(p.Start))
 }
 
 // Apply carries out request id. It returns nil when the request is finished

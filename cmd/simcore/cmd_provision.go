@@ -31,7 +31,8 @@ func provisionCommand() *command {
   forwarding MSISDN CONDITION NUMBER  CONDITION: unconditional, busy, no_reply, not_reachable
   forwarding MSISDN CONDITION cancel
   apn MSISDN                          send the plan's APN settings by SMS
-  dates MSISDN START [END]            plan start and end (YYYY-MM-DD, UTC); not in the past
+  dates MSISDN START [END]            plan start and end (YYYY-MM-DD, UTC); START not in the past,
+                                      or a started line's own start, to change only END
   suspend MSISDN | resume MSISDN
   status ID [--wait]                  a request's state and outcome; --wait until it finishes
   queue [--archived N]                tasks in the queue by state (pending, active, scheduled,

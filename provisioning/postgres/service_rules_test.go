@@ -485,3 +485,64 @@ func (l *loseWrites) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return nil, errors.New("connection reset by peer")
 }
+
+// TestDatesChangeKeepsLiveStart: setting the end date of a live line may
+// keep its current start, though that start is past: moving the start to
+// today moved its periods (and left the usage before it unrated). A past
+// start other than the line's own is still refused, and so is keeping the
+// start of a line that has not started.
+func TestDatesChangeKeepsLiveStart(t *testing.T) {
+	e := newEnv(t)
+	svc, _ := e.netService(t)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	start := today.AddDate(0, 0, -10)
+	c := e.customer(t)
+	m := e.sim(t)
+	id, err := e.store.CreateSubscription(e.ctx, c.subscriber.ID, c.plan.ID, newMSISDN(), m.ICCID, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := line{id: id, sim: m, customer: c}
+	l.msisdn = e.subscription(t, id).MSISDN
+	e.activeOnNetwork(t, svc, l) // a dates request starting today; the activation
+	// (Its start is today now; put the line back on its past start, as a
+	// line that has run for ten days has.)
+	if _, err := e.pool.Exec(e.ctx, `UPDATE subscriptions SET start_date = $2 WHERE id = $1`, id, start); err != nil {
+		t.Fatal(err)
+	}
+
+	end := today.AddDate(0, 1, 0)
+	r, err := svc.Submit(e.ctx, id, provisioning.KindDates, mustJSON(provisioning.DatesParams{Start: start, End: &end}), "test")
+	if err != nil {
+		t.Fatalf("a new end date keeping the line's start %s: %v", start.Format(time.DateOnly), err)
+	}
+	if err := svc.Apply(e.ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	reqs, _ := e.store.ListRequests(e.ctx, id, 50)
+	for _, s := range reqs {
+		if s.RequestedBy == "schedule:"+r.ID && s.Kind == provisioning.KindActivate {
+			if err := svc.Apply(e.ctx, s.ID); err != nil {
+				t.Fatalf("the activation at the kept start: %v", err)
+			}
+			if got, _ := e.store.Request(e.ctx, s.ID); got.State != provisioning.StateDone {
+				t.Errorf("activation at the kept start: %s (%s), want done", got.State, got.LastError)
+			}
+		}
+	}
+	sub := e.subscription(t, id)
+	if !sub.StartDate.Equal(start) || sub.EndDate == nil || !sub.EndDate.Equal(end) || sub.Status != provisioning.StatusActive {
+		t.Errorf("subscription %s to %v (%s), want %s to %s, active", sub.StartDate, sub.EndDate, sub.Status, start, end)
+	}
+
+	if _, err := svc.Submit(e.ctx, id, provisioning.KindDates, mustJSON(provisioning.DatesParams{Start: start.AddDate(0, 0, 1), End: &end}), "test"); !errors.Is(err, provisioning.ErrInvalid) {
+		t.Errorf("a past start that is not the line's: %v, want ErrInvalid", err)
+	}
+	pending, err := e.store.CreateSubscription(e.ctx, c.subscriber.ID, c.plan.ID, newMSISDN(), e.sim(t).ICCID, today.AddDate(0, 0, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Submit(e.ctx, pending, provisioning.KindDates, mustJSON(provisioning.DatesParams{Start: today.AddDate(0, 0, -1)}), "test"); !errors.Is(err, provisioning.ErrInvalid) {
+		t.Errorf("a past start on a line not started: %v, want ErrInvalid", err)
+	}
+}
