@@ -1,14 +1,13 @@
 package ingest
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"mime"
 	"net/http"
-	"strings"
 
+	"github.com/simcore/simcore/internal/httpauth"
 	"github.com/simcore/simcore/internal/httpproblem"
 )
 
@@ -32,9 +31,7 @@ func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpproblem.Write(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 		return
 	}
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if h.Token == "" || !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(h.Token)) != 1 {
+	if !httpauth.Bearer(r, h.Token) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="simcore-ingest"`)
 		httpproblem.Write(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 		return

@@ -127,7 +127,7 @@ flags as the worker, so both default to talking to each other.`,
 			}
 			fmt.Fprintf(c.io.out, "netsim running\n  provisioning gateway: http://%s/v1\n  SMSC (SMPP):          %s\n  mail sink (SMTP):     %s\n  metrics:              http://%s/metrics\n",
 				n.ln.Addr(), n.smsc.Addr(), n.mail.Addr(), opsSrv.Addr())
-			return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, n.serve(c.common.shutdownTimeout))
+			return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, n.serve(c.common.shutdownTimeout), onHUP(log, nil))
 		},
 	}
 }

@@ -83,7 +83,7 @@ account emails go to the SMTP server. Migrations are applied first.`,
 				return err
 			}
 			fmt.Fprintf(c.io.out, "portal API: %s (OpenAPI at /v1/openapi.json); metrics, health: http://%s\n", p.url(), opsSrv.Addr())
-			return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, p.serve(log, c.common.shutdownTimeout))
+			return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, p.serve(log, c.common.shutdownTimeout), onHUP(log, nil))
 		},
 	}
 }

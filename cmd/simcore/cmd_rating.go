@@ -336,7 +336,7 @@ GET /v1/sims/ICCID/balance[?periods=N], with the bearer token
 				log.Info("balance API listening", "addr", ln.Addr().String())
 			}
 			log.Info("rater running", "ops", "http://"+opsSrv.Addr())
-			return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, parts...)
+			return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, append(parts, onHUP(log, nil))...)
 		},
 	}
 }

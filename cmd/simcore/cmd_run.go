@@ -232,6 +232,11 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 		extra = append(extra, d.run)
 	}
 	fmt.Fprintln(c.io.out, "Press Ctrl-C to stop.")
+	var reload func()
+	if parts.radius != nil {
+		reload = parts.radius.reloadClients
+	}
+	extra = append(extra, onHUP(log, reload))
 	return runComponents(ctx, log, c.common.shutdownTimeout, opsSrv, m.pipeline, parts, extra...)
 }
 

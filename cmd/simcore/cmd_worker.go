@@ -44,7 +44,7 @@ simulator (simcore netsim) on loopback.`,
 				return err
 			}
 			log.Info("worker running", "ops", "http://"+opsSrv.Addr(), "gateway", pc.gatewayURL, "smsc", pc.smscAddr)
-			return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, p.runWorker)
+			return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, p.runWorker, onHUP(log, nil))
 		},
 	}
 }

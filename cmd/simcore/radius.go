@@ -232,8 +232,8 @@ func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, a
 	return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, r.serve, onHUP(log, r.reloadClients))
 }
 
-// onHUP is a component of a long-running command (ingest, the receiver)
-// that calls reload on each SIGHUP until ctx ends, so that `systemctl
+// onHUP is a component of every long-running command that calls reload on
+// each SIGHUP until ctx ends, so that `systemctl
 // reload` re-reads what can be re-read and never ends the process, as
 // SIGHUP's default action would. reload nil: the signal is logged.
 func onHUP(log *slog.Logger, reload func()) func(context.Context) error {

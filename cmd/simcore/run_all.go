@@ -68,7 +68,20 @@ func runComponents(ctx context.Context, log *slog.Logger, drain time.Duration, o
 	// it: together within drain of the stop, so that the process ends in
 	// the time the operator gave it (systemd's TimeoutStopSec).
 	var stopping atomic.Int64
-	stopWatch := context.AfterFunc(ctx, func() { stopping.CompareAndSwap(0, time.Now().UnixNano()) })
+	stopWatch := context.AfterFunc(ctx, func() {
+		stopping.CompareAndSwap(0, time.Now().UnixNano())
+		// A source waits for the writer to answer what it handed over,
+		// and a writer that cannot store (ClickHouse down) retries until
+		// the pipeline is stopped, which otherwise happens only once
+		// every source has returned: the process would hang for as long
+		// as ClickHouse stays down. At the deadline the pipeline stops
+		// whatever it is doing; the sources get errors and acknowledge
+		// nothing (a spool file stays, a push gets 503).
+		time.AfterFunc(drain, func() {
+			p.DrainBy(time.Unix(0, stopping.Load()).Add(drain))
+			stopPipeline()
+		})
+	})
 	defer stopWatch()
 	return runAll(ctx, log, drain, opsSrv, func() error {
 		stopping.CompareAndSwap(0, time.Now().UnixNano()) // a part failed first

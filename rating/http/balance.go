@@ -4,14 +4,13 @@
 package http
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
+	"github.com/simcore/simcore/internal/httpauth"
 	"github.com/simcore/simcore/internal/httpproblem"
 	"github.com/simcore/simcore/rating"
 )
@@ -32,8 +31,7 @@ func (h *Balance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpproblem.Write(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
 		return
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if h.Token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(h.Token)) != 1 {
+	if !httpauth.Bearer(r, h.Token) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="simcore"`)
 		httpproblem.Write(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 		return
