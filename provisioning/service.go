@@ -37,8 +37,8 @@ func (s *Service) now() time.Time {
 }
 
 // Submit records a request for subscription sub and queues it. Errors:
-// ErrInvalid (an *InputError), ErrSubscriptionNotFound, ErrSIMNotFound,
-// ErrSIMNotInStock.
+// ErrInvalid (an *InputError), ErrSubscriptionNotFound, ErrConflict (the
+// subscription has ended), ErrSIMNotFound, ErrSIMNotInStock.
 func (s *Service) Submit(ctx context.Context, sub int64, kind Kind, params json.RawMessage, by string) (Request, error) {
 	if !IsUserKind(kind) {
 		return Request{}, inputErr("kind", "unknown kind %q; want one of %v", kind, UserKinds)
@@ -60,9 +60,15 @@ func (s *Service) SubmitSystem(ctx context.Context, sub int64, kind Kind, params
 func (s *Service) submit(ctx context.Context, sub int64, kind Kind, params json.RawMessage, by string) (Request, error) {
 	now := s.now()
 	if kind == KindDates && s.keepsLiveStart(ctx, sub, params, now) {
-		// Validated as of the start it keeps, which is past.
+		// Validated as of the start it keeps, which is past; the end
+		// must still be to come (a line ends at the start of its end day),
+		// or the line would end in the past, its last days unrated.
 		var p DatesParams
 		_ = json.Unmarshal(params, &p)
+		today := now.UTC().Truncate(24 * time.Hour)
+		if p.End != nil && !p.End.UTC().Truncate(24*time.Hour).After(today) {
+			return Request{}, inputErr("end", "%s is not after today", p.End.Format(time.DateOnly))
+		}
 		now = p.Start
 	}
 	if err := ValidateParams(kind, params, now, s.VoicemailLanguage); err != nil {

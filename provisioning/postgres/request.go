@@ -31,7 +31,8 @@ func notFound(id string) error {
 // a SIM swap it reserves the new SIM for r in the same transaction, so of
 // two swaps to one card only the first is stored.
 //
-// Errors: provisioning.ErrSubscriptionNotFound; for a swap
+// Errors: provisioning.ErrSubscriptionNotFound; provisioning.ErrConflict
+// for a subscription that has ended; for a swap
 // provisioning.ErrSIMNotFound, provisioning.ErrSIMNotInStock;
 // provisioning.ErrInvalid for swap parameters without a new ICCID or an
 // unknown kind. Other parameters are the caller's to check
@@ -56,13 +57,18 @@ func (s *Store) CreateRequest(ctx context.Context, r *provisioning.Request) erro
 	}
 	var created provisioning.Request
 	insert := func(q querier) error {
+		// Not on an ended line: nothing can be applied to it (the worker
+		// would fail the request; a swap would hold its new card meanwhile).
 		err := q.QueryRow(ctx, `
 			INSERT INTO provisioning_requests (subscription_id, kind, params, requested_by, not_before)
-			VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now()))
+			SELECT $1, $2, $3, $4, coalesce($5::timestamptz, now())
+			WHERE NOT EXISTS (SELECT 1 FROM subscriptions WHERE id = $1 AND status = 'ended')
 			RETURNING id::text, not_before, created_at, updated_at`,
 			r.SubscriptionID, r.Kind, params, r.RequestedBy, notBefore).
 			Scan(&created.ID, &created.NotBefore, &created.CreatedAt, &created.UpdatedAt)
 		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("subscription %d has ended: %w", r.SubscriptionID, provisioning.ErrConflict)
 		case constraintError(err, codeForeignKeyViolation) != "":
 			return fmt.Errorf("subscription %d: %w", r.SubscriptionID, provisioning.ErrSubscriptionNotFound)
 		case constraintError(err, codeCheckViolation) == "provisioning_requests_kind_check":
