@@ -34,6 +34,9 @@ const (
 	MaxNoticeAttempts = 12
 	// NoticeLease is how long a claimed notice is left to its sender.
 	NoticeLease = time.Minute
+	// NoticeRecordTimeout bounds recording a batch's outcomes after its
+	// sends; a sender's batch deadline plus this stays under NoticeLease.
+	NoticeRecordTimeout = 10 * time.Second
 	// noticeSenders bounds the notices of one batch sent at once.
 	noticeSenders = 32
 )
@@ -88,6 +91,11 @@ func (s *Service) SendNotices(ctx context.Context, mail Mailer, limit int) (Noti
 		})
 	}
 	wg.Wait()
+	// Record with a context of its own: ctx may have run out on a slow
+	// send, and then the notices already sent would stay pending and go
+	// out again when their lease ends.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), NoticeRecordTimeout)
+	defer cancel()
 	var sent []SentNotice
 	var record []error
 	for i, n := range ns {

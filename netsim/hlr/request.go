@@ -94,6 +94,37 @@ func decodeJSON(data []byte, dst any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("data after the JSON object")
 	}
+	return exactMembers(data, dst)
+}
+
+// exactMembers refuses a member whose name matches one of dst's only in
+// another letter case: encoding/json takes {"Number":...} for "number",
+// and the documented names are exact (docs/network.md).
+func exactMembers(data []byte, dst any) error {
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	names := map[string]bool{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		names[name] = true
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return describeJSONError(err)
+	}
+	for m := range members {
+		if !names[m] {
+			return fmt.Errorf("unknown member %q (member names are exact)", m)
+		}
+	}
 	return nil
 }
 

@@ -12,9 +12,10 @@ const (
 	// noticePoll is how long the sender waits when the outbox had no more
 	// due notices than it took: the most a notice waits before it is sent.
 	noticePoll = 100 * time.Millisecond
-	// noticeBatchTimeout bounds one batch, its sends included; shorter
-	// than provisioning.NoticeLease, so a batch is recorded before its
-	// notices could be claimed again.
+	// noticeBatchTimeout bounds one batch's claim and sends; with
+	// provisioning.NoticeRecordTimeout for recording them it stays under
+	// provisioning.NoticeLease, so a batch is recorded before its notices
+	// could be claimed again.
 	noticeBatchTimeout = 45 * time.Second
 )
 

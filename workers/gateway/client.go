@@ -223,10 +223,19 @@ func (c *Client) Subscriber(ctx context.Context, msisdn string) (provisioning.Ne
 		return sub, c.local(opGet, "empty msisdn")
 	}
 	err := c.do(ctx, opGet, http.MethodGet, "/v1/subscribers/"+url.PathEscape(msisdn), "", nil, &sub)
-	if err == nil && sub.Forwarding == nil {
+	if err != nil {
+		return sub, err
+	}
+	// A 200 whose JSON is null, {} or another msisdn's is no answer: taken
+	// as a subscriber it would read as voicemail off, no forwarding, and
+	// the worker deciding whether a change landed would be misled.
+	if sub.MSISDN != msisdn || sub.IMSI == "" || sub.ICCID == "" {
+		return provisioning.NetworkSubscriber{}, fmt.Errorf("gateway %s: 200 answer is not subscriber %s", opGet, msisdn)
+	}
+	if sub.Forwarding == nil {
 		sub.Forwarding = map[provisioning.ForwardingKind]string{}
 	}
-	return sub, err
+	return sub, nil
 }
 
 func (c *Client) change(ctx context.Context, op, method, msisdn, suffix, key string, body any) error {
@@ -307,6 +316,13 @@ func (c *Client) do(ctx context.Context, op, method, path, key string, body, out
 
 	pe := &ProblemError{Op: op, Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode)}
 	b, rerr := io.ReadAll(io.LimitReader(resp.Body, maxProblemBytes))
+	if rerr != nil {
+		// The answer was cut (a timeout mid-body): its code is unknown,
+		// and a status alone cannot say permanent (409 may be
+		// idempotency_key_in_flight). Transient, as no answer is.
+		outcome, err = c.noAnswer(ctx, rctx, op, rerr)
+		return err
+	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); rerr == nil && (mt == "application/problem+json" || mt == "application/json") {
 		var p struct {
 			Code   string `json:"code"`
