@@ -69,14 +69,12 @@ func (p *storeProxy) down() {
 	p.conns = nil
 }
 
-// TestSIGTERMWithClickHouseDown: with ClickHouse gone while a spool file
-// is being stored, SIGTERM still ends `ingest --spool` within
-// SIMCORE_SHUTDOWN_TIMEOUT (the systemd unit's TimeoutStopSec relies on
-// it), leaving the file in the spool, not acknowledged. The spool source
-// waits for its records' outcome, which the writer gives; the writer
-// retried until the pipeline stopped, which happened only after every
-// source had returned, so the process never stopped.
-func TestSIGTERMWithClickHouseDown(t *testing.T) {
+// storingWithClickHouseDown starts `ingest --spool` with shutdown timeout
+// drain, takes ClickHouse away, drops a file into the spool and returns
+// once the writer is retrying it: a stop from then on must not wait for
+// ClickHouse.
+func storingWithClickHouseDown(t *testing.T, drain, recordID string) (*ingestProcess, string) {
+	t.Helper()
 	bin := buildBinary(t)
 	chCfg := chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.UniqueName("t_life_")}
 	t.Cleanup(func() { _ = chstore.DropDatabase(context.Background(), chCfg) })
@@ -87,15 +85,14 @@ func TestSIGTERMWithClickHouseDown(t *testing.T) {
 		"SIMCORE_CLICKHOUSE_DATABASE": chCfg.Database,
 		"SIMCORE_POSTGRES_URL":        testenv.Postgres(t, "metering", mpg.MigrationsVersion(), mpg.Migrate),
 		"SIMCORE_OPS_ADDR":            freePort(t, "tcp"),
-		"SIMCORE_SHUTDOWN_TIMEOUT":    "2s",
+		"SIMCORE_SHUTDOWN_TIMEOUT":    drain,
 		"SIMCORE_INGEST_BATCH_WAIT":   "100ms",
 	}
 	ctx := testenv.Context(t, 3*time.Minute)
 	p := startIngest(t, ctx, bin, env, "ingest", "--spool", spool)
-
 	px.down() // ClickHouse goes away
 	body := "record_id,node_id,type,iccid,start_time,bytes_up,bytes_down\n" +
-		"life-1,lifenode,data," + demoICCID(7) + "," + time.Now().UTC().Add(-time.Hour).Format(time.RFC3339) + ",1000,2000\n"
+		recordID + ",lifenode,data," + demoICCID(7) + "," + time.Now().UTC().Add(-time.Hour).Format(time.RFC3339) + ",1000,2000\n"
 	tmp := filepath.Join(spool, ".usage.csv")
 	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
@@ -105,7 +102,18 @@ func TestSIGTERMWithClickHouseDown(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, func() bool { return strings.Contains(p.stderr.String(), "batch write failed, retrying") },
 		func() string { return "the writer never tried the file:\n" + p.stderr.String() })
+	return p, spool
+}
 
+// TestSIGTERMWithClickHouseDown: with ClickHouse gone while a spool file
+// is being stored, SIGTERM still ends `ingest --spool` within
+// SIMCORE_SHUTDOWN_TIMEOUT (the systemd unit's TimeoutStopSec relies on
+// it), leaving the file in the spool, not acknowledged. The spool source
+// waits for its records' outcome, which the writer gives; the writer
+// retried until the pipeline stopped, which happened only after every
+// source had returned, so the process never stopped.
+func TestSIGTERMWithClickHouseDown(t *testing.T) {
+	p, spool := storingWithClickHouseDown(t, "2s", "life-1")
 	start := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -176,33 +184,7 @@ func TestRunReloadsRADIUSClientsOnSIGHUP(t *testing.T) {
 // asks for the graceful stop). Every further signal used to be swallowed,
 // leaving only SIGKILL.
 func TestSecondSignalStops(t *testing.T) {
-	bin := buildBinary(t)
-	chCfg := chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.UniqueName("t_life_")}
-	t.Cleanup(func() { _ = chstore.DropDatabase(context.Background(), chCfg) })
-	px := startStoreProxy(t, chCfg.Addr)
-	spool := t.TempDir()
-	env := map[string]string{
-		"SIMCORE_CLICKHOUSE_ADDR":     px.addr(),
-		"SIMCORE_CLICKHOUSE_DATABASE": chCfg.Database,
-		"SIMCORE_POSTGRES_URL":        testenv.Postgres(t, "metering", mpg.MigrationsVersion(), mpg.Migrate),
-		"SIMCORE_OPS_ADDR":            freePort(t, "tcp"),
-		"SIMCORE_SHUTDOWN_TIMEOUT":    "2m", // the graceful stop would wait this long
-		"SIMCORE_INGEST_BATCH_WAIT":   "100ms",
-	}
-	ctx := testenv.Context(t, 3*time.Minute)
-	p := startIngest(t, ctx, bin, env, "ingest", "--spool", spool)
-	px.down()
-	body := "record_id,node_id,type,iccid,start_time,bytes_up,bytes_down\n" +
-		"life-2,lifenode,data," + demoICCID(7) + "," + time.Now().UTC().Add(-time.Hour).Format(time.RFC3339) + ",1000,2000\n"
-	tmp := filepath.Join(spool, ".usage.csv")
-	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(spool, "usage.csv")); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, func() bool { return strings.Contains(p.stderr.String(), "batch write failed, retrying") },
-		func() string { return "the writer never tried the file:\n" + p.stderr.String() })
+	p, spool := storingWithClickHouseDown(t, "2m", "life-2") // the graceful stop would wait 2 min
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

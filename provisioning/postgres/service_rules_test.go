@@ -23,8 +23,9 @@ func (nopQueue) EnqueueRequest(context.Context, provisioning.Request) error { re
 func (nopQueue) EnqueueNotice(context.Context, provisioning.Notice) error   { return nil }
 
 // netService is the service on the test's store and a network simulator
-// reached over HTTP through the real gateway client.
-func (e *env) netService(t *testing.T) (*provisioning.Service, *hlr.Server) {
+// reached over HTTP through the real gateway client, whose requests go
+// through transport when one is given (to lose answers).
+func (e *env) netService(t *testing.T, transport ...http.RoundTripper) (*provisioning.Service, *hlr.Server) {
 	t.Helper()
 	sim, err := hlr.New(hlr.Config{Token: "tok", Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -32,7 +33,11 @@ func (e *env) netService(t *testing.T) (*provisioning.Service, *hlr.Server) {
 	}
 	hs := httptest.NewServer(sim.Handler())
 	t.Cleanup(hs.Close)
-	gw, err := gateway.New(gateway.Config{BaseURL: hs.URL, Token: "tok", Timeout: 5 * time.Second})
+	cfg := gateway.Config{BaseURL: hs.URL, Token: "tok", Timeout: 5 * time.Second}
+	if len(transport) > 0 {
+		cfg.HTTPClient = &http.Client{Transport: transport[0]}
+	}
+	gw, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,18 +362,7 @@ func (t *lostAnswerTransport) RoundTrip(r *http.Request) (*http.Response, error)
 // the swap is there, the request is done.
 func TestSwapWithLostAnswerMatchesNetwork(t *testing.T) {
 	e := newEnv(t)
-	sim, err := hlr.New(hlr.Config{Token: "tok", Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(sim.Handler())
-	t.Cleanup(hs.Close)
-	gw, err := gateway.New(gateway.Config{BaseURL: hs.URL, Token: "tok", Timeout: 5 * time.Second,
-		HTTPClient: &http.Client{Transport: &lostAnswerTransport{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := &provisioning.Service{Store: e.store, Queue: nopQueue{}, Gateway: gw, VoicemailLanguage: provisioning.IsVoicemailLanguage}
+	svc, sim := e.netService(t, &lostAnswerTransport{})
 	l := e.line(t)
 	e.activeOnNetwork(t, svc, l)
 	x := e.sim(t)
@@ -410,18 +404,8 @@ func TestSwapWithLostAnswerMatchesNetwork(t *testing.T) {
 // forwarding change the network never took fails after MaxAttempts.
 func TestGiveUpReadsTheNetwork(t *testing.T) {
 	e := newEnv(t)
-	sim, err := hlr.New(hlr.Config{Token: "tok", Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(sim.Handler())
-	t.Cleanup(hs.Close)
 	lose := &loseWrites{}
-	gw, err := gateway.New(gateway.Config{BaseURL: hs.URL, Token: "tok", Timeout: 5 * time.Second, HTTPClient: &http.Client{Transport: lose}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := &provisioning.Service{Store: e.store, Queue: nopQueue{}, Gateway: gw, VoicemailLanguage: provisioning.IsVoicemailLanguage}
+	svc, _ := e.netService(t, lose)
 	l := e.line(t)
 	e.activeOnNetwork(t, svc, l)
 
