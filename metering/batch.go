@@ -79,6 +79,9 @@ type Lease interface {
 	// about limit of them, but none after the seq a registered reader
 	// holds. Writers that last saw a pruned batch get ErrLedgerPruned.
 	Prune(ctx context.Context, cutoff time.Time, limit int) (Pruned, error)
+	// Held checks that the lease is still held (its holder's session has
+	// not ended); an error means another writer may have it.
+	Held(ctx context.Context) error
 	// Release gives the lease back. It is safe to call once after any error.
 	Release(ctx context.Context) error
 }

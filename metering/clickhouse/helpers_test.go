@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -103,6 +104,13 @@ func (m *memLease) Abort(_ context.Context, seq uint64) error  { return m.mark(s
 // of pruning use the PostgreSQL ledger (prune_test.go).
 func (m *memLease) Prune(context.Context, time.Time, int) (metering.Pruned, error) {
 	return metering.Pruned{}, nil
+}
+
+func (m *memLease) Held(context.Context) error {
+	if m.released {
+		return errors.New("lease released")
+	}
+	return nil
 }
 
 func (m *memLease) Release(context.Context) error {

@@ -73,7 +73,15 @@ func (c *recordColumns) ordered() []any {
 // one insert (and its materialized views) on one core, so parallel blocks use
 // the others. All carry batch_seq = seq; if any fails, the caller resolves
 // what landed by seq, as for a single block.
-func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, keys []metering.Key, stored []bool, n int, seq uint64) error {
+//
+// The blocks' INSERTs are begun first (from then on the server lists them
+// among its running queries), then the lease is checked, then the data is
+// sent. A writer whose lease was lost after its Begin (its PostgreSQL
+// session ended) would otherwise insert after another writer had taken the
+// lease, found no insert running and loaded no key of this batch: records
+// stored twice. Once the INSERTs are running, a writer that takes the
+// lease waits them out (waitForInserts).
+func (w *Writer) insertRecords(ctx context.Context, lease metering.Lease, b *metering.Batch, keys []metering.Key, stored []bool, n int, seq uint64) error {
 	start := time.Now()
 	streams := max(1, min(w.streams, n/minStreamRows))
 	// Split by key so each block spans every partition evenly. Count
@@ -100,10 +108,26 @@ func (w *Writer) insertRecords(ctx context.Context, b *metering.Batch, keys []me
 			cols[stream(keys[i])].add(&b.Records[i], keys[i], src, seq, now)
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	blocks := make([]*preparedBlock, len(cols))
+	defer func() {
+		for _, p := range blocks {
+			p.close()
+		}
+	}()
 	for i := range cols {
-		qctx := ch.Context(gctx, ch.WithQueryID(fmt.Sprintf("%s%s-%d-%d", w.insertPrefix, w.id, seq, i)))
-		g.Go(func() error { return sendColumns(qctx, w.conn, insertRecordsSQL, cols[i].ordered()) })
+		qctx := ch.Context(ctx, ch.WithQueryID(fmt.Sprintf("%s%s-%d-%d", w.insertPrefix, w.id, seq, i)))
+		p, err := prepareBlock(qctx, w.conn, insertRecordsSQL)
+		if err != nil {
+			return fmt.Errorf("insert usage batch %d (%d records): %w", seq, n, err)
+		}
+		blocks[i] = p
+	}
+	if err := lease.Held(ctx); err != nil {
+		return fmt.Errorf("insert usage batch %d: %w", seq, err)
+	}
+	var g errgroup.Group
+	for i := range cols {
+		g.Go(func() error { return blocks[i].send(cols[i].ordered()) })
 	}
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("insert usage batch %d (%d records): %w", seq, n, err)

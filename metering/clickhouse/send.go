@@ -11,19 +11,55 @@ import (
 // sendColumns inserts one block: cols holds one slice per column named in
 // sql, in order.
 func sendColumns(ctx context.Context, conn driver.Conn, sql string, cols []any) error {
-	bctx, done := batchContext(ctx)
-	defer done()
-	batch, err := conn.PrepareBatch(bctx, sql)
+	p, err := prepareBlock(ctx, conn, sql)
 	if err != nil {
 		return err
 	}
+	defer p.close()
+	return p.send(cols)
+}
+
+// preparedBlock is an INSERT begun on the server (PrepareBatch), its data
+// not sent yet.
+type preparedBlock struct {
+	batch driver.Batch
+	done  func()
+	sent  bool
+}
+
+func prepareBlock(ctx context.Context, conn driver.Conn, sql string) (*preparedBlock, error) {
+	bctx, done := batchContext(ctx)
+	batch, err := conn.PrepareBatch(bctx, sql)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return &preparedBlock{batch: batch, done: done}, nil
+}
+
+// send appends cols (one slice per column named in the INSERT, in order)
+// and sends the block.
+func (p *preparedBlock) send(cols []any) error {
+	p.sent = true
 	for i, c := range cols {
-		if err := batch.Column(i).Append(c); err != nil {
-			_ = batch.Abort()
+		if err := p.batch.Column(i).Append(c); err != nil {
+			_ = p.batch.Abort()
 			return fmt.Errorf("column %d: %w", i, err)
 		}
 	}
-	return batch.Send()
+	return p.batch.Send()
+}
+
+// close aborts a block never sent (its INSERT ends without data) and
+// releases its context; nil is a no-op.
+func (p *preparedBlock) close() {
+	if p == nil {
+		return
+	}
+	if !p.sent {
+		_ = p.batch.Abort()
+	}
+	p.done()
 }
 
 // batchContext returns the context for one PrepareBatch and Send: it has

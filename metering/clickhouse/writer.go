@@ -267,6 +267,10 @@ func (w *Writer) loadKeys(ctx context.Context, into *keySet, where string, args 
 	return nil
 }
 
+// catchUpChunk bounds the batch numbers one catch-up query names: 5,000
+// of up to 20 digits keep it near 100 KiB.
+const catchUpChunk = 5000
+
 // loadBatches adds the keys of the given batches, as far as they landed.
 func (w *Writer) loadBatches(ctx context.Context, bs []metering.LedgerBatch) error {
 	if len(bs) == 0 {
@@ -286,8 +290,16 @@ func (w *Writer) loadBatches(ctx context.Context, bs []metering.LedgerBatch) err
 	for i, m := range months {
 		ms[i] = strconv.FormatUint(uint64(m), 10)
 	}
-	where := fmt.Sprintf("toYYYYMM(start_time) IN (%s) AND batch_seq IN (%s)", strings.Join(ms, ","), strings.Join(seqs, ","))
-	return w.loadKeys(ctx, w.keys, where)
+	// In chunks: a writer that idled while another wrote for hours has
+	// tens of thousands of batches to read, and ClickHouse refuses a query
+	// over max_query_size (256 KiB).
+	for chunk := range slices.Chunk(seqs, catchUpChunk) {
+		where := fmt.Sprintf("toYYYYMM(start_time) IN (%s) AND batch_seq IN (%s)", strings.Join(ms, ","), strings.Join(chunk, ","))
+		if err := w.loadKeys(ctx, w.keys, where); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // catchUp brings the key set up to date with every batch begun since the
@@ -405,7 +417,7 @@ func (w *Writer) WriteBatch(ctx context.Context, b *metering.Batch) (metering.Wr
 		if err != nil {
 			return res, err
 		}
-		if err := w.insertRecords(ctx, b, keys, res.Stored, n, seq); err != nil {
+		if err := w.insertRecords(ctx, lease, b, keys, res.Stored, n, seq); err != nil {
 			// The insert may or may not have landed, wholly or in part (one
 			// part per month). Learn what landed before writing anything
 			// else; until then the batch stays unresolved.

@@ -266,7 +266,11 @@ func TestWriterWaitsOutInsertsStillRunning(t *testing.T) {
 		keys[i], stored[i] = r.Key(), true
 	}
 	done := make(chan error, 1)
-	go func() { done <- a.insertRecords(ctx, b, keys, stored, n, 1) }()
+	lease, err := newMemLedger().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- a.insertRecords(ctx, lease, b, keys, stored, n, 1) }()
 	seen := false
 	for deadline := time.Now().Add(20 * time.Second); !seen && time.Now().Before(deadline); {
 		var running uint64

@@ -133,6 +133,15 @@ func (l *lease) end(ctx context.Context, seq uint64, state string) error {
 	return nil
 }
 
+// Held asks the lease's own session: the advisory lock lives as long as the
+// session, so a session that answers still holds it.
+func (l *lease) Held(ctx context.Context) error {
+	if _, err := l.conn.Exec(ctx, "SELECT 1"); err != nil {
+		return fmt.Errorf("%w: the lease's session: %w", metering.ErrLedger, err)
+	}
+	return nil
+}
+
 func (l *lease) Commit(ctx context.Context, seq uint64) error { return l.end(ctx, seq, "committed") }
 func (l *lease) Abort(ctx context.Context, seq uint64) error  { return l.end(ctx, seq, "aborted") }
 
