@@ -2,6 +2,7 @@ package rating
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/simcore/simcore/metering"
 )
@@ -27,8 +28,9 @@ func (p *Plan) Crossed(balance Money, cur PeriodCharges) []Alert {
 		}
 		used := cur.Included(t)
 		for _, pc := range p.Alerts.AllowancePercent {
-			// used/allowed >= pc/100, in integers.
-			if used*100 < uint64(pc)*allowed {
+			// used/allowed >= pc/100, in integers (128-bit products:
+			// large quantities must not wrap).
+			if lessProduct(used, 100, uint64(pc), allowed) {
 				continue
 			}
 			a := Alert{Key: fmt.Sprintf("%s_%d", t, pc), Notice: "usage_threshold", Data: map[string]any{"Percent": pc, "Type": t.String()}}
@@ -66,4 +68,11 @@ func (p *Plan) DataBarring(balance Money, cur PeriodCharges) (bar bool, reason, 
 		}
 	}
 	return false, "", "data_resumed"
+}
+
+// lessProduct reports whether a*b < c*d, without overflow.
+func lessProduct(a, b, c, d uint64) bool {
+	h1, l1 := bits.Mul64(a, b)
+	h2, l2 := bits.Mul64(c, d)
+	return h1 < h2 || h1 == h2 && l1 < l2
 }

@@ -113,6 +113,17 @@ const (
 	BarDataAllowanceExhausted = "data_allowance_exhausted"
 )
 
+// Bounds a catalogue's numbers must keep, so that quantities, charges and
+// the sums of them stay far inside 64 bits.
+const (
+	// MaxRate is 10,000 major units per unit (MB, minute, SMS).
+	MaxRate Rate = 10_000 * 1_000_000
+	// MaxDataAllowance is 1 PiB per period.
+	MaxDataAllowance = 1 << 50
+	// MaxCountAllowance bounds voice minutes and SMS per period.
+	MaxCountAllowance = 1_000_000_000
+)
+
 // ParseCatalogue reads a catalogue from YAML or JSON and validates it.
 // Unknown fields are errors, so a misspelt key is not silently ignored.
 func ParseCatalogue(r io.Reader) (*Catalogue, error) {
@@ -128,6 +139,12 @@ func ParseCatalogue(r io.Reader) (*Catalogue, error) {
 			return nil, fmt.Errorf("%w: the file is empty", ErrCatalogue)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrCatalogue, err)
+	}
+	// One document: a second one (after ---) would be ignored, errors and
+	// all, though the whole file is meant to be validated.
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: more than one YAML document (---); a catalogue is one", ErrCatalogue)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -229,6 +246,14 @@ func (c *Catalogue) Validate() error {
 			if r.sms, err = ParseRate(r.SMS); err != nil {
 				bad(zpath+".sms", "%v", err)
 			}
+			for _, f := range []struct {
+				what string
+				v    Rate
+			}{{"data_per_mb", r.data}, {"voice_per_minute", r.voice}, {"sms", r.sms}} {
+				if f.v > MaxRate {
+					bad(zpath+"."+f.what, "%s is over %s: not a tariff (charges past int64 would saturate and totals wrap)", f.v, MaxRate)
+				}
+			}
 			pl.Rates[zone] = r
 		}
 	}
@@ -266,6 +291,15 @@ func (c *Catalogue) Validate() error {
 				bad(path+".allowances.data", "%v", err)
 			}
 			p.Allowances.dataBytes = n
+		}
+		if p.Allowances.dataBytes > MaxDataAllowance {
+			bad(path+".allowances.data", "over %d bytes (1 PiB); for unlimited data give no allowance and a zero rate", uint64(MaxDataAllowance))
+		}
+		if p.Allowances.VoiceMinutes > MaxCountAllowance {
+			bad(path+".allowances.voice_minutes", "over %d", MaxCountAllowance)
+		}
+		if p.Allowances.SMS > MaxCountAllowance {
+			bad(path+".allowances.sms", "over %d", MaxCountAllowance)
 		}
 		hasAllowance := p.Allowances.dataBytes > 0 || p.Allowances.VoiceMinutes > 0 || p.Allowances.SMS > 0
 		if hasAllowance && len(p.AllowanceZones) == 0 {

@@ -94,6 +94,9 @@ func balanceCommand() *command {
 			if len(args) != 1 {
 				return usagef("balance: give one ICCID")
 			}
+			if periods < 1 || periods > 36 {
+				return usagef("balance: --periods %d: want 1 to 36, as the balance API takes", periods)
+			}
 			return withRating(ctx, c, &pc, func(rs *ratingStack, _ *provStack) error {
 				st, err := rs.accounts.Statement(ctx, args[0], periods)
 				if err != nil {

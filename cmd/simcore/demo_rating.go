@@ -24,9 +24,6 @@ func seedDemoCatalogue(ctx context.Context, rs *ratingStack, prov *provStack) (i
 	if err != nil {
 		return 0, err
 	}
-	if cur, v, err := rs.store.Catalogue(ctx); err == nil && sameCatalogue(cur, cat) {
-		return v, nil
-	}
 	v, _, err := storeCatalogue(ctx, rs, prov, cat, "demo")
 	return v, err
 }

@@ -136,6 +136,12 @@ func storeCatalogue(ctx context.Context, rs *ratingStack, prov *provStack, cat *
 			return 0, nil, fmt.Errorf("plan %s: %w", p.Name, err)
 		}
 	}
+	// The same catalogue again is the version it already is: a new one
+	// would make every charge rated after it name a version that changed
+	// nothing.
+	if cur, v, err := rs.store.Catalogue(ctx); err == nil && sameCatalogue(cur, cat) {
+		return v, cat, nil
+	}
 	v, err := rs.store.ImportCatalogue(ctx, cat, source)
 	return v, cat, err
 }

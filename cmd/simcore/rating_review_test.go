@@ -1,0 +1,92 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/simcore/simcore/internal/testenv"
+	"github.com/simcore/simcore/provisioning"
+	ppg "github.com/simcore/simcore/provisioning/postgres"
+)
+
+// TestImportSameCatalogueTwice: importing the same file twice changes
+// nothing; it used to store a second catalogue version.
+func TestImportSameCatalogueTwice(t *testing.T) {
+	ctx := testenv.Context(t, 2*time.Minute)
+	url := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
+	env := map[string]string{"SIMCORE_POSTGRES_URL": url, "SIMCORE_ACTIVATION_KEY": "00112233445566778899aabbccddeeff", "SIMCORE_LOG_LEVEL": "warn"}
+	good := filepath.Join(t.TempDir(), "catalogue.yaml")
+	if err := os.WriteFile(good, demoCatalogue, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	for i := 0; i < 2; i++ {
+		out, errOut, err := runCLI(ctx, env, "plans", "import", good)
+		if err != nil {
+			t.Fatalf("plans import %d: %v\n%s", i+1, err, errOut)
+		}
+		outs = append(outs, strings.TrimSpace(out))
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var n int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM rating_catalogues").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || outs[0] != outs[1] {
+		t.Fatalf("the same catalogue imported twice: %d stored versions, outputs %q then %q; want one version and the same answer", n, outs[0], outs[1])
+	}
+}
+
+// TestBalancePeriodsOutOfRange: `simcore balance --periods` takes 1 to 36,
+// as the balance API does; it used to take -5 or 0 silently and pass a
+// billion on as the SQL limit.
+func TestBalancePeriodsOutOfRange(t *testing.T) {
+	ctx := testenv.Context(t, 2*time.Minute)
+	url := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
+	env := map[string]string{"SIMCORE_POSTGRES_URL": url, "SIMCORE_ACTIVATION_KEY": "00112233445566778899aabbccddeeff", "SIMCORE_LOG_LEVEL": "warn"}
+	good := filepath.Join(t.TempDir(), "catalogue.yaml")
+	if err := os.WriteFile(good, demoCatalogue, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, err := runCLI(ctx, env, "plans", "import", good); err != nil {
+		t.Fatalf("plans import: %v\n%s", err, errOut)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := ppg.New(pool)
+	h, _ := provisioning.NewActivationHasher([]byte("00112233445566778899aabbccddeeff"))
+	sim := demoICCID(31)
+	if _, err := store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: sim, IMSI: demoIMSI(31), ActivationCode: "CODE0031"}}, h); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := store.CreatePlan(ctx, provisioning.Plan{Name: demoPAYGPlan, APN: "travel.simcore"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := store.CreateAccount(ctx, "review")
+	subr, _ := store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "Ann", Language: "en"})
+	if _, err := store.CreateSubscription(ctx, subr, plan, "447700900031", sim, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(ctx, env, "balance", sim, "--periods", "3"); err != nil {
+		t.Fatalf("balance: %v", err)
+	}
+	for _, n := range []string{"-5", "0", "1000000000"} {
+		out, _, err := runCLI(ctx, env, "balance", sim, "--periods", n)
+		if !isUsage(err) {
+			t.Errorf("balance --periods %s: err %v, output %q; want a usage error (the API takes 1 to 36)", n, err, out)
+		}
+	}
+}
