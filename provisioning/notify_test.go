@@ -24,6 +24,7 @@ func sampleData() map[string]map[string]any {
 		"data_barred":        {},
 		"balance_low":        {"Balance": "1.50 EUR"},
 		"balance_exhausted":  {},
+		"balance_used_up":    {},
 		"data_resumed":       {},
 	}
 }

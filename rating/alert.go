@@ -44,7 +44,9 @@ func (p *Plan) Crossed(balance Money, cur PeriodCharges) []Alert {
 		out = append(out, Alert{Key: "balance_below", Notice: "balance_low", Data: map[string]any{"Balance": balance.String()}})
 	}
 	if balance.Minor <= 0 && (p.Alerts.BalanceExhausted || p.BarData == BarBalanceExhausted) {
-		a := Alert{Key: "balance_exhausted", Notice: "balance_exhausted", Data: map[string]any{}}
+		// balance_exhausted's text says data is paused: true only when
+		// the plan bars on it, and then the barring's notice says it.
+		a := Alert{Key: "balance_exhausted", Notice: "balance_used_up", Data: map[string]any{}}
 		if p.BarData == BarBalanceExhausted {
 			a.Notice, a.Data = "", nil // the barring's notice says it
 		}

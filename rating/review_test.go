@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/simcore/simcore/metering"
+	"github.com/simcore/simcore/provisioning"
 )
 
 // Tests from a review of the catalogue: each failed before its fix.
@@ -83,5 +84,34 @@ func TestSecondYAMLDocumentRefused(t *testing.T) {
 	doc := reviewBase + "---\nzones: [{name: home, networks: [\"2341\"]}]\nplans: nonsense\n"
 	if _, err := ParseCatalogue(strings.NewReader(doc)); !errors.Is(err, ErrCatalogue) {
 		t.Fatalf("a file with a second YAML document: %v, want ErrCatalogue", err)
+	}
+}
+
+// TestBalanceExhaustedNoticeWithoutBar: on a plan that never bars data, the
+// exhausted-balance alert's SMS does not say data is paused (it used the
+// barring's text, balance_exhausted); it asks for a top-up.
+func TestBalanceExhaustedNoticeWithoutBar(t *testing.T) {
+	doc := strings.Replace(reviewBase, "    price_list: uk\n", "    price_list: uk\n    alerts: {balance_exhausted: true}\n    bar_data: never\n", 1)
+	c, err := ParseCatalogue(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := c.Plan("p")
+	owed := Money{Minor: -150, Currency: "GBP"}
+	if bar, _, _ := p.DataBarring(owed, PeriodCharges{Currency: "GBP"}); bar {
+		t.Fatal("bar_data: never bars")
+	}
+	alerts := p.Crossed(owed, PeriodCharges{Currency: "GBP"})
+	if len(alerts) != 1 || alerts[0].Notice == "" {
+		t.Fatalf("alerts %+v, want the exhausted balance with a notice", alerts)
+	}
+	for _, lang := range []string{"en", "da", "he", "ru"} {
+		sms, err := provisioning.RenderSMS(provisioning.Notification{Key: alerts[0].Notice, Language: lang, Data: alerts[0].Data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(sms, "paused") || strings.Contains(sms, "pause") || strings.Contains(sms, "приостановлен") || strings.Contains(sms, "הושהתה") {
+			t.Errorf("%s: %q says data is paused on a plan that never bars", lang, sms)
+		}
 	}
 }

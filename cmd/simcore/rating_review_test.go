@@ -90,3 +90,28 @@ func TestBalancePeriodsOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// TestImportRefusesCurrencyChange: a catalogue that moves a plan to
+// another currency is refused, naming the plan: a plan's balance counts
+// credits in its currency, so the lines' paid credits would vanish from it
+// and rating would bar them.
+func TestImportRefusesCurrencyChange(t *testing.T) {
+	ctx := testenv.Context(t, 2*time.Minute)
+	url := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
+	env := map[string]string{"SIMCORE_POSTGRES_URL": url, "SIMCORE_LOG_LEVEL": "warn"}
+	dir := t.TempDir()
+	v1, v2 := filepath.Join(dir, "v1.yaml"), filepath.Join(dir, "v2.yaml")
+	if err := os.WriteFile(v1, demoCatalogue, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(v2, []byte(strings.Replace(string(demoCatalogue), "currency: EUR", "currency: GBP", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, err := runCLI(ctx, env, "plans", "import", v1); err != nil {
+		t.Fatalf("plans import: %v\n%s", err, errOut)
+	}
+	_, _, err := runCLI(ctx, env, "plans", "import", v2)
+	if !isUsage(err) || !strings.Contains(err.Error(), "currency GBP") {
+		t.Fatalf("a plan moved from EUR to GBP: %v, want a usage error naming the plan and the currencies", err)
+	}
+}

@@ -131,16 +131,30 @@ func importCatalogue(ctx context.Context, rs *ratingStack, prov *provStack, path
 }
 
 func storeCatalogue(ctx context.Context, rs *ratingStack, prov *provStack, cat *rating.Catalogue, source string) (int, *rating.Catalogue, error) {
+	cur, curVersion, err := rs.store.Catalogue(ctx)
+	if err != nil && !errors.Is(err, rating.ErrNoCatalogue) {
+		return 0, nil, err
+	}
+	if cur != nil {
+		// The same catalogue again is the version it already is: a new
+		// one would make every charge rated after it name a version that
+		// changed nothing.
+		if sameCatalogue(cur, cat) {
+			return curVersion, cat, nil
+		}
+		// A plan's balance counts credits in its currency: moving a plan
+		// to another would drop every credit its lines paid, and bar them.
+		for i, p := range cat.Plans {
+			if old, ok := cur.Plan(p.Name); ok && old.Currency() != p.Currency() {
+				return 0, nil, fmt.Errorf("%w: plans[%d] (%s): currency %s, but the current catalogue's is %s: its lines' credits in %s would no longer count; give the plan in %s a new name",
+					rating.ErrCatalogue, i, p.Name, p.Currency(), old.Currency(), old.Currency(), p.Currency())
+			}
+		}
+	}
 	for _, p := range cat.Plans {
 		if _, err := prov.store.CreatePlan(ctx, provisioning.Plan{Name: p.Name, APN: p.APN, APNUsername: p.APNUsername, APNPassword: p.APNPassword}); err != nil {
 			return 0, nil, fmt.Errorf("plan %s: %w", p.Name, err)
 		}
-	}
-	// The same catalogue again is the version it already is: a new one
-	// would make every charge rated after it name a version that changed
-	// nothing.
-	if cur, v, err := rs.store.Catalogue(ctx); err == nil && sameCatalogue(cur, cat) {
-		return v, cat, nil
 	}
 	v, err := rs.store.ImportCatalogue(ctx, cat, source)
 	return v, cat, err
