@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,9 @@ type Rater struct {
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
+	// waitingSeq is the last batch counted as unrated for want of a
+	// catalogue, so each is counted once however often CatchUp polls.
+	waitingSeq atomic.Uint64
 }
 
 // Subscriptions is what the rater reads of provisioning's subscriptions.
@@ -114,13 +118,33 @@ func (r *Rater) Run(ctx context.Context, wake <-chan string) error {
 	}
 }
 
+// countWaiting counts the SIMs of the finished batches after the cursor,
+// each batch once, as unrated for want of a catalogue (the metric behind
+// SimcoreUnratedUsage), without moving the cursor.
+func (r *Rater) countWaiting(ctx context.Context) error {
+	cursor, err := r.store.Cursor(ctx)
+	if err != nil {
+		return err
+	}
+	batches, err := r.store.Batches(ctx, max(cursor, r.waitingSeq.Load()), r.cfg.Settle, 500)
+	var gap *rating.LedgerGapError
+	if err != nil && !errors.As(err, &gap) {
+		return err
+	}
+	for _, b := range batches {
+		r.m.unrated.WithLabelValues("no_catalogue").Add(float64(len(b.ICCIDs)))
+		r.waitingSeq.Store(b.Seq)
+	}
+	return nil
+}
+
 // CatchUp rates every finished batch after the cursor and advances it. It
 // returns how many batches it rated. Before the first catalogue is
 // imported it rates nothing and leaves the cursor, so the usage stored
 // meanwhile is rated once there is a tariff.
 func (r *Rater) CatchUp(ctx context.Context) (int, error) {
 	if _, _, err := r.store.Catalogue(ctx); errors.Is(err, rating.ErrNoCatalogue) {
-		return 0, nil
+		return 0, r.countWaiting(ctx)
 	} else if err != nil {
 		return 0, err
 	}

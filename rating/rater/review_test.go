@@ -1,11 +1,15 @@
 package rater_test
 
 import (
+	logslog "log/slog"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/simcore/simcore/metering"
 	"github.com/simcore/simcore/rating"
+	"github.com/simcore/simcore/rating/rater"
 )
 
 // TestUnbarNotAppliedIsAskedAgain: "A request not applied after 5 minutes
@@ -115,5 +119,47 @@ func TestHugeRecordDoesNotHaltRating(t *testing.T) {
 	}
 	if err != nil || bal.Minor != -2 {
 		t.Fatalf("CatchUp: %v; another SIM's balance %v, want -0.02 EUR: one oversized record stops all rating", err, bal)
+	}
+}
+
+// TestUnratedWithoutCatalogueCounted: usage stored before the first
+// catalogue import waits unrated; simcore_rating_unrated_sims_total
+// {reason="no_catalogue"} counts its SIMs, each batch once however often
+// the rater polls, so SimcoreUnratedUsage can fire. The rater used to
+// return before it looked at the waiting batches.
+func TestUnratedWithoutCatalogueCounted(t *testing.T) {
+	now := day("2026-11-20").Add(12 * time.Hour)
+	e := newEnv(t, now)
+	if _, err := e.pool.Exec(e.ctx, "DELETE FROM rating_catalogues"); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	r := rater.New(rater.Config{Settle: time.Hour}, e.store, e.subs, e.usage, e.net, logslog.New(logslog.DiscardHandler), reg)
+	a, b := newICCID(), newICCID()
+	e.write(rec(a, metering.TypeData, day("2026-11-06"), home, 1000, 0), rec(b, metering.TypeData, day("2026-11-06"), home, 1000, 0))
+	for range 3 {
+		if n, err := r.CatchUp(e.ctx); err != nil || n != 0 {
+			t.Fatalf("CatchUp without a catalogue = %d, %v; want 0, nil", n, err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got float64
+	for _, mf := range mfs {
+		if mf.GetName() != "simcore_rating_unrated_sims_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == "no_catalogue" {
+					got += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if got != 2 {
+		t.Errorf("unrated no_catalogue = %v after three polls, want 2 (two SIMs, counted once)", got)
 	}
 }
