@@ -343,8 +343,18 @@ func (w *Writer) catchUp(ctx context.Context, lease metering.Lease) error {
 			return err
 		}
 	}
+	var partial []metering.LedgerBatch // may have landed in part
+	for _, b := range others {
+		if b.State == "writing" {
+			partial = append(partial, b)
+		}
+	}
+	partial = append(partial, w.unresolved...)
 	others = append(others, w.unresolved...)
 	if err := w.loadBatches(ctx, others); err != nil {
+		return err
+	}
+	if err := w.repairRollups(ctx, partial); err != nil {
 		return err
 	}
 	for _, b := range w.unresolved {
@@ -492,4 +502,71 @@ func (w *Writer) maybePrune(ctx context.Context, lease metering.Lease) {
 func yyyymm(t time.Time) uint32 {
 	t = t.UTC()
 	return uint32(t.Year()*100 + int(t.Month()))
+}
+
+// rollups are the materialized views' tables and how each keys a record.
+var rollups = []struct{ table, bucket string }{
+	{"usage_hourly", "toStartOfHour(start_time)"},
+	{"usage_daily", "toDate(start_time)"},
+}
+
+// repairRollups makes the rollup cells that batches touched add up to the
+// raw rows again. ClickHouse commits an insert's raw part before it feeds
+// the materialized views, and one month's part before the next: an insert
+// that failed in between (the server crashed, its disk filled) leaves raw
+// rows the rollups lack, and those rows are read back as stored. For each
+// (iccid, bucket, type) cell the batches' landed rows are in, it inserts
+// the raw totals minus the rollup's, where the rollup is short. Run under
+// the lease, with no insert running, so nothing changes meanwhile; a cell
+// already whole gets nothing, so running it again changes nothing.
+func (w *Writer) repairRollups(ctx context.Context, bs []metering.LedgerBatch) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	var months []uint32
+	seqs := make([]string, 0, len(bs))
+	for _, b := range bs {
+		seqs = append(seqs, strconv.FormatUint(b.Seq, 10))
+		for _, m := range b.Months {
+			if !slices.Contains(months, m) {
+				months = append(months, m)
+			}
+		}
+	}
+	if len(months) == 0 {
+		return nil
+	}
+	ms := make([]string, len(months))
+	for i, m := range months {
+		ms[i] = strconv.FormatUint(uint64(m), 10)
+	}
+	inMonths := "toYYYYMM(start_time) IN (" + strings.Join(ms, ",") + ")"
+	for chunk := range slices.Chunk(seqs, catchUpChunk) {
+		for _, r := range rollups {
+			cells := "SELECT iccid, " + r.bucket + ", type FROM usage_records WHERE " + inMonths +
+				" AND batch_seq IN (" + strings.Join(chunk, ",") + ")"
+			q := "INSERT INTO " + r.table + " (iccid, " + bucketColumn(r.table) + ", type, records, sessions, bytes_up, bytes_down, duration_s)" +
+				" SELECT iccid, b, type, rr - hr, rs - hs, ru - hu, rd - hd, rt - ht FROM (" +
+				" SELECT iccid, " + r.bucket + " AS b, type, count() AS rr, countIf(sequence <= 1) AS rs, sum(bytes_up) AS ru," +
+				" sum(bytes_down) AS rd, sum(toUInt64(duration_s)) AS rt FROM usage_records" +
+				" WHERE " + inMonths + " AND (iccid, " + r.bucket + ", type) IN (" + cells + ") GROUP BY iccid, b, type" +
+				") ANY LEFT JOIN (" +
+				" SELECT iccid, " + bucketColumn(r.table) + " AS b, type, sum(records) AS hr, sum(sessions) AS hs, sum(bytes_up) AS hu," +
+				" sum(bytes_down) AS hd, sum(duration_s) AS ht FROM " + r.table +
+				" WHERE (iccid, " + bucketColumn(r.table) + ", type) IN (" + cells + ") GROUP BY iccid, b, type" +
+				") USING (iccid, b, type) WHERE rr > hr"
+			if err := w.conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("repair %s for batches %s: %w", r.table, strings.Join(chunk, ","), err)
+			}
+		}
+	}
+	w.log.Info("rollups checked against the raw rows of batches that may have landed in part", "batches", len(bs))
+	return nil
+}
+
+func bucketColumn(table string) string {
+	if table == "usage_daily" {
+		return "day"
+	}
+	return "hour"
 }
