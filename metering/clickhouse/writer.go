@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -271,11 +272,12 @@ func (w *Writer) loadKeys(ctx context.Context, into *keySet, where string, args 
 // of up to 20 digits keep it near 100 KiB.
 const catchUpChunk = 5000
 
-// loadBatches adds the keys of the given batches, as far as they landed.
-func (w *Writer) loadBatches(ctx context.Context, bs []metering.LedgerBatch) error {
-	if len(bs) == 0 {
-		return nil
-	}
+// batchRows yields, chunk by chunk, conditions on usage_records: the rows
+// of the batches' months, and the rows of batches bs (within those). In
+// chunks: a writer that idled while another wrote for hours has tens of
+// thousands of batches to read, and ClickHouse refuses a query over
+// max_query_size (256 KiB).
+func batchRows(bs []metering.LedgerBatch) iter.Seq2[string, string] {
 	var months []uint32
 	seqs := make([]string, 0, len(bs))
 	for _, b := range bs {
@@ -290,11 +292,22 @@ func (w *Writer) loadBatches(ctx context.Context, bs []metering.LedgerBatch) err
 	for i, m := range months {
 		ms[i] = strconv.FormatUint(uint64(m), 10)
 	}
-	// In chunks: a writer that idled while another wrote for hours has
-	// tens of thousands of batches to read, and ClickHouse refuses a query
-	// over max_query_size (256 KiB).
-	for chunk := range slices.Chunk(seqs, catchUpChunk) {
-		where := fmt.Sprintf("toYYYYMM(start_time) IN (%s) AND batch_seq IN (%s)", strings.Join(ms, ","), strings.Join(chunk, ","))
+	inMonths := "toYYYYMM(start_time) IN (" + strings.Join(ms, ",") + ")"
+	return func(yield func(string, string) bool) {
+		if len(bs) == 0 || len(months) == 0 {
+			return
+		}
+		for chunk := range slices.Chunk(seqs, catchUpChunk) {
+			if !yield(inMonths, inMonths+" AND batch_seq IN ("+strings.Join(chunk, ",")+")") {
+				return
+			}
+		}
+	}
+}
+
+// loadBatches adds the keys of the given batches, as far as they landed.
+func (w *Writer) loadBatches(ctx context.Context, bs []metering.LedgerBatch) error {
+	for _, where := range batchRows(bs) {
 		if err := w.loadKeys(ctx, w.keys, where); err != nil {
 			return err
 		}
@@ -504,10 +517,11 @@ func yyyymm(t time.Time) uint32 {
 	return uint32(t.Year()*100 + int(t.Month()))
 }
 
-// rollups are the materialized views' tables and how each keys a record.
-var rollups = []struct{ table, bucket string }{
-	{"usage_hourly", "toStartOfHour(start_time)"},
-	{"usage_daily", "toDate(start_time)"},
+// rollups are the materialized views' tables, their bucket column, and
+// how each buckets a record's start time.
+var rollups = []struct{ table, column, bucket string }{
+	{"usage_hourly", "hour", "toStartOfHour(start_time)"},
+	{"usage_daily", "day", "toDate(start_time)"},
 }
 
 // repairRollups makes the rollup cells that batches touched add up to the
@@ -523,50 +537,26 @@ func (w *Writer) repairRollups(ctx context.Context, bs []metering.LedgerBatch) e
 	if len(bs) == 0 {
 		return nil
 	}
-	var months []uint32
-	seqs := make([]string, 0, len(bs))
-	for _, b := range bs {
-		seqs = append(seqs, strconv.FormatUint(b.Seq, 10))
-		for _, m := range b.Months {
-			if !slices.Contains(months, m) {
-				months = append(months, m)
-			}
-		}
-	}
-	if len(months) == 0 {
-		return nil
-	}
-	ms := make([]string, len(months))
-	for i, m := range months {
-		ms[i] = strconv.FormatUint(uint64(m), 10)
-	}
-	inMonths := "toYYYYMM(start_time) IN (" + strings.Join(ms, ",") + ")"
-	for chunk := range slices.Chunk(seqs, catchUpChunk) {
+	for inMonths, where := range batchRows(bs) {
 		for _, r := range rollups {
-			cells := "SELECT iccid, " + r.bucket + ", type FROM usage_records WHERE " + inMonths +
-				" AND batch_seq IN (" + strings.Join(chunk, ",") + ")"
-			q := "INSERT INTO " + r.table + " (iccid, " + bucketColumn(r.table) + ", type, records, sessions, bytes_up, bytes_down, duration_s)" +
+			// The cells the batches' rows are in; the raw rows of those
+			// cells (any batch) are in the same months.
+			cells := "SELECT iccid, " + r.bucket + ", type FROM usage_records WHERE " + where
+			q := "INSERT INTO " + r.table + " (iccid, " + r.column + ", type, records, sessions, bytes_up, bytes_down, duration_s)" +
 				" SELECT iccid, b, type, rr - hr, rs - hs, ru - hu, rd - hd, rt - ht FROM (" +
 				" SELECT iccid, " + r.bucket + " AS b, type, count() AS rr, countIf(sequence <= 1) AS rs, sum(bytes_up) AS ru," +
 				" sum(bytes_down) AS rd, sum(toUInt64(duration_s)) AS rt FROM usage_records" +
 				" WHERE " + inMonths + " AND (iccid, " + r.bucket + ", type) IN (" + cells + ") GROUP BY iccid, b, type" +
 				") ANY LEFT JOIN (" +
-				" SELECT iccid, " + bucketColumn(r.table) + " AS b, type, sum(records) AS hr, sum(sessions) AS hs, sum(bytes_up) AS hu," +
+				" SELECT iccid, " + r.column + " AS b, type, sum(records) AS hr, sum(sessions) AS hs, sum(bytes_up) AS hu," +
 				" sum(bytes_down) AS hd, sum(duration_s) AS ht FROM " + r.table +
-				" WHERE (iccid, " + bucketColumn(r.table) + ", type) IN (" + cells + ") GROUP BY iccid, b, type" +
+				" WHERE (iccid, " + r.column + ", type) IN (" + cells + ") GROUP BY iccid, b, type" +
 				") USING (iccid, b, type) WHERE rr > hr"
 			if err := w.conn.Exec(ctx, q); err != nil {
-				return fmt.Errorf("repair %s for batches %s: %w", r.table, strings.Join(chunk, ","), err)
+				return fmt.Errorf("repair %s: %w", r.table, err)
 			}
 		}
 	}
 	w.log.Info("rollups checked against the raw rows of batches that may have landed in part", "batches", len(bs))
 	return nil
-}
-
-func bucketColumn(table string) string {
-	if table == "usage_daily" {
-		return "day"
-	}
-	return "hour"
 }
