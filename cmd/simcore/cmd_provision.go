@@ -38,7 +38,8 @@ func provisionCommand() *command {
   queue [--archived N]                tasks in the queue by state (pending, active, scheduled,
                                       retry, archived, completed) and processed/failed today;
                                       --archived N adds the last N archived tasks (failed for
-                                      good or out of retries), newest first, with their errors
+                                      good or out of retries), newest first (to the second), with
+                                      their errors
 Prints the request, or the queue, as JSON. Workers (simcore worker, or run) carry requests out.`,
 		flags: func(c *cmdEnv, fs *flag.FlagSet) {
 			c.logFlags()

@@ -85,7 +85,9 @@ func (i *Inspector) Counts(ctx context.Context) (QueueCounts, error) {
 }
 
 // Archived returns the last limit archived tasks, the most recently archived
-// first; none for a limit below 1. Errors as for Counts.
+// first; none for a limit below 1. Asynq records when a task was archived to
+// the second, so tasks archived within one second come in task-id order.
+// Errors as for Counts.
 func (i *Inspector) Archived(ctx context.Context, limit int) ([]TaskInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
