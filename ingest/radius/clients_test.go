@@ -268,7 +268,7 @@ func TestClientsServer(t *testing.T) {
 				if outcome == tt.wantCount {
 					want = 1
 				}
-				if got := s.count(typeUnknown, outcome); got != want {
+				if got := s.settled(typeUnknown, outcome, want); got != want {
 					t.Errorf("unknown/%s = %v, want %v", outcome, got, want)
 				}
 			}
@@ -322,7 +322,7 @@ func TestSetClients(t *testing.T) {
 	if len(sink.records()) == 0 {
 		t.Error("nothing reached the sink")
 	}
-	if got := s.count(typeUnknown, outcomeUnknownClient); got != 2 {
+	if got := s.settled(typeUnknown, outcomeUnknownClient, 2); got != 2 {
 		t.Errorf("unknown_client %v, want 2 (127.0.0.4 before, 127.0.0.3 after)", got)
 	}
 	for name, c := range map[string]*Clients{"nil": nil, "empty": {}} {

@@ -92,6 +92,21 @@ func (s testServer) count(typ, outcome string) float64 {
 	return testutil.ToFloat64(s.met.requests.WithLabelValues(typ, outcome))
 }
 
+// settled returns the count of typ and outcome once it has reached want,
+// or after a few seconds: a request that is not answered gives the test no
+// sign of when the server is done with it, and under -race on a loaded
+// machine the wait for no answer can end first.
+func (s testServer) settled(typ, outcome string, want float64) float64 {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := s.count(typ, outcome)
+		if got >= want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // usage is one accounting update of the test session.
 type usage struct {
 	status           rfc2866.AcctStatusType

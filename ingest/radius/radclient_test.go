@@ -80,7 +80,7 @@ func TestRadclientClients(t *testing.T) {
 			t.Fatalf("secret %s: answered %v, want %v: %v\n%s", tc.secret, got, tc.answered, err, out)
 		}
 	}
-	if got := s.count(typeUnknown, outcomeBadAuthenticator); got != 1 {
+	if got := s.settled(typeUnknown, outcomeBadAuthenticator, 1); got != 1 {
 		t.Errorf("bad_authenticator = %v, want 1", got)
 	}
 	if got := len(sink.records()); got != 1 {

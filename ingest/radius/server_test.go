@@ -172,7 +172,7 @@ func TestWrongSecret(t *testing.T) {
 	if resp := send(t, s, []byte("not-the-secret"), usage{status: interim, sessionS: 60, in: 1}, none); resp != nil {
 		t.Fatalf("answered a request with a wrong secret: %v", resp.Code)
 	}
-	if got := s.count(typeUnknown, outcomeBadAuthenticator); got != 1 {
+	if got := s.settled(typeUnknown, outcomeBadAuthenticator, 1); got != 1 {
 		t.Errorf("bad_authenticator = %v, want 1", got)
 	}
 	sink.mu.Lock()
@@ -189,7 +189,7 @@ func TestNotAccounting(t *testing.T) {
 	if resp := exchange(t, s.Addr(), p, none); resp != nil {
 		t.Fatalf("answered an Access-Request: %v", resp.Code)
 	}
-	if got := s.count(typeNotAccounting, outcomeDropped); got != 1 {
+	if got := s.settled(typeNotAccounting, outcomeDropped, 1); got != 1 {
 		t.Errorf("not_accounting dropped = %v, want 1", got)
 	}
 }
@@ -205,7 +205,7 @@ func TestSinkFailure(t *testing.T) {
 		}
 		u.delay++
 	}
-	if got := s.count(typeInterim, outcomeSinkError); got != 2 {
+	if got := s.settled(typeInterim, outcomeSinkError, 2); got != 2 {
 		t.Errorf("sink_error = %v, want 2", got)
 	}
 	mustAnswer(t, s, u) // the sink recovered
