@@ -236,10 +236,15 @@ func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, a
 // each SIGHUP until ctx ends, so that `systemctl
 // reload` re-reads what can be re-read and never ends the process, as
 // SIGHUP's default action would. reload nil: the signal is logged.
+//
+// The handler is installed when onHUP is called, before the component runs:
+// runAll starts the ops server beside the parts, so /readyz can answer
+// before the part's goroutine has run, and a SIGHUP then (a reload right
+// after start) would still get the default action and end the process.
 func onHUP(log *slog.Logger, reload func()) func(context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	return func(ctx context.Context) error {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
 		for {
 			select {
