@@ -61,7 +61,10 @@ func TestSpoolScanOnce(t *testing.T) {
 	env := newTestEnv(t, ingest.Config{}, nil)
 	ctx := testenv.Context(t, 2*time.Minute)
 	dir := t.TempDir()
-	sp := &ingest.Spool{Dir: dir, Pipeline: env.p, Log: env.log, Interval: 10 * time.Millisecond, Settle: 500 * time.Millisecond}
+	// Settled files are written a minute old; fresh.ndjson must still be
+	// unsettled when ScanOnce looks at it, however long writing the other
+	// files and getting to the scan takes on a busy machine.
+	sp := &ingest.Spool{Dir: dir, Pipeline: env.p, Log: env.log, Interval: 10 * time.Millisecond, Settle: 30 * time.Second}
 
 	csvFeed := genFeed(t, 11, 1500, "spool-csv")
 	jsonFeed := genFeed(t, 12, 1500, "spool-json").ndjson(t)

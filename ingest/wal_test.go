@@ -160,8 +160,11 @@ func TestWALRotatesByTime(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		counts, _ := segmentRecords(t, dir)
+		// Look for open segments first: every Accept has returned, so once
+		// none is open every record is in a complete segment. Read the other
+		// way round, a segment renamed between the two reads is missed.
 		parts, _ := filepath.Glob(filepath.Join(dir, ".*.part"))
+		counts, _ := segmentRecords(t, dir)
 		if len(parts) == 0 && len(counts) > 0 {
 			total := 0
 			for _, n := range counts {

@@ -295,6 +295,12 @@ func TestSetClients(t *testing.T) {
 	if send("127.0.0.4", "new-secret", none) {
 		t.Fatal("127.0.0.4 answered before it was a client")
 	}
+	// No answer is no sign that the server has read the request: wait until
+	// it has been dropped, or the new clients could be in place when it is
+	// read (and 127.0.0.4 would then be served).
+	if got := s.settled(typeUnknown, outcomeUnknownClient, 1); got != 1 {
+		t.Fatalf("unknown_client %v before SetClients, want 1 (127.0.0.4)", got)
+	}
 	next, err := ParseClients(strings.NewReader("127.0.0.2 changed-secret\n127.0.0.4 new-secret\n"))
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ Calling-Station-Id = "447700900456"
 		"Acct-Status-Type = Interim-Update\nAcct-Session-Time = 60\nAcct-Input-Octets = 4294967000\nAcct-Output-Octets = 100\n",
 		"Acct-Status-Type = Stop\nAcct-Session-Time = 90\nAcct-Input-Octets = 704\nAcct-Input-Gigawords = 1\nAcct-Output-Octets = 300\nAcct-Delay-Time = 2\n",
 	} {
-		cmd := exec.CommandContext(t.Context(), bin, "-r", "1", "-t", "2", s.Addr(), "acct", string(testSecret))
+		cmd := exec.CommandContext(t.Context(), bin, "-r", "1", "-t", "10", s.Addr(), "acct", string(testSecret))
 		cmd.Stdin = strings.NewReader(common + u)
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "Accounting-Response") {
@@ -73,7 +73,11 @@ func TestRadclientClients(t *testing.T) {
 		secret   string
 		answered bool
 	}{{"loopback-net", false}, {"radclient-host", true}} {
-		cmd := exec.CommandContext(t.Context(), bin, "-r", "1", "-t", "1", s.Addr(), "acct", tc.secret)
+		wait := "1" // seconds of silence that mean "not answered"
+		if tc.answered {
+			wait = "10" // an answer is waited for long: a busy machine is slow
+		}
+		cmd := exec.CommandContext(t.Context(), bin, "-r", "1", "-t", wait, s.Addr(), "acct", tc.secret)
 		cmd.Stdin = strings.NewReader(request)
 		out, err := cmd.CombinedOutput()
 		if got := err == nil && strings.Contains(string(out), "Accounting-Response"); got != tc.answered {

@@ -3,7 +3,9 @@ package clickhouse
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -249,12 +251,18 @@ var _ = context.Background
 // writer's insert is still running on the server (its client died, its
 // lease passed on) must not read the stored keys until that insert has
 // finished, or it would store those records again.
+//
+// The insert is held between the start of its INSERTs and the sending of
+// their data (where insertRecords checks its lease), so it is running on
+// the server for as long as the test needs, however slow the machine: the
+// test used to poll for a large insert while it happened to run, and missed
+// it on a busy machine.
 func TestWriterWaitsOutInsertsStillRunning(t *testing.T) {
 	t.Parallel()
 	_, conn := newTestDB(t)
-	ctx := testenv.Context(t, 2*time.Minute)
+	ctx := testenv.Context(t, 5*time.Minute)
 	a := newTestWriter(t, WriterConfig{Conn: conn, Ledger: newMemLedger()})
-	const n = 300_000
+	const n = 50_000 // two insert streams
 	b := &metering.Batch{}
 	keys := make([]metering.Key, n)
 	stored := make([]bool, n)
@@ -266,34 +274,85 @@ func TestWriterWaitsOutInsertsStillRunning(t *testing.T) {
 		keys[i], stored[i] = r.Key(), true
 	}
 	done := make(chan error, 1)
-	lease, err := newMemLedger().Acquire(ctx)
+	inner, err := newMemLedger().Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	lease := &gatedLease{Lease: inner, entered: make(chan struct{}), release: make(chan struct{})}
+	releaseInsert := sync.OnceFunc(func() { close(lease.release) })
+	t.Cleanup(releaseInsert) // should the test fail early
 	go func() { done <- a.insertRecords(ctx, lease, b, keys, stored, n, 1) }()
-	seen := false
-	for deadline := time.Now().Add(20 * time.Second); !seen && time.Now().Before(deadline); {
+	select {
+	case <-lease.entered:
+	case err := <-done:
+		t.Fatalf("insertRecords returned %v before checking its lease", err)
+	case <-ctx.Done():
+		t.Fatal("insertRecords never checked its lease")
+	}
+	// Its INSERTs are begun: the server lists them.
+	for {
 		var running uint64
 		if err := conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE startsWith(query_id, ?)", a.insertPrefix).Scan(&running); err != nil {
 			t.Fatal(err)
 		}
-		seen = running > 0
+		if running > 0 {
+			break
+		}
 		select {
-		case err := <-done:
-			done <- err
-			deadline = time.Time{}
-		default:
-			time.Sleep(2 * time.Millisecond)
+		case <-ctx.Done():
+			t.Fatal("never saw the insert running under its query id; the test cannot check the fence")
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	if !seen {
-		t.Fatal("never saw the insert running under its query id; the test cannot check the fence")
+	type result struct {
+		w   *Writer
+		err error
 	}
-	w := newTestWriter(t, WriterConfig{Conn: conn, Ledger: newMemLedger()})
+	started := make(chan result, 1)
+	go func() {
+		// Its own logger: it may still run if the test fails meanwhile.
+		w, err := NewWriter(ctx, WriterConfig{Conn: conn, Ledger: newMemLedger(), MaxAge: 90 * 24 * time.Hour, Log: slog.New(slog.DiscardHandler)})
+		started <- result{w, err}
+	}()
+	// The new writer must wait while the insert runs (a wait that ends
+	// early is a failure; one that does not is not proof, the check below
+	// of the keys it loaded is).
+	select {
+	case r := <-started:
+		t.Fatalf("NewWriter returned (%v) while another writer's insert was running", r.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	releaseInsert()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if w.Keys() != n {
-		t.Fatalf("a writer started during another's insert loaded %d keys, want all %d", w.Keys(), n)
+	r := <-started
+	if r.err != nil {
+		t.Fatalf("new writer: %v", r.err)
 	}
+	if r.w.Keys() != n {
+		t.Fatalf("a writer started during another's insert loaded %d keys, want all %d", r.w.Keys(), n)
+	}
+}
+
+// gatedLease is a lease whose first Held call waits until release is
+// closed, and closes entered when it starts waiting.
+type gatedLease struct {
+	metering.Lease
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedLease) Held(ctx context.Context) error {
+	first := false
+	g.once.Do(func() { first = true; close(g.entered) })
+	if first {
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.Lease.Held(ctx)
 }
