@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,24 +24,46 @@ import (
 	mpg "github.com/simcore/simcore/metering/postgres"
 )
 
-// freePort returns a loopback address whose port was free a moment ago.
+// freePort returns a loopback address whose port was free a moment ago,
+// for a child process to listen on (it cannot report a port it chose).
+// The port is below Linux's ephemeral range (32768-60999), so the
+// outgoing connections of tests running meanwhile, which take ephemeral
+// ports, cannot take it before the child binds it; it is free for both TCP
+// and UDP, and never handed out twice by this process.
 func freePort(t testing.TB, network string) string {
 	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	if network != "tcp" && network != "udp" {
+		t.Fatalf("freePort: network %q", network)
+	}
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if freePorts.given[port] {
+			continue
 		}
-		defer c.Close()
-		return c.LocalAddr().String()
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		c, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		c.Close()
+		freePorts.given[port] = true
+		return addr
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("freePort: no free port found in 127.0.0.1:20000-31999")
+	return ""
 }
+
+var freePorts = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
 
 // radclient sends the Accounting-Requests in text (blank-line separated)
 // with FreeRADIUS's radclient and fails unless each is answered.
