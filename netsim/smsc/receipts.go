@@ -195,12 +195,19 @@ func (s *Server) dispatch(ctx context.Context) {
 				s.log.Error("smsc encode receipt", "err", err)
 				continue
 			}
+			// Counted sent before the writer has it, as answers are: the
+			// receiver can read it, and acknowledge it, as soon as it is
+			// queued, and Stats must not show it acknowledged but unsent.
+			s.mu.Lock()
+			s.stats.ReceiptsSent++
+			s.mu.Unlock()
 			if d.ss.send(frame) {
 				s.m.receipts.WithLabelValues(receiptSent).Inc()
+			} else { // the session is ending and dropSession requeues it
 				s.mu.Lock()
-				s.stats.ReceiptsSent++
+				s.stats.ReceiptsSent--
 				s.mu.Unlock()
-			} // else the session is ending and dropSession requeues it
+			}
 		}
 		if len(out) > 0 {
 			continue

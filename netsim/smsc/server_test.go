@@ -361,7 +361,10 @@ func TestReceiptRedeliveredAfterReceiverLoss(t *testing.T) {
 
 func TestRespDelayKeepsSubmitsOutstanding(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, Config{RespDelay: 100 * time.Millisecond})
+	// The answers are held long enough for the server to read all five
+	// submits first, however late a busy machine runs its reader (100 ms
+	// was not always enough).
+	s := startServer(t, Config{RespDelay: 2 * time.Second})
 	c := dial(t, s.Addr())
 	c.bind(pdu.BindTransmitterID, "simcore", "secret")
 	for range 5 {
