@@ -1,10 +1,12 @@
 package hlr_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -280,15 +282,45 @@ func TestLatencyAndFailures(t *testing.T) {
 func TestClientLeavesDuringLatency(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	sim, base := newServer(t, hlr.Config{Latency: 300 * time.Millisecond, Registry: reg})
-	c := &http.Client{Timeout: 20 * time.Millisecond}
-	req, _ := http.NewRequest("POST", base+"/v1/subscribers", strings.NewReader(fmt.Sprintf(`{"msisdn":%q,"imsi":%q,"iccid":%q}`, msisdn(1), imsi(1), iccid(1))))
+	// The caller leaves once the server has its request, not after a fixed
+	// time: a short client timeout could run out before the request reached
+	// the server (dialling and writing can take that long on a busy
+	// machine), and then nothing is counted at all. The latency is long so
+	// that the server cannot answer first however late it runs; it stops
+	// waiting as soon as it sees the caller gone.
+	const latency = 10 * time.Second
+	sim, err := hlr.New(hlr.Config{Token: token, Log: slog.New(slog.DiscardHandler), Latency: latency, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := make(chan struct{})
+	var once sync.Once
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(arrived) })
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+		}
+		cancel()
+	}()
+	req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/v1/subscribers", strings.NewReader(fmt.Sprintf(`{"msisdn":%q,"imsi":%q,"iccid":%q}`, msisdn(1), imsi(1), iccid(1))))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", "gone")
-	if resp, err := c.Do(req); err == nil {
+	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
-		t.Fatalf("answered %d within 20ms", resp.StatusCode)
+		t.Fatalf("answered %d although the caller left during the %s latency", resp.StatusCode, latency)
+	}
+	select {
+	case <-arrived:
+	default:
+		t.Fatal("the request never reached the server")
 	}
 	waitCounter(t, reg, "simcore_netsim_hlr_requests_total", "499", 1)
 	if n := len(sim.Subscribers()); n != 0 {

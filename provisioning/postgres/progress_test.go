@@ -177,7 +177,10 @@ func TestStartRequestConcurrent(t *testing.T) {
 func TestComplete(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	end := day(time.Now()).AddDate(0, 2, 0)
+	// One day for the whole table: a change and its expectation computed
+	// on either side of midnight would disagree.
+	today := day(time.Now())
+	end := today.AddDate(0, 2, 0)
 	for _, c := range []struct {
 		name   string
 		before []provisioning.Change // completed first, by other requests
@@ -212,16 +215,16 @@ func TestComplete(t *testing.T) {
 			return provisioning.Change{Forwarding: &provisioning.ForwardingParams{Condition: provisioning.ForwardBusy}}
 		}, want: func(s *provisioning.Subscription, _ provisioning.SIM) { delete(s.Forwarding, provisioning.ForwardBusy) }},
 		{name: "dates", change: func(line, provisioning.SIM) provisioning.Change {
-			return provisioning.Change{Dates: &provisioning.DatesParams{Start: day(time.Now()).AddDate(0, 0, 3).Add(13 * time.Hour), End: &end}}
+			return provisioning.Change{Dates: &provisioning.DatesParams{Start: today.AddDate(0, 0, 3).Add(13 * time.Hour), End: &end}}
 		}, want: func(s *provisioning.Subscription, _ provisioning.SIM) {
-			s.StartDate, s.EndDate, s.DatesVersion = day(time.Now()).AddDate(0, 0, 3), &end, 1
+			s.StartDate, s.EndDate, s.DatesVersion = today.AddDate(0, 0, 3), &end, 1
 		}},
 		{name: "dates again, open-ended", before: []provisioning.Change{
-			{Dates: &provisioning.DatesParams{Start: day(time.Now()), End: &end}},
+			{Dates: &provisioning.DatesParams{Start: today, End: &end}},
 		}, change: func(line, provisioning.SIM) provisioning.Change {
-			return provisioning.Change{Dates: &provisioning.DatesParams{Start: day(time.Now()).AddDate(0, 0, 1)}}
+			return provisioning.Change{Dates: &provisioning.DatesParams{Start: today.AddDate(0, 0, 1)}}
 		}, want: func(s *provisioning.Subscription, _ provisioning.SIM) {
-			s.StartDate, s.EndDate, s.DatesVersion = day(time.Now()).AddDate(0, 0, 1), nil, 2
+			s.StartDate, s.EndDate, s.DatesVersion = today.AddDate(0, 0, 1), nil, 2
 		}},
 		{name: "suspend", change: func(line, provisioning.SIM) provisioning.Change {
 			return provisioning.Change{Status: provisioning.StatusSuspended}

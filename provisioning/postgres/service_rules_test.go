@@ -207,8 +207,12 @@ func TestScheduledRequestWaitsForLaterOneInFlight(t *testing.T) {
 	e.activeOnNetwork(t, svc, l)
 	version := e.subscription(t, l.id).DatesVersion
 	// A deactivation scheduled (as a dates change's Complete creates it)
-	// shortly in the future, then a SIM swap asked now.
-	due := time.Now().Add(700 * time.Millisecond)
+	// for later, then a SIM swap asked now. The deactivation falls due
+	// while the swap is in flight: it is started as of a time after its due
+	// time. (The test used to sleep until a due time 700 ms ahead; on a busy
+	// machine the swap could start after it, wait for the deactivation,
+	// and the test then waited for the swap for ever.)
+	due := time.Now().Add(time.Hour)
 	deact := e.request(t, l.id, provisioning.KindDeactivate, provisioning.ScheduleParams{DatesVersion: version}, due)
 	x := e.sim(t)
 	sw, err := svc.Submit(e.ctx, l.id, provisioning.KindSIMSwap, mustJSON(provisioning.SIMSwapParams{NewICCID: x.ICCID}), "test")
@@ -220,10 +224,13 @@ func TestScheduledRequestWaitsForLaterOneInFlight(t *testing.T) {
 	swapSvc.Gateway = bg
 	swapDone := make(chan error, 1)
 	go func() { swapDone <- swapSvc.Apply(e.ctx, sw.ID) }()
-	<-bg.swapped // the swap is in flight (in_progress, applied on the network)
-	time.Sleep(time.Until(due) + 50*time.Millisecond)
+	select {
+	case <-bg.swapped: // the swap is in flight (in_progress, applied on the network)
+	case err := <-swapDone:
+		t.Fatalf("the swap ended before it reached the network: %v", err)
+	}
 
-	_, _, startErr := e.store.StartRequest(e.ctx, deact.ID, time.Now())
+	_, _, startErr := e.store.StartRequest(e.ctx, deact.ID, due.Add(time.Second))
 	inFlight := startErr == nil
 	if inFlight {
 		// carry the deactivation out as a worker would

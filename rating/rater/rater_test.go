@@ -218,7 +218,23 @@ func TestBalanceBarringAndTopUp(t *testing.T) {
 	if err := e.store.CreateVouchers(e.ctx, []string{code}, rating.Money{Minor: 1000, Currency: "EUR"}, day("2027-01-01"), "test"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let the listener start; the recheck covers a miss anyway
+	// Redeem once the listener listens: a notification sent before is
+	// lost, and the recheck that would find the credit anyway runs only
+	// every minute. (A fixed 200 ms was not always enough for the
+	// listener's own connection on a busy machine.)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'idle' AND query = 'LISTEN "`+rpg.BalanceChannel+`"'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rater's listener never listened for balance changes")
+		}
+	}
 	if _, err := e.acct.RedeemVoucher(e.ctx, iccid, code, "test"); err != nil {
 		t.Fatalf("redeem: %v", err)
 	}

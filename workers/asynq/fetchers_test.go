@@ -122,6 +122,9 @@ func TestWaitingRequestIsWokenWhenTheOneBeforeFinishes(t *testing.T) {
 	if ns, _ := e.hlr.Subscriber(msisdn(1)); ns.Voicemail.Enabled || ns.Voicemail.Language != "en" {
 		t.Fatalf("HLR voicemail %+v, want b's change (off, en) last", ns.Voicemail)
 	}
+	// A's worker counts the wake once its RunTask returns, which can be
+	// after B has run and finished.
+	e.waitFor(t, func() bool { return taskCount(t, reg, "request", "woken") >= 1 }, "no request counted woken")
 	if n := taskCount(t, reg, "request", "woken"); n != 1 {
 		t.Fatalf("%v requests woken, want 1", n)
 	}

@@ -109,6 +109,7 @@ func TestInspectorArchived(t *testing.T) {
 		}
 	}
 	const reqID = "0b7e3f3c-56f4-4bd4-9d1e-8f0f2a6f1c11"
+	firstDay := time.Now().UTC().Format(time.DateOnly)
 	if err := q.EnqueueRequest(ctx, provisioning.Request{ID: reqID, NotBefore: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +132,12 @@ func TestInspectorArchived(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := QueueCounts{Queue: QueueName, Scheduled: 1, Archived: 2, ProcessedToday: 2, FailedToday: 2}
+	if day := time.Now().UTC().Format(time.DateOnly); day != firstDay {
+		// Asynq counts the day's runs by UTC day: across midnight the
+		// runs are split between the two days.
+		t.Logf("the UTC day changed from %s to %s: today's counts not checked", firstDay, day)
+		want.ProcessedToday, want.FailedToday = c.ProcessedToday, c.FailedToday
+	}
 	if d := cmp.Diff(want, c); d != "" {
 		t.Errorf("counts (-want +got):\n%s", d)
 	}
