@@ -73,11 +73,15 @@ func newEnvTB(t testing.TB, now time.Time) *env {
 		_ = mch.DropDatabase(context.Background(), chCfg)
 	})
 	log := slog()
-	w, err := mch.NewWriter(ctx, mch.WriterConfig{Conn: conn, Ledger: mpg.NewLedger(pool), MaxAge: 400 * 24 * time.Hour, Log: log})
+	e := &env{t: t, ctx: ctx, pool: pool, store: rpg.New(pool), subs: &fakeSubs{m: map[string]rating.Subscriber{}}, now: now}
+	// The writer's dedupe window follows the test's clock, not the real
+	// one: the records are dated in 2026, and by the real clock they would
+	// one day fall out of any window.
+	w, err := mch.NewWriter(ctx, mch.WriterConfig{Conn: conn, Ledger: mpg.NewLedger(pool), MaxAge: 90 * 24 * time.Hour, Log: log, Now: e.clock})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, pool: pool, store: rpg.New(pool), writer: w, subs: &fakeSubs{m: map[string]rating.Subscriber{}}, now: now}
+	e.writer = w
 	e.net = &fakeNet{subs: e.subs}
 	e.usage = rch.New(conn)
 	e.rater = rater.New(rater.Config{Settle: time.Hour}, e.store, e.subs, e.usage, e.net, log, nil)
