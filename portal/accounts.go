@@ -213,7 +213,7 @@ func (a *Accounts) Login(ctx context.Context, email, password, addr, device stri
 	if err := a.cfg.Limiter.Refund(ctx, key); err != nil {
 		a.cfg.Log.WarnContext(ctx, "refund login attempt", "err", err)
 	}
-	g, err := a.openSession(ctx, u.ID)
+	g, err := a.openSession(ctx, u.ID, hash)
 	if err != nil {
 		return User{}, Grant{}, err
 	}
@@ -252,10 +252,10 @@ func (a *Accounts) loginBucket(ctx context.Context, email, device string) (key s
 	return limitKey("login-account", email), a.cfg.LoginPerAccount, false, nil
 }
 
-func (a *Accounts) openSession(ctx context.Context, user int64) (Grant, error) {
+func (a *Accounts) openSession(ctx context.Context, user int64, passwordHash string) (Grant, error) {
 	token, hash := NewToken()
 	csrf, csrfHash := NewToken()
-	s := Session{UserID: user, TokenHash: hash, CSRFHash: csrfHash, ExpiresAt: a.cfg.Now().Add(a.cfg.SessionTTL).UTC().Truncate(time.Microsecond)}
+	s := Session{UserID: user, TokenHash: hash, CSRFHash: csrfHash, PasswordHash: passwordHash, ExpiresAt: a.cfg.Now().Add(a.cfg.SessionTTL).UTC().Truncate(time.Microsecond)}
 	if err := a.cfg.Store.CreateSession(ctx, &s); err != nil {
 		return Grant{}, err
 	}

@@ -52,6 +52,10 @@ type Session struct {
 	CSRFHash  []byte
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// PasswordHash, when set, is the password hash the login checked:
+	// CreateSession opens the session only while the user still has it,
+	// so a login that raced a password change or reset cannot outlive it.
+	PasswordHash string
 }
 
 // CheckCSRF reports whether token is the session's CSRF token, in constant

@@ -130,10 +130,21 @@ func (s *Store) SetPassword(ctx context.Context, id int64, hash string, keep []b
 
 // CreateSession stores sess and fills its ID and CreatedAt.
 func (s *Store) CreateSession(ctx context.Context, sess *portal.Session) error {
+	// With the password hash the login checked, the session is opened
+	// only while the user still has it. FOR SHARE waits for a password
+	// change or reset in progress (they update the user's row first) and
+	// then sees its hash, so the login is refused; or the change waits
+	// for this insert, and then its delete of the user's sessions sees it.
 	err := s.pool.QueryRow(ctx, `
-		INSERT INTO portal_sessions (user_id, token_hash, csrf_hash, expires_at) VALUES ($1, $2, $3, $4)
-		RETURNING id, created_at`, sess.UserID, sess.TokenHash, sess.CSRFHash, sess.ExpiresAt).
+		WITH u AS (SELECT id FROM portal_users WHERE id = $1 AND ($5::text IS NULL OR password_hash = $5) FOR SHARE)
+		INSERT INTO portal_sessions (user_id, token_hash, csrf_hash, expires_at) SELECT id, $2, $3, $4 FROM u
+		RETURNING id, created_at`, sess.UserID, sess.TokenHash, sess.CSRFHash, sess.ExpiresAt, nullIfEmpty(sess.PasswordHash)).
 		Scan(&sess.ID, &sess.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The password changed since the login checked it (or the user
+		// is gone).
+		return fmt.Errorf("create session: %w", portal.ErrBadCredentials)
+	}
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -220,4 +231,11 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		n += tag.RowsAffected()
 	}
 	return n, nil
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
