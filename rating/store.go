@@ -49,6 +49,11 @@ type Store interface {
 	// It fails with a *LedgerGapError when batches after seq have been
 	// pruned from the ledger.
 	Batches(ctx context.Context, after uint64, settle time.Duration, limit int) ([]Batch, error)
+	// LockRating waits until no other process (the rater, simcore rerate)
+	// rates, and holds that until unlock is called: reading usage and
+	// replacing charges under it, a rating never replaces charges computed
+	// from newer usage with its own older ones.
+	LockRating(ctx context.Context) (unlock func(), err error)
 	// ReplaceCharges replaces each set's charges, all in one transaction.
 	ReplaceCharges(ctx context.Context, version int, sets []ChargeSet) error
 	// PeriodCharges returns the stored charges of one period.

@@ -14,6 +14,33 @@ import (
 // raterLockID is the advisory lock a rater holds while it rates ("smcrate").
 const raterLockID int64 = 0x736d_6372_6174_6500
 
+// ratingWorkLockID is the advisory lock held while subscriptions are rated
+// ("smcrwork"): by the rater and by simcore rerate, which does not lead.
+const ratingWorkLockID int64 = 0x736d_6372_776f_726b
+
+// LockRating takes the rating work lock on a connection of the pool, which
+// it keeps until unlock; see rating.Store.
+func (s *Store) LockRating(ctx context.Context) (func(), error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rating lock: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", ratingWorkLockID); err != nil {
+		// It may have been granted as the call failed: drop the session.
+		_ = conn.Conn().Close(context.Background())
+		conn.Release()
+		return nil, fmt.Errorf("rating lock: %w", err)
+	}
+	return func() {
+		var ok bool
+		err := conn.QueryRow(context.Background(), "SELECT pg_advisory_unlock($1)", ratingWorkLockID).Scan(&ok)
+		if err != nil || !ok {
+			_ = conn.Conn().Close(context.Background())
+		}
+		conn.Release()
+	}, nil
+}
+
 // WhileLeader runs f while this process holds the rater lock, so that of
 // several raters (simcore run and simcore rater, or two for availability)
 // one rates and the others wait as standbys. The lock lives in a session

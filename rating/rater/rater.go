@@ -219,6 +219,15 @@ func (r *Rater) Rerate(ctx context.Context, iccids []string, from, to time.Time)
 }
 
 func (r *Rater) rerateChunk(ctx context.Context, cat *rating.Catalogue, version int, iccids []string, from, to time.Time) error {
+	// Subscriptions, usage and the charges replaced are read and written
+	// under the rating lock: simcore rerate runs beside the rater, and
+	// either one's charges from older usage (or older dates) must not
+	// replace the other's from newer.
+	unlock, err := r.store.LockRating(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	subs, err := r.subs.Rated(ctx, iccids)
 	if err != nil {
 		return fmt.Errorf("subscriptions: %w", err)
