@@ -23,7 +23,8 @@ func usageCommand() *command {
 		args:    "ICCID",
 		summary: "show a SIM's usage totals, a time series, or its sessions",
 		long: `--from and --to take a date (YYYY-MM-DD, UTC; --to is then inclusive) or an
-RFC 3339 time (--to is then exclusive). Default: the last 30 days.
+RFC 3339 time (--to is then exclusive). Default: the last 30 days (to
+today, or to --to).
 --by hour|day|month adds a series of buckets. --sessions lists the SIM's
 sessions newest first, --limit per page; pass the printed cursor to --cursor
 for the next page. The partial records of one bearer (same P-GW address
@@ -48,17 +49,18 @@ summed duration and volumes, and its number of parts.`,
 			if err := metering.ValidateICCID(iccid); err != nil {
 				return usagef("usage: ICCID %q: %v", iccid, err)
 			}
-			now := time.Now().UTC()
-			f, t := now.Truncate(24*time.Hour).AddDate(0, 0, -29), now.Truncate(24*time.Hour).AddDate(0, 0, 1)
+			// Default: the 30 days ending with today, or with --to.
+			t := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
 			var err error
-			if from != "" {
-				if f, err = parseWhen(from, false); err != nil {
-					return usagef("usage: --from: %v", err)
-				}
-			}
 			if to != "" {
 				if t, err = parseWhen(to, true); err != nil {
 					return usagef("usage: --to: %v", err)
+				}
+			}
+			f := t.AddDate(0, 0, -30)
+			if from != "" {
+				if f, err = parseWhen(from, false); err != nil {
+					return usagef("usage: --from: %v", err)
 				}
 			}
 			g, err := metering.ParseGranularity(by)
