@@ -542,6 +542,9 @@ type timeFormat struct {
 	// abbrev: the layout reads a zone abbreviation (MST). Go takes one
 	// that loc does not define as UTC, so such times are refused.
 	abbrev bool
+	// zoned: the layout reads an offset or abbreviation; otherwise times
+	// are wall times in loc, resolved across DST changes by wallTime.
+	zoned bool
 }
 
 type timeKind uint8
@@ -565,6 +568,14 @@ func (tf *timeFormat) parse(v string) (time.Time, error) {
 		}
 		return time.UnixMilli(int64(n)).UTC(), nil
 	case timeLayout:
+		if !tf.zoned {
+			// Read the wall clock as is (in loc, Go may move it).
+			w, err := time.ParseInLocation(tf.layout, v, time.UTC)
+			if err != nil {
+				return time.Time{}, err
+			}
+			return wallTime(w, tf.loc), nil
+		}
 		t, err := time.ParseInLocation(tf.layout, v, tf.loc)
 		if err != nil {
 			return time.Time{}, err
@@ -595,6 +606,43 @@ func (tf *timeFormat) parse(v string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return t.UTC(), nil
+}
+
+// wallTime reads a wall clock in loc the same way in every zone: a time
+// that occurs twice (clocks going back) is its first occurrence, and one
+// that does not occur (clocks going forward) takes the offset in force
+// before the change. time.Date leaves both open, and picks differently
+// depending on the sign of the zone's offset. wall holds the wall clock's
+// fields, in UTC.
+func wallTime(wall time.Time, loc *time.Location) time.Time {
+	if loc == time.UTC {
+		return wall
+	}
+	_, before := wall.Add(-36 * time.Hour).In(loc).Zone()
+	_, after := wall.Add(36 * time.Hour).In(loc).Zone()
+	at := func(off int) (time.Time, bool) {
+		u := wall.Add(-time.Duration(off) * time.Second)
+		_, o := u.In(loc).Zone()
+		return u, o == off
+	}
+	a, okA := at(before)
+	b, okB := at(after)
+	switch {
+	case okA && okB:
+		if b.Before(a) {
+			return b
+		}
+		return a
+	case okA:
+		return a
+	case okB:
+		return b
+	case before == after: // two changes within the window: as Go reads it
+		y, mo, d := wall.Date()
+		h, mi, sec := wall.Clock()
+		return time.Date(y, mo, d, h, mi, sec, wall.Nanosecond(), loc).UTC()
+	}
+	return a // skipped: the offset before the change
 }
 
 // parseRFC3339 parses YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM) into UTC

@@ -70,9 +70,11 @@ type mappingSource struct {
 // is not blank or a comment names the columns), quote (RFC 4180 quoting,
 // default true), time_layout (a Go layout, or "rfc3339" (default), "unix",
 // "unix_ms"), time_zone (IANA name for layouts without an offset, default
-// UTC; a layout with a zone abbreviation (MST) takes only the
-// abbreviations time_zone defines, and GMT/UTC), type_values (vendor name
-// to data|voice|sms, each name once, in any letter case) and fields: for
+// UTC; a wall time repeated when clocks go back is its first occurrence,
+// one skipped when they go forward takes the offset before the change; a
+// layout with a zone abbreviation (MST) takes only the abbreviations
+// time_zone defines, and GMT/UTC), type_values (vendor name to
+// data|voice|sms, each name once, in any letter case) and fields: for
 // each Record field (the canonical CSV names), either {column: "NAME"}
 // (needs header: true), {column: N} (1-based, at most MaxMappedColumn) or
 // {value: "constant"}. record_id, type, iccid and start_time are required.
@@ -180,7 +182,9 @@ func buildTimeFormat(layout, zone string) (timeFormat, error) {
 		got.Hour() != ref.Hour() || got.Minute() != ref.Minute() {
 		return timeFormat{}, fmt.Errorf("time_layout: %q is not a Go time layout with year, month, day, hour and minute (or rfc3339, unix, unix_ms)", layout)
 	}
-	return timeFormat{kind: timeLayout, layout: layout, loc: loc, abbrev: strings.Contains(layout, "MST")}, nil
+	// Go's zone elements all contain one of these (MST, Z07:00, -0700, ...).
+	zoned := strings.Contains(layout, "MST") || strings.Contains(layout, "Z07") || strings.Contains(layout, "-07")
+	return timeFormat{kind: timeLayout, layout: layout, loc: loc, abbrev: strings.Contains(layout, "MST"), zoned: zoned}, nil
 }
 
 func (m *Mapping) buildTypeValues(n *yaml.Node) error {
