@@ -10,6 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// The IANA zone database, used when the host has none (a minimal
+	// container image): mapped vendor times name their time_zone, and
+	// without it every such mapping would fail to load.
+	_ "time/tzdata"
 )
 
 func main() {
