@@ -30,6 +30,9 @@ type Batch struct {
 	Seq    uint64
 	Months []uint32
 	ICCIDs []string
+	// Writing: the batch was still being written, and is rated because
+	// it settled; rows may land after.
+	Writing bool
 }
 
 // Cards are all the ICCIDs whose usage is the subscription's.
@@ -49,6 +52,13 @@ type Store interface {
 	// It fails with a *LedgerGapError when batches after seq have been
 	// pruned from the ledger.
 	Batches(ctx context.Context, after uint64, settle time.Duration, limit int) ([]Batch, error)
+	// Writing returns the batches up to and including through that are
+	// still being written and began within the last `within`: at start,
+	// those a rater before may have rated before their rows had landed.
+	Writing(ctx context.Context, through uint64, within time.Duration) ([]Batch, error)
+	// BatchStates returns the ledger state ("writing", "committed",
+	// "aborted") of each of seqs still in the ledger.
+	BatchStates(ctx context.Context, seqs []uint64) (map[uint64]string, error)
 	// LockRating waits until no other process (the rater, simcore rerate)
 	// rates, and holds that until unlock is called: reading usage and
 	// replacing charges under it, a rating never replaces charges computed

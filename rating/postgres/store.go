@@ -107,7 +107,7 @@ func (s *Store) Batches(ctx context.Context, after uint64, settle time.Duration,
 		return nil, &rating.LedgerGapError{Cursor: after, Through: uint64(through)}
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT seq, months, iccids, state = 'writing' AND begun_at > now() - make_interval(secs => $2)
+		SELECT seq, months, iccids, state, state = 'writing' AND begun_at > now() - make_interval(secs => $2)
 		FROM usage_batches WHERE seq > $1 ORDER BY seq LIMIT $3`, int64(after), settle.Seconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("usage batches after %d: %w", after, err)
@@ -119,19 +119,74 @@ func (s *Store) Batches(ctx context.Context, after uint64, settle time.Duration,
 			seq     int64
 			months  []int32
 			iccids  []string
+			state   string
 			writing bool
 		)
-		if err := rows.Scan(&seq, &months, &iccids, &writing); err != nil {
+		if err := rows.Scan(&seq, &months, &iccids, &state, &writing); err != nil {
 			return nil, err
 		}
 		if writing {
 			break // rated when it is finished, or settled
 		}
-		b := rating.Batch{Seq: uint64(seq), ICCIDs: iccids}
+		b := rating.Batch{Seq: uint64(seq), ICCIDs: iccids, Writing: state == "writing"}
 		for _, m := range months {
 			b.Months = append(b.Months, uint32(m))
 		}
 		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// Writing implements rating.Store.
+func (s *Store) Writing(ctx context.Context, through uint64, within time.Duration) ([]rating.Batch, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT seq, months, iccids FROM usage_batches
+		WHERE seq <= $1 AND state = 'writing' AND begun_at > now() - make_interval(secs => $2)
+		ORDER BY seq`, int64(through), within.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("usage batches being written: %w", err)
+	}
+	defer rows.Close()
+	var out []rating.Batch
+	for rows.Next() {
+		var (
+			seq    int64
+			months []int32
+			iccids []string
+		)
+		if err := rows.Scan(&seq, &months, &iccids); err != nil {
+			return nil, err
+		}
+		b := rating.Batch{Seq: uint64(seq), ICCIDs: iccids, Writing: true}
+		for _, m := range months {
+			b.Months = append(b.Months, uint32(m))
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// BatchStates implements rating.Store.
+func (s *Store) BatchStates(ctx context.Context, seqs []uint64) (map[uint64]string, error) {
+	ids := make([]int64, len(seqs))
+	for i, q := range seqs {
+		ids[i] = int64(q)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT seq, state FROM usage_batches WHERE seq = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("usage batch states: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[uint64]string, len(seqs))
+	for rows.Next() {
+		var (
+			seq   int64
+			state string
+		)
+		if err := rows.Scan(&seq, &state); err != nil {
+			return nil, err
+		}
+		out[uint64(seq)] = state
 	}
 	return out, rows.Err()
 }

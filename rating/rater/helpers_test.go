@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/simcore/simcore/internal/testenv"
@@ -32,6 +33,7 @@ type env struct {
 	pool   *pgxpool.Pool
 	store  *rpg.Store
 	writer *mch.Writer
+	conn   driver.Conn
 	usage  *rch.Usage
 	subs   *fakeSubs
 	net    *fakeNet
@@ -81,7 +83,7 @@ func newEnvTB(t testing.TB, now time.Time) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.writer = w
+	e.writer, e.conn = w, conn
 	e.net = &fakeNet{subs: e.subs}
 	e.usage = rch.New(conn)
 	e.rater = rater.New(rater.Config{Settle: time.Hour}, e.store, e.subs, e.usage, e.net, log, nil)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,7 +70,25 @@ type Rater struct {
 	// waitingSeq is the last batch counted as unrated for want of a
 	// catalogue, so each is counted once however often CatchUp polls.
 	waitingSeq atomic.Uint64
+	// settled holds the batches rated while still being written, watched
+	// until they finish (see recheckSettled); mu guards it.
+	mu            sync.Mutex
+	settled       map[uint64]settledBatch
+	settledLoaded bool
 }
+
+// settledBatch is a batch rated while still being written, and since when
+// it is watched.
+type settledBatch struct {
+	b     rating.Batch
+	since time.Time
+}
+
+// settledWatch is how long a batch rated while it was still being written
+// is watched for rows landing late: its writer may only have been slow
+// (its insert still running), or died with its insert still running on the
+// server. Well past the two minutes writers wait for a dead one's inserts.
+const settledWatch = 10 * time.Minute
 
 // Subscriptions is what the rater reads of provisioning's subscriptions.
 type Subscriptions interface {
@@ -167,24 +186,25 @@ func (r *Rater) CatchUp(ctx context.Context) (int, error) {
 			}
 			continue
 		}
-		if err != nil || len(batches) == 0 {
+		if err != nil {
 			return total, err
 		}
-		var iccids []string
-		lo, hi := uint32(999999), uint32(0)
+		if len(batches) == 0 {
+			return total, r.recheckSettled(ctx, cursor)
+		}
+		if err := r.rateBatches(ctx, batches); err != nil {
+			return total, err
+		}
+		r.mu.Lock()
 		for _, b := range batches {
-			iccids = append(iccids, b.ICCIDs...)
-			for _, m := range b.Months {
-				lo, hi = min(lo, m), max(hi, m)
+			if b.Writing {
+				if r.settled == nil {
+					r.settled = map[uint64]settledBatch{}
+				}
+				r.settled[b.Seq] = settledBatch{b: b, since: time.Now()}
 			}
 		}
-		slices.Sort(iccids)
-		iccids = slices.Compact(iccids)
-		if len(iccids) > 0 && hi > 0 {
-			if err := r.Rerate(ctx, iccids, monthStart(lo), monthStart(hi).AddDate(0, 1, 0)); err != nil {
-				return total, err
-			}
-		}
+		r.mu.Unlock()
 		last := batches[len(batches)-1].Seq
 		if err := r.store.SetCursor(ctx, last); err != nil {
 			return total, err
@@ -192,6 +212,75 @@ func (r *Rater) CatchUp(ctx context.Context) (int, error) {
 		total += len(batches)
 		r.m.batches.Add(float64(len(batches)))
 	}
+}
+
+// rateBatches rates the ICCIDs of batches over the months they touched.
+func (r *Rater) rateBatches(ctx context.Context, batches []rating.Batch) error {
+	var iccids []string
+	lo, hi := uint32(999999), uint32(0)
+	for _, b := range batches {
+		iccids = append(iccids, b.ICCIDs...)
+		for _, m := range b.Months {
+			lo, hi = min(lo, m), max(hi, m)
+		}
+	}
+	slices.Sort(iccids)
+	iccids = slices.Compact(iccids)
+	if len(iccids) == 0 || hi == 0 {
+		return nil
+	}
+	return r.Rerate(ctx, iccids, monthStart(lo), monthStart(hi).AddDate(0, 1, 0))
+}
+
+// recheckSettled rates again the batches that were rated while still being
+// written, once they are finished (committed or aborted: whatever was to
+// land has landed) or have been watched for settledWatch. Without it, rows
+// that land after the rating (a slow insert, or a dead writer's insert
+// still running on the server) would be charged only if the same SIM's
+// usage in that period were rated again. At a rater's first catch-up the
+// ledger's batches up to the cursor still being written are taken as
+// such: a rater before may have rated them. Rating again is harmless:
+// charges are a function of the stored usage.
+func (r *Rater) recheckSettled(ctx context.Context, cursor uint64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.settledLoaded {
+		bs, err := r.store.Writing(ctx, cursor, r.cfg.Settle+settledWatch)
+		if err != nil {
+			return err
+		}
+		if r.settled == nil {
+			r.settled = map[uint64]settledBatch{}
+		}
+		for _, b := range bs {
+			r.settled[b.Seq] = settledBatch{b: b, since: time.Now()}
+		}
+		r.settledLoaded = true
+	}
+	if len(r.settled) == 0 {
+		return nil
+	}
+	seqs := make([]uint64, 0, len(r.settled))
+	for seq := range r.settled {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	states, err := r.store.BatchStates(ctx, seqs)
+	if err != nil {
+		return err
+	}
+	for _, seq := range seqs {
+		sb := r.settled[seq]
+		if states[seq] == "writing" && time.Since(sb.since) < settledWatch {
+			continue
+		}
+		if err := r.rateBatches(ctx, []rating.Batch{sb.b}); err != nil {
+			return err
+		}
+		delete(r.settled, seq)
+		r.log.Info("rated again a usage batch first rated while it was being written", "seq", seq, "state", states[seq])
+	}
+	return nil
 }
 
 func monthStart(yyyymm uint32) time.Time {
