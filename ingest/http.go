@@ -74,7 +74,11 @@ func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, ErrStopped):
 			httpproblem.Write(w, http.StatusServiceUnavailable, "shutting_down", "the ingest is stopping; retry")
 		case r.Context().Err() != nil:
-			// The client went away; nothing to answer.
+			// The client went away, or its body ended before its length
+			// (a failed body read cancels the context too). Nobody may
+			// read this, but writing nothing would send 200 OK, which
+			// says every record was stored.
+			httpproblem.Write(w, http.StatusBadRequest, "incomplete_body", "the body ended early or the client left; push the same body again")
 		default:
 			h.Log.Error("push ingest", "err", err)
 			httpproblem.Write(w, http.StatusServiceUnavailable, "store_unavailable", "the records were not all stored; retry the same body")
