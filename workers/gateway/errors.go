@@ -103,16 +103,23 @@ func permanent(status int, code string) bool {
 	return true
 }
 
-// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
+// MaxRetryAfter caps the delay a Retry-After may ask for (the workers'
+// own backoff tops out at the same): an absurd one from a broken gateway or
+// proxy would otherwise park the request, and every later request of its
+// subscription, for years.
+const MaxRetryAfter = 5 * time.Minute
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP date,
+// capped at MaxRetryAfter.
 func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
 	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
-		return time.Duration(n) * time.Second, true
+		return min(time.Duration(n)*time.Second, MaxRetryAfter), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), MaxRetryAfter), true
 	}
 	return 0, false
 }
