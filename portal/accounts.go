@@ -35,9 +35,16 @@ type Config struct {
 	LoginPerAccount Limit // default 5 per 15 minutes
 	LoginPerDevice  Limit // default 10 per 15 minutes, for a device the user has logged in from
 	LoginPerAddress Limit // default 30 per 15 minutes
-	ForgotPerEmail  Limit // default 3 per hour: no mail bombing through the form
-	CardPerUser     Limit // default 10 per hour
-	CardPerSIM      Limit // default 5 per hour
+	// HashPerAddress bounds the registrations and password resets a client
+	// address may ask for, each an argon2id hash with no session needed;
+	// default 30 per 15 minutes.
+	HashPerAddress Limit
+	ForgotPerEmail Limit // default 3 per hour: no mail bombing through the form
+	// EmailChangePerUser bounds the verification mails one user may have
+	// sent to new addresses; default 5 per hour.
+	EmailChangePerUser Limit
+	CardPerUser        Limit // default 10 per hour
+	CardPerSIM         Limit // default 5 per hour
 
 	Now func() time.Time
 }
@@ -73,7 +80,9 @@ func (c *Config) Validate() error {
 	lim(&c.LoginPerAccount, 5, 15*time.Minute)
 	lim(&c.LoginPerDevice, 10, 15*time.Minute)
 	lim(&c.LoginPerAddress, 30, 15*time.Minute)
+	lim(&c.HashPerAddress, 30, 15*time.Minute)
 	lim(&c.ForgotPerEmail, 3, time.Hour)
+	lim(&c.EmailChangePerUser, 5, time.Hour)
 	lim(&c.CardPerUser, 10, time.Hour)
 	lim(&c.CardPerSIM, 5, time.Hour)
 	if c.Now == nil {
@@ -112,10 +121,15 @@ func New(cfg Config) (*Accounts, error) {
 // has failed.
 func (a *Accounts) Wait() { a.mail.Wait() }
 
-// Register creates a user. Errors: ErrInvalid (a *FieldError),
-// ErrEmailTaken.
-func (a *Accounts) Register(ctx context.Context, r Registration) (User, error) {
+// Register creates a user. addr is the client's address: registrations
+// that get as far as hashing the password count against it
+// (HashPerAddress). Errors: ErrInvalid (a *FieldError), ErrEmailTaken,
+// ErrRateLimited.
+func (a *Accounts) Register(ctx context.Context, r Registration, addr string) (User, error) {
 	if err := r.Validate(); err != nil {
+		return User{}, err
+	}
+	if err := a.takeHash(ctx, "register", addr); err != nil {
 		return User{}, err
 	}
 	hash, err := a.cfg.Hasher.Hash(r.Password)
@@ -153,6 +167,12 @@ func addrLimitID(addr string) string {
 		return addr
 	}
 	return p.String()
+}
+
+// takeHash counts a password hash asked for by the client at addr, on a
+// route anyone may call.
+func (a *Accounts) takeHash(ctx context.Context, scope, addr string) error {
+	return a.take(ctx, scope, limitKey("hash-addr", addrLimitID(addr)), a.cfg.HashPerAddress)
 }
 
 func (a *Accounts) take(ctx context.Context, scope, key string, l Limit) error {

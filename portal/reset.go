@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -41,13 +42,19 @@ func (a *Accounts) ForgotPassword(ctx context.Context, email, addr string) error
 }
 
 // ResetPassword sets a new password with a reset token and ends every
-// session of the user. Errors: ErrInvalid, ErrTokenInvalid.
-func (a *Accounts) ResetPassword(ctx context.Context, token, password string) error {
+// session of the user. The password is hashed before the store finds out
+// whether the token is known, so attempts count against the client's
+// address addr (HashPerAddress). Errors: ErrInvalid, ErrTokenInvalid,
+// ErrRateLimited.
+func (a *Accounts) ResetPassword(ctx context.Context, token, password, addr string) error {
 	if err := ValidatePassword("password", password); err != nil {
 		return err
 	}
 	if !WellFormedToken(token) {
 		return ErrTokenInvalid
+	}
+	if err := a.takeHash(ctx, "reset", addr); err != nil {
+		return err
 	}
 	hash, err := a.cfg.Hasher.Hash(password)
 	if err != nil {
@@ -59,9 +66,10 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, password string) er
 
 // RequestEmailChange sends a verification token to the new address; the
 // contact email changes only when the token comes back (VerifyEmail).
-// Errors: ErrInvalid, ErrEmailTaken, ErrRateLimited.
+// Each user may have EmailChangePerUser mails sent, each address
+// ForgotPerEmail. Errors: ErrInvalid, ErrEmailTaken, ErrRateLimited.
 func (a *Accounts) RequestEmailChange(ctx context.Context, user int64, email string) error {
-	norm, err := NormalizeEmail(email)
+	norm, err := newEmail(email)
 	if err != nil {
 		return err
 	}
@@ -75,6 +83,9 @@ func (a *Accounts) RequestEmailChange(ctx context.Context, user int64, email str
 	if _, _, err := a.cfg.Store.UserByEmail(ctx, norm); err == nil {
 		return ErrEmailTaken
 	} else if !errors.Is(err, ErrUserNotFound) {
+		return err
+	}
+	if err := a.take(ctx, "email change", limitKey("email-change-user", strconv.FormatInt(u.ID, 10)), a.cfg.EmailChangePerUser); err != nil {
 		return err
 	}
 	if err := a.take(ctx, "email change", limitKey("forgot-email", norm), a.cfg.ForgotPerEmail); err != nil {

@@ -46,7 +46,7 @@ type Registration struct {
 // Validate checks r and normalises its email and name. Errors are
 // *FieldError.
 func (r *Registration) Validate() error {
-	email, err := NormalizeEmail(r.Email)
+	email, err := newEmail(r.Email)
 	if err != nil {
 		return err
 	}
@@ -84,6 +84,22 @@ func NormalizeEmail(s string) (string, error) {
 		return "", fieldErr("email", "not an email address")
 	}
 	return s, nil
+}
+
+// newEmail normalises an address a user gives as theirs (registration, an
+// email change) and refuses an address literal ("x@[10.0.0.1]"): mail to
+// it would go to a host of the client's choosing, internal ones included.
+// Logins and resets read addresses with NormalizeEmail alone, so an
+// account registered before the rule keeps working.
+func newEmail(s string) (string, error) {
+	norm, err := NormalizeEmail(s)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(norm[strings.LastIndexByte(norm, '@')+1:], "[") {
+		return "", fieldErr("email", "want a host name after @, not an address literal")
+	}
+	return norm, nil
 }
 
 // ValidatePassword checks a new password for field. Errors are *FieldError.

@@ -22,7 +22,7 @@ func (s *Server) registerUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, err := s.cfg.Accounts.Register(r.Context(), portal.Registration{
 		Email: b.Email, Password: b.Password, Name: b.Name, Language: b.Language, AcceptedTerms: b.AcceptedTerms,
-	})
+	}, s.cfg.TrustedProxies.ClientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, s.cfg.MaxBody, &b); err != nil {
 		return err
 	}
-	if err := s.cfg.Accounts.ResetPassword(r.Context(), b.Token, b.Password); err != nil {
+	if err := s.cfg.Accounts.ResetPassword(r.Context(), b.Token, b.Password, s.cfg.TrustedProxies.ClientAddr(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -60,7 +60,7 @@ func TestLoginRacingPasswordReset(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			u, err := acc.Register(ctx, portal.Registration{Email: strings.ToLower(how) + "@example.com", Password: "old password 1", Name: "Noa", AcceptedTerms: true})
+			u, err := acc.Register(ctx, portal.Registration{Email: strings.ToLower(how) + "@example.com", Password: "old password 1", Name: "Noa", AcceptedTerms: true}, "192.0.2.7")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -67,8 +67,9 @@ func (s *Store) ResetPassword(ctx context.Context, tokenHash []byte, passwordHas
 	return user, nil
 }
 
-// ConfirmEmail uses the verification token with hash and makes its address
-// the user's email, in one transaction; portal.ErrTokenInvalid,
+// ConfirmEmail uses the verification token with hash, makes its address
+// the user's email and voids the user's unused password-reset tokens
+// (mailed to the old address), in one transaction; portal.ErrTokenInvalid,
 // portal.ErrEmailTaken (someone registered the address meanwhile; the
 // token stays unused).
 func (s *Store) ConfirmEmail(ctx context.Context, tokenHash []byte, now time.Time) (portal.User, error) {
@@ -82,6 +83,11 @@ func (s *Store) ConfirmEmail(ctx context.Context, tokenHash []byte, now time.Tim
 		if uniqueViolation(err, "portal_users_email_key") {
 			return portal.ErrEmailTaken
 		}
+		if err != nil {
+			return err
+		}
+		// Reset links went to the old address: they must not outlive it.
+		_, err = tx.Exec(ctx, `UPDATE portal_tokens SET used_at = $2 WHERE user_id = $1 AND kind = 'password_reset' AND used_at IS NULL`, t.UserID, now)
 		return err
 	})
 	if err != nil {
