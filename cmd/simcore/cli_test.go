@@ -421,3 +421,19 @@ func TestSpoolRetentionCoversRADIUSReplay(t *testing.T) {
 		t.Fatalf("err = %v; want a usage error", err)
 	}
 }
+
+// TestSpoolRetentionCoversSplitReceiverReplay: with the receiver apart
+// (docs/ingest.md, "Receiver and store in separate processes";
+// simcore-radius.service), the store has no --radius-addr, yet it is the
+// process that prunes done/, where the receiver rebuilds its session
+// marks from at start. The docs say the retention "may not be shorter
+// than the window"; the store took --spool-retention 10m, and a receiver
+// restarted after it pruned over-counted its sessions' next updates.
+func TestSpoolRetentionCoversSplitReceiverReplay(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"SIMCORE_POSTGRES_URL": "postgres://nobody@127.0.0.1:1/x", "SIMCORE_CLICKHOUSE_ADDR": "127.0.0.1:1"}
+	args := []string{"ingest", "--spool", t.TempDir(), "--spool-retention", "10m"}
+	if _, _, err := runCLI(context.Background(), env, args...); !usageNaming("shorter than --radius-wal-replay 30m0s")(err) {
+		t.Fatalf("err = %v; want a usage error", err)
+	}
+}

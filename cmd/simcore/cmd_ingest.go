@@ -107,6 +107,9 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	if len(files) > 0 && serving {
 		return usagef("ingest: FILE arguments and --spool/--push-addr/--radius-addr are separate modes")
 	}
+	if serving && !f.retry.on {
+		holdSIGHUP()
+	}
 	switch f.format {
 	case "", ingest.FormatCSV, ingest.FormatNDJSON, ingest.FormatMapped, ingest.FormatBER:
 	default:
@@ -131,6 +134,9 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	defer stopProfile()
 	if !f.store {
 		return receiveRADIUS(ctx, c, f, len(files) > 0, auth)
+	}
+	if err := f.ic.check(); err != nil {
+		return err
 	}
 	var mapping *ingest.Mapping
 	if f.mapping != "" {
@@ -266,9 +272,12 @@ func (p *ingestParts) pushURL() string {
 
 // checkSpoolRetention refuses a done/ retention shorter than the RADIUS
 // log's replay window: the receiver rebuilds its session marks from the
-// segments in done/ at start, so they must outlive the window.
+// segments in done/ at start, so they must outlive the window. A spool
+// without a receiver of its own is checked too: it may be the store of a
+// receiver run apart (--store=false), which logs into this spool and
+// cannot see the store's pruning (TestSpoolRetentionCoversSplitReceiverReplay).
 func checkSpoolRetention(keep time.Duration, rf *radiusFlags) error {
-	if keep > 0 && rf.addr != "" && rf.wal && keep < rf.walReplay {
+	if keep > 0 && (rf.addr == "" || rf.wal) && keep < rf.walReplay {
 		return usagef("ingest: --spool-retention %s is shorter than --radius-wal-replay %s", keep, rf.walReplay)
 	}
 	return nil

@@ -112,6 +112,7 @@ flags as the worker, so both default to talking to each other.`,
 			if len(args) > 0 {
 				return usagef("netsim takes no arguments")
 			}
+			holdSIGHUP()
 			log, err := c.logger()
 			if err != nil {
 				return err

@@ -49,6 +49,7 @@ account emails go to the SMTP server. Migrations are applied first.`,
 			if pf.addr == "" {
 				return usagef("portal: --listen is empty")
 			}
+			holdSIGHUP()
 			log, err := c.logger()
 			if err != nil {
 				return err

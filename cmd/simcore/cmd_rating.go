@@ -298,6 +298,7 @@ GET /v1/sims/ICCID/balance[?periods=N], with the bearer token
 			if len(args) > 0 {
 				return usagef("rater takes no arguments")
 			}
+			holdSIGHUP()
 			if balanceAddr != "" && balanceToken == "" {
 				return usagef("rater: the balance API (--balance-addr) needs a token (--balance-token or SIMCORE_BALANCE_TOKEN)")
 			}

@@ -75,13 +75,19 @@ insert).`,
 			c.netsimFlags(&f.nc)
 			c.portalFlags(&f.pf, "portal-addr")
 		},
-		run: func(ctx context.Context, c *cmdEnv, args []string) error { return runEngine(ctx, c, &f, args) },
+		run: func(ctx context.Context, c *cmdEnv, args []string) error {
+			holdSIGHUP()
+			return runEngine(ctx, c, &f, args)
+		},
 	}
 }
 
 func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error {
 	if len(args) > 0 {
 		return usagef("run takes no arguments")
+	}
+	if err := f.ic.check(); err != nil {
+		return err
 	}
 	log, err := c.logger()
 	if err != nil {

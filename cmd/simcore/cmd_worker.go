@@ -28,6 +28,7 @@ simulator (simcore netsim) on loopback.`,
 			if len(args) > 0 {
 				return usagef("worker takes no arguments")
 			}
+			holdSIGHUP()
 			log, err := c.logger()
 			if err != nil {
 				return err

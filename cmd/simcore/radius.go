@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -231,6 +232,20 @@ func receiveRADIUS(ctx context.Context, c *cmdEnv, f *ingestFlags, files bool, a
 		"radius", f.radius.addr, "spool", f.spool)
 	return runAll(ctx, log, c.common.shutdownTimeout, opsSrv, nil, r.serve, onHUP(log, r.reloadClients))
 }
+
+// holdSIGHUP keeps SIGHUP from ending the process from now on. A
+// long-running command calls it first: before onHUP's handler is
+// installed it spends seconds starting (migrations, loading the dedupe
+// keys, rebuilding RADIUS session marks), and a `systemctl reload` then
+// took SIGHUP's default action and ended it, which systemd counts as a
+// clean exit that Restart=on-failure does not restart
+// (TestSIGHUPWhileStarting). The channel is never read: a signal that
+// finds it full is dropped, and onHUP's own channel gets it as well.
+func holdSIGHUP() {
+	holdHUPOnce.Do(func() { signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP) })
+}
+
+var holdHUPOnce sync.Once
 
 // onHUP is a component of every long-running command that calls reload on
 // each SIGHUP until ctx ends, so that `systemctl

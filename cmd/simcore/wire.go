@@ -49,6 +49,28 @@ func (c *cmdEnv) ingestFlags(ic *ingestConfig) {
 	c.num(&ic.memMiB, "memory-limit-mib", "SIMCORE_MEMORY_LIMIT_MIB", 384, "soft memory limit for the Go heap in MiB (0: none; GOMEMLIMIT wins)")
 }
 
+// check refuses settings the writer cannot run with, as a usage error
+// (exit 2) before anything is opened, rather than after the migrations as
+// the writer's own error (exit 1, which systemd restarts in a loop).
+func (ic *ingestConfig) check() error {
+	switch {
+	case ic.maxAge < time.Hour:
+		return usagef("--max-age (SIMCORE_INGEST_MAX_AGE) %s is under an hour", ic.maxAge)
+	case ic.ledger < 0 || ic.ledger != 0 && ic.ledger < time.Hour:
+		return usagef("--ledger-retention (SIMCORE_INGEST_LEDGER_RETENTION) %s: 0 (for ever) or at least 1h", ic.ledger)
+	}
+	return nil
+}
+
+// checkPostgresURL refuses a SIMCORE_POSTGRES_URL that does not parse: a
+// setting's mistake, exit 2, which simcore-migrate does not retry.
+func checkPostgresURL(url string) error {
+	if _, err := pgx.ParseConfig(url); err != nil {
+		return usagef("SIMCORE_POSTGRES_URL: %v", err)
+	}
+	return nil
+}
+
 // meteringStack is metering wired to its stores.
 type meteringStack struct {
 	ch       driver.Conn
@@ -106,6 +128,9 @@ const chMigrateLock = 0x73696d636f726501
 // (TestConcurrentMigrations). Every process that migrates ClickHouse also
 // reaches PostgreSQL; the lock is the session's and ends with it.
 func (c *cmdEnv) migrateClickHouse(ctx context.Context) (int64, error) {
+	if err := checkPostgresURL(c.common.postgresURL); err != nil {
+		return 0, err
+	}
 	conn, err := pgx.Connect(ctx, c.common.postgresURL)
 	if err != nil {
 		return 0, fmt.Errorf("postgres, for the clickhouse migration lock: %w", err)
@@ -202,7 +227,7 @@ func (k *killAfter) WriteBatch(ctx context.Context, b *metering.Batch) (metering
 func openPool(ctx context.Context, url string, conns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("postgres url: %w", err)
+		return nil, usagef("postgres url: %v", err)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = conns

@@ -35,7 +35,11 @@ type portalConfig struct {
 // portalFlags registers the portal's own flags; flag is the listen flag's
 // name (--listen for `simcore portal`, --portal-addr inside `run`).
 func (c *cmdEnv) portalFlags(pf *portalConfig, flag string) {
-	c.str(&pf.addr, flag, "SIMCORE_PORTAL_ADDR", "127.0.0.1:8490", "listen address of the portal API; empty to disable")
+	usage := "listen address of the portal API; empty to disable"
+	if flag == "listen" { // `simcore portal` has nothing else to do
+		usage = "listen address of the portal API"
+	}
+	c.str(&pf.addr, flag, "SIMCORE_PORTAL_ADDR", "127.0.0.1:8490", usage)
 	c.str(&pf.linkBase, "portal-link-base", "SIMCORE_PORTAL_LINK_BASE", "http://127.0.0.1:8490", "start of the links in account emails (the portal's public URL)")
 	c.boolean(&pf.insecureCookies, "portal-insecure-cookies", "SIMCORE_PORTAL_INSECURE_COOKIES", false, "send session cookies without Secure (plain-HTTP development only)")
 	c.dur(&pf.sessionTTL, "portal-session-cache-ttl", "SIMCORE_PORTAL_SESSION_CACHE_TTL", 5*time.Minute,
@@ -104,8 +108,11 @@ func (c *cmdEnv) openPortal(log *slog.Logger, reg prometheus.Registerer, pf *por
 	}
 	mailer := prov.mailer
 	if mailer == nil {
-		if mailer, err = email.New(email.Config{Addr: pc.smtpAddr, From: pc.mailFrom, Username: pc.smtpUser, Password: pc.smtpPass,
-			TLS: pc.smtpTLS, Timeout: 10 * time.Second, Registry: reg, Log: log}); err != nil {
+		cfg := pc.mailConfig(log, reg)
+		if err := cfg.Validate(); err != nil {
+			return nil, usagef("%v", err) // a setting's mistake: exit 2
+		}
+		if mailer, err = email.New(cfg); err != nil {
 			return nil, err
 		}
 	}

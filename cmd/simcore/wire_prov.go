@@ -129,12 +129,31 @@ func (p *provStack) close() {
 // openProvisioning connects the store and the queue; with network it also
 // builds the gateway client, the SMPP sender, the mailer and the worker.
 func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, pc *provConfig, network bool) (*provStack, error) {
+	p := &provStack{}
+	gwCfg := gateway.Config{BaseURL: pc.gatewayURL, Token: pc.gatewayToken, Timeout: 10 * time.Second, Registry: reg}
+	smsCfg := wsmpp.Config{
+		Addr: pc.smscAddr, SystemID: pc.smscSystemID, Password: pc.smscPassword, SourceAddr: pc.smsFrom,
+		Window: pc.smsWindow, Rate: pc.smsRate, Log: log, Registry: reg,
+		OnReceipt: func(r provisioning.DeliveryReceipt) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return p.svc.RecordReceipt(ctx, r)
+		},
+	}
+	mailCfg := pc.mailConfig(log, reg)
 	if network {
 		if err := pc.checkCredentials(); err != nil {
 			return nil, err
 		}
+		// A mistake in these settings is the operator's, found before
+		// anything is opened: a usage error (exit 2), which the systemd
+		// units do not restart in a loop.
+		for _, v := range []interface{ Validate() error }{gwCfg, smsCfg, mailCfg} {
+			if err := v.Validate(); err != nil {
+				return nil, usagef("%v", err)
+			}
+		}
 	}
-	p := &provStack{}
 	var err error
 	if p.pool, err = openPool(ctx, c.common.postgresURL, ppg.DefaultMaxConns); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -149,27 +168,19 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 	if !network {
 		return p, nil
 	}
-	gw, err := gateway.New(gateway.Config{BaseURL: pc.gatewayURL, Token: pc.gatewayToken, Timeout: 10 * time.Second, Registry: reg})
+	gw, err := gateway.New(gwCfg)
 	if err != nil {
 		p.close()
 		return nil, err
 	}
 	p.svc.Gateway = gw
-	p.sms, err = wsmpp.New(wsmpp.Config{
-		Addr: pc.smscAddr, SystemID: pc.smscSystemID, Password: pc.smscPassword, SourceAddr: pc.smsFrom,
-		Window: pc.smsWindow, Rate: pc.smsRate, Log: log, Registry: reg,
-		OnReceipt: func(r provisioning.DeliveryReceipt) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			return p.svc.RecordReceipt(ctx, r)
-		},
-	})
+	p.sms, err = wsmpp.New(smsCfg)
 	if err != nil {
 		p.close()
 		return nil, err
 	}
 	p.svc.SMS = p.sms
-	p.mailer, err = email.New(email.Config{Addr: pc.smtpAddr, From: pc.mailFrom, Username: pc.smtpUser, Password: pc.smtpPass, TLS: pc.smtpTLS, Timeout: 10 * time.Second, Registry: reg, Log: log})
+	p.mailer, err = email.New(mailCfg)
 	if err != nil {
 		p.close()
 		return nil, err
@@ -181,6 +192,12 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 		return nil, err
 	}
 	return p, nil
+}
+
+// mailConfig is the SMTP mailer's configuration.
+func (pc *provConfig) mailConfig(log *slog.Logger, reg prometheus.Registerer) email.Config {
+	return email.Config{Addr: pc.smtpAddr, From: pc.mailFrom, Username: pc.smtpUser, Password: pc.smtpPass,
+		TLS: pc.smtpTLS, Timeout: 10 * time.Second, Registry: reg, Log: log}
 }
 
 // runWorker runs the SMPP sender and the task worker until ctx ends.
