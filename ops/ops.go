@@ -91,7 +91,7 @@ func (s *Server) Serve(ctx context.Context, drain time.Duration) error {
 	if s.listener == nil {
 		return errors.New("ops: Serve before Listen")
 	}
-	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	return ServeHTTP(ctx, s.srv, s.listener, drain)
 }
 

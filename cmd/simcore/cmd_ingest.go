@@ -301,7 +301,7 @@ func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m 
 		if err != nil {
 			return nil, fmt.Errorf("push listen %s: %w", pushAddr, err)
 		}
-		parts.push = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		parts.push = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		parts.pushLn, parts.mux = ln, mux
 	}
 	// Last: it takes the write-ahead log's lock, held until it stops.

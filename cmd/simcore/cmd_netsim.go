@@ -53,7 +53,7 @@ func startNetsim(ctx context.Context, log *slog.Logger, reg prometheus.Registere
 	if n.ln, err = net.Listen("tcp", nc.hlrAddr); err != nil {
 		return nil, fmt.Errorf("netsim gateway listen: %w", err)
 	}
-	n.http = &http.Server{Handler: n.hlr.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	n.http = &http.Server{Handler: n.hlr.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	if n.smsc, err = smsc.New(smsc.Config{Addr: nc.smscAddr, SystemID: pc.smscSystemID, Password: pc.smscPassword, ReceiptDelay: nc.receiptDelay, FailureRate: nc.failureRate, Log: log, Registry: reg}); err != nil {
 		n.ln.Close()
 		return nil, err
