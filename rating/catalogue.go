@@ -127,6 +127,45 @@ const (
 // ParseCatalogue reads a catalogue from YAML or JSON and validates it.
 // Unknown fields are errors, so a misspelt key is not silently ignored.
 func ParseCatalogue(r io.Reader) (*Catalogue, error) {
+	c, err := decodeCatalogue(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadCatalogue reads a catalogue stored by ImportCatalogue, possibly by an
+// earlier simcore. Catalogues imported before the bounds on allowances
+// existed may give more (2^62 bytes was a way to say unlimited); refusing
+// such a stored version would stop all rating after an upgrade until a
+// new catalogue is imported. Allowances over the bounds are read as the
+// bounds, which no period's usage reaches either. Everything else is
+// validated as at import.
+func LoadCatalogue(r io.Reader) (*Catalogue, error) {
+	c, err := decodeCatalogue(r)
+	if err != nil {
+		return nil, err
+	}
+	for i := range c.Plans {
+		a := &c.Plans[i].Allowances
+		if n, err := ParseSize(a.Data); a.Data != "" && err == nil && n > MaxDataAllowance {
+			a.Data = strconv.FormatUint(MaxDataAllowance, 10)
+		}
+		a.VoiceMinutes = min(a.VoiceMinutes, MaxCountAllowance)
+		a.SMS = min(a.SMS, MaxCountAllowance)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeCatalogue reads one YAML (or JSON) document into a catalogue,
+// unknown fields refused, without validating it.
+func decodeCatalogue(r io.Reader) (*Catalogue, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -145,9 +184,6 @@ func ParseCatalogue(r io.Reader) (*Catalogue, error) {
 	var more yaml.Node
 	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: more than one YAML document (---); a catalogue is one", ErrCatalogue)
-	}
-	if err := c.Validate(); err != nil {
-		return nil, err
 	}
 	return &c, nil
 }

@@ -68,7 +68,7 @@ func (s *Store) Catalogue(ctx context.Context) (*rating.Catalogue, int, error) {
 	if err := s.pool.QueryRow(ctx, "SELECT document FROM rating_catalogues WHERE version = $1", v).Scan(&doc); err != nil {
 		return nil, 0, fmt.Errorf("load catalogue %d: %w", v, err)
 	}
-	c, err := rating.ParseCatalogue(bytes.NewReader(doc))
+	c, err := rating.LoadCatalogue(bytes.NewReader(doc))
 	if err != nil {
 		return nil, 0, fmt.Errorf("catalogue %d: %w", v, err)
 	}
