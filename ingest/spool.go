@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -173,9 +172,15 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 		}
 		files = append(files, cand{n, info.ModTime()})
 	}
-	for name := range s.ahead {
-		if !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.Name() == name }) {
-			delete(s.ahead, name) // gone before it settled
+	if len(s.ahead) > 0 {
+		present := make(map[string]struct{}, len(ents))
+		for _, e := range ents {
+			present[e.Name()] = struct{}{}
+		}
+		for name := range s.ahead {
+			if _, ok := present[name]; !ok {
+				delete(s.ahead, name) // gone before it settled
+			}
 		}
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].mod.Before(files[j].mod) })
