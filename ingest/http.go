@@ -3,9 +3,11 @@ package ingest
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/simcore/simcore/internal/httpauth"
 	"github.com/simcore/simcore/internal/httpproblem"
@@ -22,6 +24,27 @@ type PushHandler struct {
 	Token string
 	// MaxBody bounds a request body; default 64 MiB.
 	MaxBody int64
+	// IdleTimeout ends a push whose body makes no progress for that long;
+	// default DefaultPushIdleTimeout. The server has no overall read
+	// timeout (a large body on a slow link takes long), so without it a
+	// client that stops sending held its connection and buffers for ever.
+	IdleTimeout time.Duration
+}
+
+// DefaultPushIdleTimeout is PushHandler.IdleTimeout when zero.
+const DefaultPushIdleTimeout = 15 * time.Second
+
+// idleReader moves the connection's read deadline IdleTimeout ahead of
+// every read of the body.
+type idleReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	_ = r.rc.SetReadDeadline(time.Now().Add(r.idle)) // unsupported: no idle limit
+	return r.r.Read(p)
 }
 
 // problem is an RFC 9457 problem details body.
@@ -61,8 +84,15 @@ func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if max <= 0 {
 		max = 64 << 20
 	}
-	body := http.MaxBytesReader(w, r.Body, max)
+	idle := h.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultPushIdleTimeout
+	}
+	rc := http.NewResponseController(w)
+	body := &idleReader{r: http.MaxBytesReader(w, r.Body, max), rc: rc, idle: idle}
 	sum, err := h.Pipeline.Ingest(r.Context(), Source{Kind: "http", Name: "http", Format: format, R: body, Linger: true})
+	// The body is read: waiting for the store is not the client's delay.
+	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		var fe *FileError
