@@ -68,17 +68,31 @@ type Cache struct {
 }
 
 type shard struct {
-	mu      sync.Mutex
-	epoch   uint64 // bumped by ForgetAll
-	sims    map[string]*simEntry
+	mu    sync.Mutex
+	epoch uint64 // bumped by ForgetAll
+	sims  map[string]*simEntry
+	// answers is the cost of the answers kept (see cost): their number,
+	// with a long series counting as several.
 	answers int
 }
+
+// bucketsPerAnswer is the series an answer may hold at the cost of one: a
+// month's daily series. A longer one (an hourly series of up to 93 days has
+// 2,232 buckets) costs one more per bucketsPerAnswer buckets, so the cache
+// is bounded in bytes, not only in answers: counted as one each, hourly
+// answers of one SIM polled with a moving "to" grew a shard to hundreds of
+// megabytes.
+const bucketsPerAnswer = 32
+
+// cost is what u counts against MaxEntries.
+func cost(u metering.Usage) int { return 1 + len(u.Series)/bucketsPerAnswer }
 
 // simEntry holds one ICCID's answers. gen is bumped when they are
 // forgotten, so a query that began before cannot store a stale answer.
 type simEntry struct {
 	gen     uint64
 	answers map[queryKey]metering.Usage
+	cost    int // of answers
 }
 
 type queryKey struct {
@@ -158,7 +172,8 @@ func (c *Cache) Forget(iccids []string) {
 		s.mu.Lock()
 		if e := s.sims[iccid]; e != nil {
 			e.gen++
-			s.answers -= len(e.answers)
+			s.answers -= e.cost
+			e.cost = 0
 			for k := range e.answers {
 				keys = append(keys, k)
 			}
@@ -189,7 +204,7 @@ func (c *Cache) Usage(ctx context.Context, q metering.UsageQuery) (metering.Usag
 			return u, nil
 		}
 	} else {
-		c.makeRoom(s, nil)
+		c.makeRoom(s, nil, 0)
 		e = &simEntry{answers: map[queryKey]metering.Usage{}}
 		s.sims[q.ICCID] = e
 	}
@@ -204,41 +219,55 @@ func (c *Cache) Usage(ctx context.Context, q metering.UsageQuery) (metering.Usag
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.live.Load() && s.epoch == epoch && s.sims[q.ICCID] == e && e.gen == gen {
-		if _, dup := e.answers[k]; !dup {
-			c.makeRoom(s, e)
-			if s.sims[q.ICCID] != e {
-				return u, nil // evicted to make room
-			}
-			s.answers++
+		if old, dup := e.answers[k]; dup {
+			s.answers -= cost(old)
+			e.cost -= cost(old)
+		} else if !c.makeRoom(s, e, cost(u)) || s.sims[q.ICCID] != e {
+			return u, nil // too big to keep, or evicted to make room
 		}
+		s.answers += cost(u)
+		e.cost += cost(u)
 		e.answers[k] = u
 	}
 	return u, nil
 }
 
 // makeRoom evicts arbitrary ICCIDs (map order is random) until the shard
-// has room for one more answer and one more ICCID; s.mu is held. keep, the
-// entry about to take an answer (nil when a new ICCID is about to be
-// added), is neither counted nor evicted: evicting it made a shard of one
-// slot keep nothing.
-func (c *Cache) makeRoom(s *shard, keep *simEntry) {
+// has room for an answer costing need and one more ICCID; s.mu is held.
+// keep, the entry about to take an answer (nil when a new ICCID is about
+// to be added), is neither counted nor evicted: evicting it made a shard of
+// one slot keep nothing. If the other ICCIDs' answers are not enough, keep's
+// own are dropped. It reports false if the answer cannot fit at all.
+func (c *Cache) makeRoom(s *shard, keep *simEntry, need int) bool {
+	if need > c.perShard {
+		return false
+	}
 	others := func() int {
 		if keep != nil {
 			return len(s.sims) - 1
 		}
 		return len(s.sims)
 	}
+	fits := func() bool { return s.answers+max(need, 1) <= c.perShard && others() < c.perShard }
 	for iccid, e := range s.sims {
-		if s.answers < c.perShard && others() < c.perShard {
-			return
+		if fits() {
+			return true
 		}
 		if e == keep {
 			continue
 		}
-		s.answers -= len(e.answers)
+		s.answers -= e.cost
 		e.gen++ // a query in flight for it must not store into the evicted entry
 		delete(s.sims, iccid)
 	}
+	if !fits() && keep != nil {
+		// One ICCID holds the shard: drop its answers (a query in flight
+		// for one of them may still store it, which is as fresh).
+		s.answers -= keep.cost
+		keep.cost = 0
+		clear(keep.answers)
+	}
+	return fits()
 }
 
 // Sessions asks the Reader: session pages are read once, not polled.

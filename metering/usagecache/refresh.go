@@ -131,8 +131,9 @@ func (c *Cache) refresh(ctx context.Context, many ManyReader, k queryKey, iccids
 		s := c.shard(iccid)
 		s.mu.Lock()
 		if c.live.Load() && s.epoch == tg.epoch && s.sims[iccid] == tg.e && tg.e.gen == tg.gen {
-			if _, dup := tg.e.answers[k]; !dup && s.answers < c.perShard {
-				s.answers++
+			if _, dup := tg.e.answers[k]; !dup && s.answers+cost(u) <= c.perShard {
+				s.answers += cost(u)
+				tg.e.cost += cost(u)
 				tg.e.answers[k] = u
 				c.refreshed.Inc()
 			}
