@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/user"
+	"strconv"
 	"time"
 
 	"github.com/simcore/simcore/provisioning"
@@ -86,7 +88,7 @@ Prints the request, or the queue, as JSON. Workers (simcore worker, or run) carr
 			if err != nil {
 				return err
 			}
-			by := "cli:" + os.Getenv("USER")
+			by := cliRequester(c.getenv)
 			r, err := p.svc.Submit(ctx, sub.ID, kind, params, by)
 			var ie *provisioning.InputError
 			switch {
@@ -230,4 +232,17 @@ func printJSON(c *cmdEnv, v any) error {
 	enc := json.NewEncoder(c.io.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// cliRequester names who asked, for a request made with the CLI:
+// "cli:" and the user, from USER or, where that is unset (cron, a systemd
+// unit, a container), from the process's user id.
+func cliRequester(getenv func(string) string) string {
+	if u := getenv("USER"); u != "" {
+		return "cli:" + u
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return "cli:uid " + strconv.Itoa(os.Getuid())
 }

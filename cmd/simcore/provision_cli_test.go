@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"os/user"
 	"strconv"
 	"testing"
 	"time"
@@ -86,5 +88,21 @@ func TestProvisionQueue(t *testing.T) {
 	}
 	if v.Archived == nil || len(*v.Archived) != 1 || (*v.Archived)[0].RequestID != archivedID || (*v.Archived)[0].Type != wasynq.TypeRequest {
 		t.Fatalf("archived %+v; want request %s", v.Archived, archivedID)
+	}
+}
+
+// TestCLIRequester: a request made with the CLI names its user, also where
+// USER is unset (cron, a systemd unit, a container); it used to be "cli:".
+func TestCLIRequester(t *testing.T) {
+	if got := cliRequester(func(k string) string { return map[string]string{"USER": "noa"}[k] }); got != "cli:noa" {
+		t.Errorf("with USER=noa: %q, want cli:noa", got)
+	}
+	got := cliRequester(func(string) string { return "" })
+	want := "cli:uid " + strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		want = "cli:" + u.Username
+	}
+	if got != want {
+		t.Errorf("without USER: %q, want %q", got, want)
 	}
 }
