@@ -111,7 +111,7 @@ func (d *demoProvisioning) submitOne(ctx context.Context) error {
 	case 0:
 		kind, params = provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: d.rng.IntN(2) == 0, Language: []string{"en", "he"}[d.rng.IntN(2)]}
 	case 1:
-		kind, params = provisioning.KindForwarding, provisioning.ForwardingParams{Condition: provisioning.ForwardingKinds[d.rng.IntN(4)], Number: demoMSISDN(d.rng.IntN(demoSubscriptions))}
+		kind, params = provisioning.KindForwarding, provisioning.ForwardingParams{Condition: provisioning.ForwardingKinds[d.rng.IntN(4)], Number: demoMSISDN((i + 1 + d.rng.IntN(demoSubscriptions-1)) % demoSubscriptions)} // another line's
 	case 2:
 		kind, params = provisioning.KindForwarding, provisioning.ForwardingParams{Condition: provisioning.ForwardBusy}
 	case 3:
@@ -147,7 +147,8 @@ func (d *demoProvisioning) submitOne(ctx context.Context) error {
 }
 
 // seedNetwork gives a fresh simulator the demo lines as the database has
-// them (the simulator keeps nothing across restarts; a real network does).
+// them (the simulator keeps nothing across restarts; a real network does),
+// rating's data bars included: rating does not send a bar it thinks is on.
 func seedNetwork(ctx context.Context, p *provStack) error {
 	gw := p.svc.Gateway
 	for i := range demoSubscriptions {
@@ -167,7 +168,7 @@ func seedNetwork(ctx context.Context, p *provStack) error {
 				return err
 			}
 		}
-		if err := gw.SetBarring(ctx, key+":bar", sub.MSISDN, provisioning.Barring{All: sub.Status == provisioning.StatusSuspended}); err != nil {
+		if err := gw.SetBarring(ctx, key+":bar", sub.MSISDN, provisioning.Barring{All: sub.Status == provisioning.StatusSuspended, Data: sub.DataBarred}); err != nil {
 			return err
 		}
 	}
