@@ -224,7 +224,7 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 		if err := seedDemoCredits(ctx, rs, prov); err != nil {
 			return fmt.Errorf("seed demo credits: %w", err)
 		}
-		fmt.Fprintf(c.io.out, "  demo tariff:      catalogue version %d (cmd/simcore/demo/catalogue.yaml); try: bin/simcore balance %s\n", v, demoICCID(3))
+		fmt.Fprintf(c.io.out, "  demo tariff:      catalogue version %d in force (first start: cmd/simcore/demo/catalogue.yaml; kept until `plans import`); try: bin/simcore balance %s\n", v, demoICCID(3))
 		if netsim != nil {
 			if err := seedNetwork(ctx, prov); err != nil {
 				return fmt.Errorf("seed the network simulator: %w", err)

@@ -17,9 +17,18 @@ import (
 //go:embed demo/catalogue.yaml
 var demoCatalogue []byte
 
-// seedDemoCatalogue stores the demo catalogue unless the newest stored one
-// is the same, and returns the version in force.
+// seedDemoCatalogue stores the demo catalogue when no catalogue is stored
+// yet, and returns the version in force. A stored one is kept, whatever it
+// is: it may be a tariff the operator imported (`simcore plans import`)
+// since the last start, which the demo's would otherwise replace as a newer
+// version, silently rating every later batch at the demo's prices again.
+// To load an edited demo/catalogue.yaml, import it with `plans import`.
 func seedDemoCatalogue(ctx context.Context, rs *ratingStack, prov *provStack) (int, error) {
+	if _, v, err := rs.store.Catalogue(ctx); err == nil {
+		return v, nil
+	} else if !errors.Is(err, rating.ErrNoCatalogue) {
+		return 0, err
+	}
 	cat, err := rating.ParseCatalogue(bytes.NewReader(demoCatalogue))
 	if err != nil {
 		return 0, err
