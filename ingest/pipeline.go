@@ -162,6 +162,14 @@ func (p *Pipeline) DrainBy(deadline time.Time) { p.drainBy.Store(deadline.UnixNa
 type pipelineMetrics struct {
 	records *prometheus.CounterVec
 	retries prometheus.Counter
+	files   *prometheus.CounterVec
+}
+
+// CountFile counts a whole file of source kind (the spool) by outcome:
+// ingested, or rejected whole (unknown format, bad header, unreadable),
+// which stores no record and so shows in no record counter.
+func (p *Pipeline) CountFile(source, outcome string) {
+	p.m.files.WithLabelValues(source, outcome).Inc()
 }
 
 // New returns a pipeline; call Run to start its writer loop.
@@ -182,11 +190,20 @@ func New(cfg Config) (*Pipeline, error) {
 				Name: "simcore_ingest_write_retries_total",
 				Help: "Batch writes retried after an error.",
 			}),
+			files: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "simcore_ingest_files_total",
+				Help: "Spool files handled, by outcome: ingested (moved to done/), rejected (moved whole to rejected/ with a reason).",
+			}, []string{"source", "outcome"}),
 		},
+	}
+	// Both series exist from the start, so that the first rejected file
+	// is an increase an alert sees, not a new series at 1.
+	for _, outcome := range []string{"ingested", "rejected"} {
+		p.m.files.WithLabelValues("spool", outcome)
 	}
 	if cfg.Registry != nil {
 		cs := []prometheus.Collector{
-			p.m.records, p.m.retries,
+			p.m.records, p.m.retries, p.m.files,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "simcore_ingest_pending_records",
 				Help: "Records parsed and waiting to be written.",

@@ -222,6 +222,7 @@ func (s *Spool) ingestFile(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("spool ingest %s: %w", name, err)
 	}
+	s.Pipeline.CountFile("spool", "ingested")
 	s.Log.Info("spool file ingested", "file", name, "read", sum.Read, "stored", sum.Stored, "duplicates", sum.Duplicates, "rejected", sum.Rejected, "took", time.Since(start).Round(time.Millisecond))
 	dst := uniquePath(filepath.Join(s.Dir, "done", name))
 	if b, err := json.Marshal(sum); err == nil {
@@ -283,6 +284,7 @@ func (s *Spool) ingestStream(ctx context.Context, name string) (Summary, error) 
 
 func (s *Spool) reject(name string, why error) error {
 	s.Log.Warn("spool file rejected", "file", name, "err", why)
+	s.Pipeline.CountFile("spool", "rejected")
 	dst := uniquePath(filepath.Join(s.Dir, "rejected", name))
 	_ = os.WriteFile(dst+".reason.txt", []byte(why.Error()+"\n"), 0o644)
 	if err := os.Rename(filepath.Join(s.Dir, name), dst); err != nil {
