@@ -74,6 +74,16 @@ func (s *Service) submit(ctx context.Context, sub int64, kind Kind, params json.
 	if err := ValidateParams(kind, params, now, s.VoicemailLanguage); err != nil {
 		return Request{}, err
 	}
+	if kind == KindForwarding {
+		// A line's number does not change, so forwarding to it can be
+		// refused now rather than failed by the worker (which checks too).
+		var p ForwardingParams
+		if json.Unmarshal(params, &p) == nil && p.Number != "" {
+			if cur, err := s.Store.Subscription(ctx, sub); err == nil && cur.MSISDN == p.Number {
+				return Request{}, inputErr("number", "%s is the line's own number: its calls would forward to itself", p.Number)
+			}
+		}
+	}
 	if len(params) == 0 {
 		params = json.RawMessage("{}")
 	}
@@ -133,7 +143,7 @@ func (s *Service) Apply(ctx context.Context, id string) error {
 			if ferr := s.Store.Fail(ctx, r.ID, err.Error()); ferr != nil {
 				return ferr
 			}
-			return fmt.Errorf("request %s failed: %w", r.ID, errors.Join(ErrPermanent, err))
+			return fmt.Errorf("request %s failed for good: %w", r.ID, failedForGood{err})
 		}
 		var unknown *outcomeUnknownError
 		if errors.As(err, &unknown) {
@@ -204,6 +214,15 @@ func (s *Service) Sweep(ctx context.Context, olderThan time.Duration) (int, erro
 	}
 	return len(rs), nil
 }
+
+// failedForGood marks err, a permanent failure that may be simcore's own
+// refusal (ErrConflict, ErrInvalid) rather than the network's, as
+// ErrPermanent for the workers, without adding ErrPermanent's text
+// ("permanent network error") to its message.
+type failedForGood struct{ error }
+
+func (e failedForGood) Unwrap() error        { return e.error }
+func (e failedForGood) Is(target error) bool { return target == ErrPermanent }
 
 func permanent(err error) bool {
 	return errors.Is(err, ErrPermanent) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrSIMNotFound)
