@@ -64,7 +64,11 @@ processed, rejects included.`,
 				return err
 			}
 			for _, re := range res.Rejected {
-				fmt.Fprintf(c.io.err, "line %d: %s: %s\n", lines[re.Row-1], re.Field, re.Reason)
+				reason := re.Reason
+				if re.DuplicateOf > 0 { // the store counts rows; the operator reads file lines
+					reason = fmt.Sprintf("duplicate of line %d", lines[re.DuplicateOf-1])
+				}
+				fmt.Fprintf(c.io.err, "line %d: %s: %s\n", lines[re.Row-1], re.Field, reason)
 			}
 			return printJSONLine(c, map[string]int{"read": len(rows), "imported": res.Imported, "rejected": len(res.Rejected)})
 		},

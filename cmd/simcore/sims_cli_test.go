@@ -110,3 +110,22 @@ func TestSIMsImportBOMHeader(t *testing.T) {
 		t.Fatalf("summary %v, rejects %q; want the BOM-prefixed header skipped: read 1, rejected 0", sum, errOut)
 	}
 }
+
+// TestSIMsImportDuplicateNamesLine: a repeated ICCID or IMSI is reported
+// with the file line of the row it repeats, as the reject itself is. It
+// used to say "line 4: iccid: duplicate of row 1": row 1 is the first data
+// row, on line 2 of a file with a header, so the operator looked at the
+// wrong line.
+func TestSIMsImportDuplicateNamesLine(t *testing.T) {
+	_, errOut := importFile(t, "iccid,imsi,activation_code\n"+
+		demoICCID(1)+",234150000000001,ABC12345\n"+
+		"\n"+
+		demoICCID(2)+",234150000000002,ABC12346\n"+
+		demoICCID(1)+",234150000000005,ABC12349\n"+
+		demoICCID(6)+",234150000000002,ABC12350\n")
+	for _, want := range []string{"line 5: iccid: duplicate of line 2\n", "line 6: imsi: duplicate of line 4\n"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("rejects lack %q:\n%s", want, errOut)
+		}
+	}
+}

@@ -29,6 +29,9 @@ type RowError struct {
 	Row    int    `json:"row"`
 	Field  string `json:"field"` // iccid, imsi or activation_code
 	Reason string `json:"reason"`
+	// DuplicateOf is the 1-based row this one repeats (the Reason says
+	// "duplicate of row N"), 0 for other rejects.
+	DuplicateOf int `json:"duplicate_of,omitempty"`
 }
 
 // ImportResult is what an import stored and what it rejected.
@@ -66,10 +69,12 @@ func (s *Store) ImportSIMs(ctx context.Context, rows []provisioning.SIMImportRow
 		}
 		if first, ok := iccidRow[r.ICCID]; ok {
 			reject(i, "iccid", fmt.Sprintf("duplicate of row %d", first+1))
+			res.Rejected[len(res.Rejected)-1].DuplicateOf = first + 1
 			continue
 		}
 		if first, ok := imsiRow[r.IMSI]; ok {
 			reject(i, "imsi", fmt.Sprintf("duplicate of row %d", first+1))
+			res.Rejected[len(res.Rejected)-1].DuplicateOf = first + 1
 			continue
 		}
 		iccidRow[r.ICCID], imsiRow[r.IMSI] = i, i

@@ -74,8 +74,8 @@ func TestImportSIMs(t *testing.T) {
 	want := postgres.ImportResult{Imported: 2, Rejected: []postgres.RowError{
 		{Row: 2, Field: "iccid", Reason: "iccid_luhn"},
 		{Row: 3, Field: "imsi", Reason: "want 14 or 15 digits"},
-		{Row: 4, Field: "iccid", Reason: "duplicate of row 1"},
-		{Row: 5, Field: "imsi", Reason: "duplicate of row 1"},
+		{Row: 4, Field: "iccid", Reason: "duplicate of row 1", DuplicateOf: 1},
+		{Row: 5, Field: "imsi", Reason: "duplicate of row 1", DuplicateOf: 1},
 		{Row: 6, Field: "iccid", Reason: "already in inventory"},
 		{Row: 7, Field: "imsi", Reason: "already in inventory"},
 		{Row: 8, Field: "activation_code", Reason: "want 6 to 64 characters without surrounding spaces"},
