@@ -94,6 +94,9 @@ func balanceCommand() *command {
 			if len(args) != 1 {
 				return usagef("balance: give one ICCID")
 			}
+			if err := metering.ValidateICCID(args[0]); err != nil {
+				return usagef("balance: ICCID %q: %v", args[0], err)
+			}
 			if periods < 1 || periods > 36 {
 				return usagef("balance: --periods %d: want 1 to 36, as the balance API takes", periods)
 			}
@@ -249,6 +252,9 @@ JSON.`,
 			}
 			if (voucher == "") == (amount == "") {
 				return usagef("topup: give either --voucher or --amount")
+			}
+			if amount != "" && key == "" {
+				return usagef("topup: --amount needs --key, an idempotency key that makes a repeated call harmless")
 			}
 			return withRating(ctx, c, &pc, func(rs *ratingStack, _ *provStack) error {
 				if voucher != "" {

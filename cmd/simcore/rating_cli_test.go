@@ -116,4 +116,14 @@ func TestRatingCLI(t *testing.T) {
 	if _, _, err := runCLI(ctx, env, "balance", spare); !isUsage(err) {
 		t.Fatalf("balance of a SIM in stock: %v, want a usage error", err)
 	}
+	// Mistakes on the command line are usage errors (exit 2) that say which
+	// argument or flag is wrong: a bad ICCID used to read "iccid: iccid:
+	// iccid_luhn", exit 1, and a credit without --key "idempotency_key:
+	// required".
+	if _, _, err := runCLI(ctx, env, "balance", "8944100000000000035"); !isUsage(err) || !strings.Contains(err.Error(), `ICCID "8944100000000000035"`) {
+		t.Errorf("balance of an ICCID with a wrong check digit: %v, want a usage error naming it", err)
+	}
+	if _, _, err := runCLI(ctx, env, "topup", sim, "--amount", "1.00"); !isUsage(err) || !strings.Contains(err.Error(), "--key") {
+		t.Errorf("topup --amount without --key: %v, want a usage error naming --key", err)
+	}
 }
