@@ -128,13 +128,18 @@ func (s *Store) Batches(ctx context.Context, after uint64, settle time.Duration,
 		if writing {
 			break // rated when it is finished, or settled
 		}
-		b := rating.Batch{Seq: uint64(seq), ICCIDs: iccids, Writing: state == "writing"}
-		for _, m := range months {
-			b.Months = append(b.Months, uint32(m))
-		}
-		out = append(out, b)
+		out = append(out, ledgerBatch(seq, months, iccids, state == "writing"))
 	}
 	return out, rows.Err()
+}
+
+// ledgerBatch is a usage_batches row as rating reads it.
+func ledgerBatch(seq int64, months []int32, iccids []string, writing bool) rating.Batch {
+	b := rating.Batch{Seq: uint64(seq), ICCIDs: iccids, Writing: writing}
+	for _, m := range months {
+		b.Months = append(b.Months, uint32(m))
+	}
+	return b
 }
 
 // Writing implements rating.Store.
@@ -157,11 +162,7 @@ func (s *Store) Writing(ctx context.Context, through uint64, within time.Duratio
 		if err := rows.Scan(&seq, &months, &iccids); err != nil {
 			return nil, err
 		}
-		b := rating.Batch{Seq: uint64(seq), ICCIDs: iccids, Writing: true}
-		for _, m := range months {
-			b.Months = append(b.Months, uint32(m))
-		}
-		out = append(out, b)
+		out = append(out, ledgerBatch(seq, months, iccids, true))
 	}
 	return out, rows.Err()
 }
