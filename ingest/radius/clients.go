@@ -73,6 +73,11 @@ func (e *ClientsError) Unwrap() error { return ErrInvalidConfig }
 // maxClientsLine bounds a line of the clients text.
 const maxClientsLine = 4096
 
+// maxSecret bounds a secret, well inside a line with the longest address
+// (so a secret is accepted or refused whichever way its address is
+// written) and far beyond what a NAS takes (commonly 64 or 128 bytes).
+const maxSecret = 1024
+
 // ParseClients reads clients in the text form described at Clients. It
 // returns a *ClientsError (wrapping ErrInvalidConfig) naming the first bad
 // line, or the error of reading r.
@@ -138,6 +143,8 @@ func parseClientLine(line []byte, n int) (c Client, ok bool, err error) {
 		return bad("the secret of %s contains a tab", p)
 	case bytes.ContainsFunc(secret, func(r rune) bool { return r < ' ' || r == 0x7f }):
 		return bad("the secret of %s contains a control character", p)
+	case len(secret) > maxSecret:
+		return bad("the secret of %s is longer than %d bytes", p, maxSecret)
 	case secret[0] == '"' || secret[0] == '\'':
 		return bad("the secret of %s starts with a quote: quotes would be part of it, write it bare", p)
 	case bytes.Contains(secret, []byte(" #")):

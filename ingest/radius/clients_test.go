@@ -88,6 +88,9 @@ func TestParseClientsErrors(t *testing.T) {
 		{"single quotes", `10.0.0.1 'secret'`, 1, "starts with a quote"},
 		{"trailing comment", "10.0.0.1 secret # pgw-1, Leeds", 1, "comments take a line of their own"},
 		{"line too long", "10.0.0.1 s\n10.0.0.2 " + strings.Repeat("x", maxClientsLine), 2, "longer than"},
+		// The fuzzer found a secret that fitted a line after "::fff:100:1"
+		// but not after its canonical "::fff:100:1/128".
+		{"secret too long", "::fff:100:1 " + strings.Repeat("x", maxSecret+1), 1, "longer than 1024 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
