@@ -25,8 +25,12 @@ func simsCommand() *command {
 activation code of 6-64 characters), stores the valid ones as in stock with
 the activation code keyed-hashed (SIMCORE_ACTIVATION_KEY), and reports each
 rejected row with its line and reason on stderr. A header row is optional.
-Prints {"read":N,"imported":N,"rejected":N}; exit 0 when the file was
-processed, rejects included.`,
+A card the inventory already holds as it is (the same ICCID, IMSI and
+activation code) counts as unchanged, so a file can be imported again; one
+that clashes with a stored card (its ICCID with another IMSI or code, or its
+IMSI on another card) is rejected. Prints
+{"read":N,"imported":N,"unchanged":N,"rejected":N}, read being the sum of
+the others; exit 0 when the file was processed, rejects included.`,
 		flags: func(c *cmdEnv, fs *flag.FlagSet) {
 			c.logFlags()
 			c.postgresFlags()
@@ -70,7 +74,7 @@ processed, rejects included.`,
 				}
 				fmt.Fprintf(c.io.err, "line %d: %s: %s\n", lines[re.Row-1], re.Field, reason)
 			}
-			return printJSONLine(c, map[string]int{"read": len(rows), "imported": res.Imported, "rejected": len(res.Rejected)})
+			return printJSONLine(c, map[string]int{"read": len(rows), "imported": res.Imported, "unchanged": res.Unchanged, "rejected": len(res.Rejected)})
 		},
 	}
 }

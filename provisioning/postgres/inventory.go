@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -34,16 +35,23 @@ type RowError struct {
 	DuplicateOf int `json:"duplicate_of,omitempty"`
 }
 
-// ImportResult is what an import stored and what it rejected.
+// ImportResult is what an import stored, what it found already there, and
+// what it rejected: every row is counted in exactly one of them.
 type ImportResult struct {
-	Imported int        `json:"imported"`
-	Rejected []RowError `json:"rejected,omitempty"` // by row
+	Imported int `json:"imported"`
+	// Unchanged counts rows the inventory already holds as they are (the
+	// same ICCID, IMSI and activation code), so importing a file again, or
+	// after an import cut short, is not an error.
+	Unchanged int        `json:"unchanged"`
+	Rejected  []RowError `json:"rejected,omitempty"` // by row
 }
 
 // ImportSIMs adds cards to the inventory, in stock, with their activation
 // codes hashed by h. Rows that fail Validate, repeat an ICCID or IMSI of an
-// earlier row, or whose ICCID or IMSI is already in the inventory are
-// reported in Rejected and the other rows are stored; the valid rows are
+// earlier row, or clash with a card already in the inventory (its ICCID
+// with another IMSI or activation code, or its IMSI on another ICCID) are
+// reported in Rejected; rows the inventory already holds as they are count
+// as Unchanged; the other rows are stored. The valid rows are
 // stored in one transaction, so an error stores none of them. A nil h is
 // provisioning.ErrNoActivationKey.
 func (s *Store) ImportSIMs(ctx context.Context, rows []provisioning.SIMImportRow, h *provisioning.ActivationHasher) (ImportResult, error) {
@@ -89,14 +97,15 @@ func (s *Store) ImportSIMs(ctx context.Context, rows []provisioning.SIMImportRow
 	checked := len(res.Rejected)
 	var err error
 	for try := 1; ; try++ {
-		res.Imported, res.Rejected = 0, res.Rejected[:checked]
+		res.Imported, res.Unchanged, res.Rejected = 0, 0, res.Rejected[:checked]
 		err = s.inTx(ctx, func(tx pgx.Tx) error {
 			for batch := range slices.Chunk(valid, importBatch) {
-				n, err := insertSIMs(ctx, tx, rows, batch, h, reject)
+				n, same, err := insertSIMs(ctx, tx, rows, batch, h, reject)
 				if err != nil {
 					return err
 				}
 				res.Imported += n
+				res.Unchanged += same
 			}
 			return nil
 		})
@@ -111,10 +120,10 @@ func (s *Store) ImportSIMs(ctx context.Context, rows []provisioning.SIMImportRow
 	return res, nil
 }
 
-const reasonInInventory = "already in inventory"
-
-// insertSIMs stores rows[batch] and rejects those already in the inventory.
-func insertSIMs(ctx context.Context, tx pgx.Tx, rows []provisioning.SIMImportRow, batch []int, h *provisioning.ActivationHasher, reject func(i int, field, reason string)) (int, error) {
+// insertSIMs stores rows[batch], and returns how many it stored and how
+// many the inventory already held as they are; it rejects the rows that
+// clash with a card already in the inventory.
+func insertSIMs(ctx context.Context, tx pgx.Tx, rows []provisioning.SIMImportRow, batch []int, h *provisioning.ActivationHasher, reject func(i int, field, reason string)) (stored, unchanged int, err error) {
 	iccids := make([]string, len(batch))
 	imsis := make([]string, len(batch))
 	hashes := make([][]byte, len(batch))
@@ -130,49 +139,64 @@ func insertSIMs(ctx context.Context, tx pgx.Tx, rows []provisioning.SIMImportRow
 		ON CONFLICT DO NOTHING
 		RETURNING iccid`, iccids, imsis, hashes)
 	if err != nil {
-		return 0, fmt.Errorf("insert sims: %w", err)
+		return 0, 0, fmt.Errorf("insert sims: %w", err)
 	}
-	stored, err := pgx.CollectRows(q, pgx.RowTo[string])
+	inserted, err := pgx.CollectRows(q, pgx.RowTo[string])
 	if err != nil {
-		return 0, fmt.Errorf("insert sims: %w", err)
+		return 0, 0, fmt.Errorf("insert sims: %w", err)
 	}
-	if len(stored) == len(batch) {
-		return len(stored), nil
+	if len(inserted) == len(batch) {
+		return len(inserted), 0, nil
 	}
 
-	inserted := make(map[string]bool, len(stored))
-	for _, c := range stored {
-		inserted[c] = true
+	isNew := make(map[string]bool, len(inserted))
+	for _, c := range inserted {
+		isNew[c] = true
 	}
 	var missICCID, missIMSI []string
 	for _, i := range batch {
-		if !inserted[rows[i].ICCID] {
+		if !isNew[rows[i].ICCID] {
 			missICCID = append(missICCID, rows[i].ICCID)
 			missIMSI = append(missIMSI, rows[i].IMSI)
 		}
 	}
-	q, err = tx.Query(ctx, `SELECT iccid, imsi FROM sims WHERE iccid = ANY($1) OR imsi = ANY($2)`, missICCID, missIMSI)
+	q, err = tx.Query(ctx, `SELECT iccid, imsi, activation_hash FROM sims WHERE iccid = ANY($1) OR imsi = ANY($2)`, missICCID, missIMSI)
 	if err != nil {
-		return 0, fmt.Errorf("find sims already in inventory: %w", err)
+		return 0, 0, fmt.Errorf("find sims already in inventory: %w", err)
 	}
-	haveICCID, haveIMSI := map[string]bool{}, map[string]bool{}
-	var iccid, imsi string
-	if _, err := pgx.ForEachRow(q, []any{&iccid, &imsi}, func() error {
-		haveICCID[iccid], haveIMSI[imsi] = true, true
+	type card struct {
+		imsi string
+		hash []byte
+	}
+	byICCID, iccidOf := map[string]card{}, map[string]string{}
+	var (
+		iccid, imsi string
+		hash        []byte
+	)
+	if _, err := pgx.ForEachRow(q, []any{&iccid, &imsi, &hash}, func() error {
+		byICCID[iccid], iccidOf[imsi] = card{imsi, slices.Clone(hash)}, iccid
 		return nil
 	}); err != nil {
-		return 0, fmt.Errorf("find sims already in inventory: %w", err)
+		return 0, 0, fmt.Errorf("find sims already in inventory: %w", err)
 	}
-	for _, i := range batch {
-		switch r := rows[i]; {
-		case inserted[r.ICCID]:
-		case haveICCID[r.ICCID]:
-			reject(i, "iccid", reasonInInventory)
+	for j, i := range batch {
+		r := rows[i]
+		if isNew[r.ICCID] {
+			continue
+		}
+		have, ok := byICCID[r.ICCID]
+		switch {
+		case ok && have.imsi != r.IMSI:
+			reject(i, "iccid", fmt.Sprintf("already in inventory with IMSI %s", have.imsi))
+		case ok && !bytes.Equal(have.hash, hashes[j]):
+			reject(i, "activation_code", "already in inventory with another activation code")
+		case ok:
+			unchanged++
 		default:
-			reject(i, "imsi", reasonInInventory)
+			reject(i, "imsi", fmt.Sprintf("already in inventory on ICCID %s", iccidOf[r.IMSI]))
 		}
 	}
-	return len(stored), nil
+	return len(inserted), unchanged, nil
 }
 
 // SIM returns the inventory SIM iccid; provisioning.ErrSIMNotFound.
