@@ -37,6 +37,7 @@ func provisionCommand() *command {
                                       or a started line's own start, to change only END
   suspend MSISDN | resume MSISDN
   status ID [--wait]                  a request's state and outcome; --wait until it finishes
+                                      (at once an error for one scheduled after --timeout)
   queue [--archived N]                tasks in the queue by state (pending, active, scheduled,
                                       retry, archived, completed) and processed/failed today;
                                       --archived N adds the last N archived tasks (failed for
@@ -185,11 +186,17 @@ func provisionStatus(ctx context.Context, c *cmdEnv, p *provStack, id string, wa
 		if err != nil {
 			return err
 		}
-		if !wait || r.State.Terminal() || time.Now().After(deadline) {
+		// A request scheduled for after the deadline cannot finish within
+		// it: say so now instead of waiting the timeout out.
+		later := wait && !r.State.Terminal() && r.NotBefore.After(deadline)
+		if !wait || r.State.Terminal() || later || time.Now().After(deadline) {
 			if err := printJSON(c, r); err != nil {
 				return err
 			}
-			if wait && !r.State.Terminal() {
+			switch {
+			case later:
+				return fmt.Errorf("request %s is scheduled for %s, after the --timeout of %s: not waiting", id, r.NotBefore.UTC().Format(time.RFC3339), timeout)
+			case wait && !r.State.Terminal():
 				return fmt.Errorf("request %s still %s after %s", id, r.State, timeout)
 			}
 			return nil

@@ -3,17 +3,21 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	hq "github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/simcore/simcore/internal/testenv"
 	"github.com/simcore/simcore/provisioning"
+	ppg "github.com/simcore/simcore/provisioning/postgres"
 	wasynq "github.com/simcore/simcore/workers/asynq"
 )
 
@@ -104,5 +108,64 @@ func TestCLIRequester(t *testing.T) {
 	}
 	if got != want {
 		t.Errorf("without USER: %q, want %q", got, want)
+	}
+}
+
+// TestProvisionStatusWaitScheduled: --wait on a request scheduled for after
+// the timeout says so at once, with the request, instead of waiting the
+// timeout out (it used to sit for the whole --timeout, then say "still
+// pending").
+func TestProvisionStatusWaitScheduled(t *testing.T) {
+	t.Parallel()
+	ctx := testenv.Context(t, time.Minute)
+	url := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
+	addr, db := testenv.RedisDB(t)
+	env := map[string]string{"SIMCORE_POSTGRES_URL": url, "SIMCORE_REDIS_ADDR": addr, "SIMCORE_REDIS_DB": strconv.Itoa(db), "SIMCORE_LOG_LEVEL": "warn"}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := ppg.New(pool)
+	h, _ := provisioning.NewActivationHasher([]byte("00112233445566778899aabbccddeeff"))
+	sim := demoICCID(21)
+	if _, err := store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: sim, IMSI: demoIMSI(21), ActivationCode: "CODE0021"}}, h); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := store.CreatePlan(ctx, provisioning.Plan{Name: "wait", APN: "wait.simcore"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := store.CreateAccount(ctx, "wait test")
+	subr, _ := store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "Ann", Language: "en"})
+	subID, err := store.CreateSubscription(ctx, subr, plan, "447700900021", sim, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := provisioning.Request{SubscriptionID: subID, Kind: provisioning.KindSuspend, RequestedBy: "test", NotBefore: time.Now().Add(24 * time.Hour)}
+	if err := store.CreateRequest(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+
+	// The test's own deadline is a minute; an --timeout of an hour would
+	// outlast it if the command waited.
+	out, _, err := runCLI(ctx, env, "provision", "status", r.ID, "--wait", "--timeout", "1h")
+	if err == nil || isUsage(err) || !strings.Contains(err.Error(), "scheduled for") {
+		t.Fatalf("status --wait of a request scheduled tomorrow: %v, want an error saying it is scheduled", err)
+	}
+	var got provisioning.Request
+	if jerr := json.Unmarshal([]byte(out), &got); jerr != nil || got.ID != r.ID || got.State != provisioning.StatePending {
+		t.Fatalf("printed %q (%v), want the pending request %s", out, jerr, r.ID)
+	}
+	// One due within the timeout is still waited for (with no worker it
+	// stays pending): the wait ends only when the command is stopped.
+	soon := provisioning.Request{SubscriptionID: subID, Kind: provisioning.KindResume, RequestedBy: "test", NotBefore: time.Now().Add(time.Hour)}
+	if err := store.CreateRequest(ctx, &soon); err != nil {
+		t.Fatal(err)
+	}
+	stop, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, _, err := runCLI(stop, env, "provision", "status", soon.ID, "--wait", "--timeout", "2h"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("status --wait of a request due within the timeout: %v, want it to wait until stopped", err)
 	}
 }
