@@ -10,29 +10,34 @@ import (
 // defaultUsageRange is the range asked for when from is not given.
 const defaultUsageRange = 30 * 24 * time.Hour
 
-// timeParam reads an RFC 3339 time or a date (midnight UTC) from the query.
-func timeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
+// timeParam reads an RFC 3339 time or a date (midnight UTC) from the query,
+// and reports whether it was a date.
+func timeParam(r *http.Request, name string, def time.Time) (time.Time, bool, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
-		return def, nil
+		return def, false, nil
 	}
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC(), nil
+		return t.UTC(), false, nil
 	}
 	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
+		return t, true, nil
 	}
-	return time.Time{}, badRequest("invalid_parameter", name, "%s must be an RFC 3339 time or a date (YYYY-MM-DD)", name)
+	return time.Time{}, false, badRequest("invalid_parameter", name, "%s must be an RFC 3339 time or a date (YYYY-MM-DD)", name)
 }
 
 // usageRange reads [from, to): to defaults to now, from to 30 days before
-// to.
+// to. A date as to counts its whole day, as in the CLI (`simcore usage`), so
+// from=D&to=D is day D; a time as to is exclusive.
 func usageRange(r *http.Request) (time.Time, time.Time, error) {
-	to, err := timeParam(r, "to", time.Now().UTC().Truncate(time.Second))
+	to, date, err := timeParam(r, "to", time.Now().UTC().Truncate(time.Second))
 	if err != nil {
 		return to, to, err
 	}
-	from, err := timeParam(r, "from", to.Add(-defaultUsageRange))
+	if date {
+		to = to.AddDate(0, 0, 1)
+	}
+	from, _, err := timeParam(r, "from", to.Add(-defaultUsageRange))
 	if err != nil {
 		return from, to, err
 	}

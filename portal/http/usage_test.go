@@ -38,6 +38,16 @@ func TestUsageAndSessions(t *testing.T) {
 	if len(u.Series) != 2 || u.Series[0].Data.Sessions != 4 || u.Series[1].Data.Sessions != 1 || u.Series[1].Voice.Calls != 1 {
 		t.Fatalf("daily series %+v", u.Series)
 	}
+	// A date as to counts its whole day: from and to the same date is that
+	// day (it used to be refused as an empty range).
+	for i, want := range []struct{ sessions, calls uint64 }{{4, 0}, {1, 1}} {
+		d := day.AddDate(0, 0, i).Format(time.DateOnly)
+		var one metering.Usage
+		c.must(http.StatusOK, "GET", "/v1/sims/"+l.iccid+"/usage?from="+d+"&to="+d, nil).decode(t, &one)
+		if one.Data.Sessions != want.sessions || one.Voice.Calls != want.calls {
+			t.Errorf("usage of day %s alone: %d data sessions, %d calls; want %d, %d", d, one.Data.Sessions, one.Voice.Calls, want.sessions, want.calls)
+		}
+	}
 	var total metering.Usage
 	c.must(http.StatusOK, "GET", "/v1/sims/"+l.iccid+"/usage?from="+from+"&to="+to, nil).decode(t, &total)
 	if total.Totals != u.Totals || total.Series != nil {
