@@ -52,10 +52,13 @@ type Store interface {
 	// It fails with a *LedgerGapError when batches after seq have been
 	// pruned from the ledger.
 	Batches(ctx context.Context, after uint64, settle time.Duration, limit int) ([]Batch, error)
-	// Writing returns the batches up to and including through that are
-	// still being written and began within the last `within`: at start,
-	// those a rater before may have rated before their rows had landed.
-	Writing(ctx context.Context, through uint64, within time.Duration) ([]Batch, error)
+	// Writing returns the batches up to and including through that began
+	// within the last `within` and were still being written settle after
+	// they began (they still are, or ended later): at start, those a rater
+	// before may have rated before their rows had landed. A batch that
+	// has ended since is among them: that rater may have died before it
+	// rated it again.
+	Writing(ctx context.Context, through uint64, settle, within time.Duration) ([]Batch, error)
 	// BatchStates returns the ledger state ("writing", "committed",
 	// "aborted") of each of seqs still in the ledger.
 	BatchStates(ctx context.Context, seqs []uint64) (map[uint64]string, error)

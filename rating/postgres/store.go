@@ -143,11 +143,12 @@ func ledgerBatch(seq int64, months []int32, iccids []string, writing bool) ratin
 }
 
 // Writing implements rating.Store.
-func (s *Store) Writing(ctx context.Context, through uint64, within time.Duration) ([]rating.Batch, error) {
+func (s *Store) Writing(ctx context.Context, through uint64, settle, within time.Duration) ([]rating.Batch, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT seq, months, iccids FROM usage_batches
-		WHERE seq <= $1 AND state = 'writing' AND begun_at > now() - make_interval(secs => $2)
-		ORDER BY seq`, int64(through), within.Seconds())
+		WHERE seq <= $1 AND begun_at > now() - make_interval(secs => $2)
+		AND (state = 'writing' OR ended_at > begun_at + make_interval(secs => $3))
+		ORDER BY seq`, int64(through), within.Seconds(), settle.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("usage batches being written: %w", err)
 	}

@@ -110,6 +110,11 @@ func (r *Rater) SetClock(now func() time.Time) { r.now = now }
 // Run rates until ctx ends. wake carries notifications: "" for a finished
 // usage batch, an ICCID for a change of its balance (a credit).
 func (r *Rater) Run(ctx context.Context, wake <-chan string) error {
+	// A term as leader reads the ledger's batches being written afresh:
+	// the leader before may have rated some of them (see recheckSettled).
+	r.mu.Lock()
+	r.settledLoaded = false
+	r.mu.Unlock()
 	poll := time.NewTicker(r.cfg.Poll)
 	defer poll.Stop()
 	recheck := time.NewTicker(r.cfg.Recheck)
@@ -237,15 +242,17 @@ func (r *Rater) rateBatches(ctx context.Context, batches []rating.Batch) error {
 // land has landed) or have been watched for settledWatch. Without it, rows
 // that land after the rating (a slow insert, or a dead writer's insert
 // still running on the server) would be charged only if the same SIM's
-// usage in that period were rated again. At a rater's first catch-up the
-// ledger's batches up to the cursor still being written are taken as
-// such: a rater before may have rated them. Rating again is harmless:
-// charges are a function of the stored usage.
+// usage in that period were rated again. At the first catch-up of each
+// term as leader, the ledger's batches up to the cursor that were still
+// being written at their settle time (and still are, or ended since) are
+// taken as such: a leader before may have rated them, and died before it
+// rated them again. Rating again is harmless: charges are a function of
+// the stored usage.
 func (r *Rater) recheckSettled(ctx context.Context, cursor uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.settledLoaded {
-		bs, err := r.store.Writing(ctx, cursor, r.cfg.Settle+settledWatch)
+		bs, err := r.store.Writing(ctx, cursor, r.cfg.Settle, r.cfg.Settle+settledWatch)
 		if err != nil {
 			return err
 		}
@@ -291,8 +298,7 @@ func monthStart(yyyymm uint32) time.Time {
 // [from, to), replaces the stored ones, and evaluates thresholds. Running
 // it again changes nothing: charges are a function of the stored usage.
 func (r *Rater) Rerate(ctx context.Context, iccids []string, from, to time.Time) error {
-	cat, version, err := r.store.Catalogue(ctx)
-	if err != nil {
+	if _, _, err := r.store.Catalogue(ctx); err != nil {
 		if errors.Is(err, rating.ErrNoCatalogue) {
 			r.m.unrated.WithLabelValues("no_catalogue").Add(float64(len(iccids)))
 			return nil
@@ -300,23 +306,28 @@ func (r *Rater) Rerate(ctx context.Context, iccids []string, from, to time.Time)
 		return err
 	}
 	for chunk := range slices.Chunk(iccids, r.cfg.Chunk) {
-		if err := r.rerateChunk(ctx, cat, version, chunk, from, to); err != nil {
+		if err := r.rerateChunk(ctx, chunk, from, to); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *Rater) rerateChunk(ctx context.Context, cat *rating.Catalogue, version int, iccids []string, from, to time.Time) error {
-	// Subscriptions, usage and the charges replaced are read and written
-	// under the rating lock: simcore rerate runs beside the rater, and
-	// either one's charges from older usage (or older dates) must not
-	// replace the other's from newer.
+func (r *Rater) rerateChunk(ctx context.Context, iccids []string, from, to time.Time) error {
+	// The catalogue, subscriptions, usage and the charges replaced are
+	// read and written under the rating lock: simcore rerate runs beside
+	// the rater, and either one's charges from older usage (or older
+	// dates, or a catalogue a tariff fix has replaced) must not replace
+	// the other's from newer (TestRaterChunkAfterTariffFixKeepsNewCatalogue).
 	unlock, err := r.store.LockRating(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	cat, version, err := r.store.Catalogue(ctx)
+	if err != nil {
+		return err
+	}
 	subs, err := r.subs.Rated(ctx, iccids)
 	if err != nil {
 		return fmt.Errorf("subscriptions: %w", err)

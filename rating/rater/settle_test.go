@@ -138,3 +138,82 @@ func testBatchRatedWhileWriting(t *testing.T, restarted bool) {
 		t.Fatalf("charged %d bytes, %d minor after the slow batch landed; want 4000000, 200 (both batches)", used, amount)
 	}
 }
+
+// TestLeaderAgainFindsBatchesRatedWhileWriting: a process that led, lost
+// its lock and leads again (simcore run keeps one Rater across its terms)
+// must look at the ledger again when it starts rating: the leader between
+// its terms may have rated a batch while it was being written and then
+// died. It used to read the ledger only at its first catch-up ever, so
+// that batch's late rows went unbilled.
+func TestLeaderAgainFindsBatchesRatedWhileWriting(t *testing.T) {
+	e := newEnv(t, day("2026-11-20").Add(12*time.Hour))
+	iccid := newICCID()
+	sub := e.subscribe(iccid, "uk-monthly", day("2026-10-01"))
+	november := rating.Period{Start: day("2026-11-01"), End: day("2026-12-01")}
+	charged := func() (used int64) {
+		t.Helper()
+		pc, err := e.store.PeriodCharges(e.ctx, sub.SubscriptionID, november, "GBP")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range pc.Lines {
+			used += int64(l.Used)
+		}
+		return used
+	}
+	e.write(rec(iccid, metering.TypeData, day("2026-11-02"), world, 2_000_000, 0))
+
+	// This process's first term as leader.
+	a := rater.New(rater.Config{Settle: time.Hour, Poll: 20 * time.Millisecond}, e.store, e.subs, e.usage, e.net, slog(), nil)
+	a.SetClock(e.clock)
+	if _, err := a.CatchUp(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another leader (e.rater) rates a slow writer's batch while it is
+	// being written, then dies.
+	g := &gatedLedger{Ledger: mpg.NewLedger(e.pool), held: make(chan struct{}), release: make(chan struct{})}
+	release := sync.OnceFunc(func() { close(g.release) })
+	t.Cleanup(release)
+	slow, err := mch.NewWriter(e.ctx, mch.WriterConfig{Conn: e.conn, Ledger: g, MaxAge: 90 * 24 * time.Hour, Log: slog(), Now: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := make(chan error, 1)
+	go func() {
+		_, err := slow.WriteBatch(e.ctx, &metering.Batch{Records: []metering.Record{rec(iccid, metering.TypeData, day("2026-11-05"), world, 2_000_000, 0)}})
+		written <- err
+	}()
+	select {
+	case <-g.held:
+	case err := <-written:
+		t.Fatalf("the slow write ended before its insert began: %v", err)
+	}
+	if _, err := e.pool.Exec(e.ctx, `UPDATE usage_batches SET begun_at = now() - interval '61 minutes' WHERE state = 'writing'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rater.CatchUp(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+
+	// This process leads again.
+	ctx, cancel := context.WithCancel(e.ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- a.Run(ctx, make(chan string)) }()
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	}()
+	for deadline := time.Now().Add(20 * time.Second); charged() != 4_000_000; {
+		if time.Now().After(deadline) {
+			t.Fatalf("charged %d bytes 20 s into the new term; want 4000000 (the slow batch rated again)", charged())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
