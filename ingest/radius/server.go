@@ -86,6 +86,7 @@ type Server struct {
 	sink    Sink
 	marks   *marks
 	met     metrics
+	sinkLog sinkLog
 
 	mu     sync.Mutex
 	conn   net.PacketConn
@@ -419,9 +420,60 @@ func (s *Server) account(ctx context.Context, ev *event) string {
 		return outcomeNoDelta
 	}
 	if err := s.sink.Accept(ctx, []metering.Record{rec}); err != nil {
-		s.log.Warn("radius sink accept", "err", err, "node_id", ev.nodeID)
+		s.sinkLog.failure(s.log, err, ev.nodeID)
 		return outcomeSinkError
 	}
 	mk.commit(ev)
+	s.sinkLog.success(s.log)
 	return outcomeAccepted
+}
+
+// sinkLogEvery is how often a sink that keeps failing is logged.
+const sinkLogEvery = time.Minute
+
+// sinkLog logs the sink's failures without a line per request: a full or
+// failing disk under the write-ahead log fails every request, thousands a
+// second. A failure is logged when it starts and then at most once per
+// sinkLogEvery, with how many were left out; the first success after it
+// is logged once. simcore_radius_requests_total counts each request.
+type sinkLog struct {
+	now     func() time.Time // time.Now when nil; tests set it
+	failing atomic.Bool      // read by every success
+
+	mu      sync.Mutex
+	logged  time.Time // when a failure was last logged
+	leftOut int       // failures since then that were not
+	failed  int       // failures since the sink last accepted
+}
+
+func (l *sinkLog) failure(log *slog.Logger, err error, nodeID string) {
+	now := time.Now
+	if l.now != nil {
+		now = l.now
+	}
+	t := now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failed++
+	if l.failing.Load() && t.Sub(l.logged) < sinkLogEvery {
+		l.leftOut++
+		return
+	}
+	l.failing.Store(true)
+	log.Error("radius sink accept failed: requests are not answered, NASes retransmit", "err", err, "node_id", nodeID,
+		"left_out", l.leftOut, "next_log_in", sinkLogEvery)
+	l.logged, l.leftOut = t, 0
+}
+
+func (l *sinkLog) success(log *slog.Logger) {
+	if !l.failing.Load() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failing.Load() {
+		log.Info("radius sink accepting again", "failed_requests", l.failed)
+		l.failing.Store(false)
+		l.failed, l.leftOut = 0, 0
+	}
 }
