@@ -167,7 +167,8 @@ type pipelineMetrics struct {
 
 // CountFile counts a whole file of source kind (the spool) by outcome:
 // ingested, or rejected whole (unknown format, bad header, unreadable),
-// which stores no record and so shows in no record counter.
+// which stores no record and so shows in no record counter, or
+// move_failed (handled, but it could not be moved out of the spool).
 func (p *Pipeline) CountFile(source, outcome string) {
 	p.m.files.WithLabelValues(source, outcome).Inc()
 }
@@ -192,13 +193,13 @@ func New(cfg Config) (*Pipeline, error) {
 			}),
 			files: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "simcore_ingest_files_total",
-				Help: "Spool files handled, by outcome: ingested (moved to done/), rejected (moved whole to rejected/ with a reason).",
+				Help: "Spool files handled, by outcome: ingested (moved to done/), rejected (moved whole to rejected/ with a reason), move_failed (handled, but the move to done/ or rejected/ failed; retried alone at each scan).",
 			}, []string{"source", "outcome"}),
 		},
 	}
 	// Both series exist from the start, so that the first rejected file
 	// is an increase an alert sees, not a new series at 1.
-	for _, outcome := range []string{"ingested", "rejected"} {
+	for _, outcome := range []string{"ingested", "rejected", "move_failed"} {
 		p.m.files.WithLabelValues("spool", outcome)
 	}
 	if cfg.Registry != nil {

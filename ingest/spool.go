@@ -21,7 +21,9 @@ import (
 // some line (a record over MaxRecordBytes: usually a stray quote that
 // joins the rest of the file), whose records before that line are stored.
 // A crash between the ingest and the move re-ingests the file on restart;
-// its records are then duplicates and count once.
+// its records are then duplicates and count once. A move that fails (the
+// filesystem read-only or full, done/ without permissions) is logged once
+// and retried alone at each scan, without ingesting the file again.
 //
 // Writers should create files under a temporary name (a leading dot or a
 // .tmp/.part suffix) and rename them into place; files changed within the
@@ -47,6 +49,25 @@ type Spool struct {
 	// with their times from a host whose clock is ahead): when each was
 	// first seen with its current size and time.
 	ahead map[string]aheadFile
+
+	// unmoved holds files handled whose move out of the directory failed
+	// (a read-only or full filesystem, lost permissions): later scans
+	// retry the move alone, not the ingest, while the file keeps its size
+	// and time. A restart forgets them and ingests them again: their
+	// records are then duplicates.
+	unmoved map[string]unmovedFile
+
+	// rename is os.Rename when nil; tests inject failures with it.
+	rename func(oldpath, newpath string) error
+}
+
+// unmovedFile is a handled file still waiting for its move to done/ or
+// rejected/, with the note (summary or reason) to write beside it.
+type unmovedFile struct {
+	size    int64
+	mod     time.Time
+	to, ext string
+	note    []byte
 }
 
 type aheadFile struct {
@@ -136,6 +157,27 @@ func (s *Spool) Run(ctx context.Context) error {
 	}
 }
 
+// CheckSpoolDir makes the spool directory dir with its done/ and
+// rejected/ where they are missing, and checks that a file can be created
+// in each, as the spool and the RADIUS write-ahead log need. It returns
+// the error of the first step that fails, naming the path.
+func CheckSpoolDir(dir string) error {
+	for _, d := range []string{dir, filepath.Join(dir, "done"), filepath.Join(dir, "rejected")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		f, err := os.CreateTemp(d, ".simcore-check-*")
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		f.Close()
+		if err := os.Remove(f.Name()); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	return nil
+}
+
 // ScanOnce ingests every settled file in the directory, oldest first, and
 // returns how many it handled. A file that fails (an error that is not
 // about its content, which moves it to rejected/) is left for the next scan
@@ -154,6 +196,7 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 	type cand struct {
 		name string
 		mod  time.Time
+		size int64
 	}
 	var files []cand
 	for _, e := range ents {
@@ -170,9 +213,9 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 		if !IsWALSegment(n) && !s.settled(n, info, time.Now()) {
 			continue
 		}
-		files = append(files, cand{n, info.ModTime()})
+		files = append(files, cand{n, info.ModTime(), info.Size()})
 	}
-	if len(s.ahead) > 0 {
+	if len(s.ahead) > 0 || len(s.unmoved) > 0 {
 		present := make(map[string]struct{}, len(ents))
 		for _, e := range ents {
 			present[e.Name()] = struct{}{}
@@ -180,6 +223,11 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 		for name := range s.ahead {
 			if _, ok := present[name]; !ok {
 				delete(s.ahead, name) // gone before it settled
+			}
+		}
+		for name := range s.unmoved {
+			if _, ok := present[name]; !ok {
+				delete(s.unmoved, name) // moved by someone else
 			}
 		}
 	}
@@ -190,7 +238,16 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			return n, nil
 		}
-		if err := s.ingestFile(ctx, f.name); err != nil {
+		if u, ok := s.unmoved[f.name]; ok {
+			if u.size == f.size && u.mod.Equal(f.mod) {
+				if s.retryMove(f.name, u) {
+					n++
+				}
+				continue
+			}
+			delete(s.unmoved, f.name) // replaced by a new file of that name
+		}
+		if err := s.ingestFile(ctx, f.name, f.size, f.mod); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -199,8 +256,7 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-func (s *Spool) ingestFile(ctx context.Context, name string) error {
-	path := filepath.Join(s.Dir, name)
+func (s *Spool) ingestFile(ctx context.Context, name string, size int64, mod time.Time) error {
 	start := time.Now()
 	var (
 		sum Summary
@@ -218,24 +274,56 @@ func (s *Spool) ingestFile(ctx context.Context, name string) error {
 		}
 		var fatal *FileError
 		if errors.As(err, &fatal) {
-			return s.reject(name, err)
+			return s.reject(name, size, mod, err)
 		}
 		return fmt.Errorf("spool ingest %s: %w", name, err)
 	}
 	s.Pipeline.CountFile("spool", "ingested")
 	s.Log.Info("spool file ingested", "file", name, "read", sum.Read, "stored", sum.Stored, "duplicates", sum.Duplicates, "rejected", sum.Rejected, "took", time.Since(start).Round(time.Millisecond))
-	dst := uniquePath(filepath.Join(s.Dir, "done", name))
-	if b, err := json.Marshal(sum); err == nil {
-		_ = os.WriteFile(dst+".summary.json", append(b, '\n'), 0o644)
+	b, _ := json.Marshal(sum)
+	return s.moveOut(unmovedFile{size: size, mod: mod, to: "done", ext: ".summary.json", note: append(b, '\n')}, name)
+}
+
+// moveOut moves a handled file to u.to (done/ or rejected/) with its note
+// beside it. When the move fails, the file is kept in s.unmoved for the
+// next scans to retry the move only, and the error is returned (logged
+// once by Run) and counted as outcome move_failed.
+func (s *Spool) moveOut(u unmovedFile, name string) error {
+	if err := s.move(u, name); err != nil {
+		if s.unmoved == nil {
+			s.unmoved = map[string]unmovedFile{}
+		}
+		s.unmoved[name] = u
+		s.Pipeline.CountFile("spool", "move_failed")
+		return fmt.Errorf("%w (the move is retried at each scan, the file is not ingested again)", err)
 	}
-	if err := os.Rename(path, dst); err != nil {
-		return fmt.Errorf("spool move %s to done: %w", name, err)
+	return nil
+}
+
+// retryMove retries the move of a file handled before and reports whether
+// it was moved. A failure again is not logged: the first one was.
+func (s *Spool) retryMove(name string, u unmovedFile) bool {
+	if err := s.move(u, name); err != nil {
+		return false
 	}
-	// Retention counts from now, not from when the feed wrote the file
-	// (a copy may keep an old modification time).
-	now := time.Now()
-	if err := os.Chtimes(dst, now, now); err != nil {
-		s.Log.Warn("spool touch", "file", dst, "err", err)
+	delete(s.unmoved, name)
+	s.Log.Info("spool file moved after an earlier failure", "file", name, "to", u.to)
+	return true
+}
+
+func (s *Spool) move(u unmovedFile, name string) error {
+	dst := uniquePath(filepath.Join(s.Dir, u.to, name))
+	_ = os.WriteFile(dst+u.ext, u.note, 0o644)
+	if err := s.renameFile(filepath.Join(s.Dir, name), dst); err != nil {
+		return fmt.Errorf("spool move %s to %s: %w", name, u.to, err)
+	}
+	if u.to == "done" {
+		// Retention counts from now, not from when the feed wrote the
+		// file (a copy may keep an old modification time).
+		now := time.Now()
+		if err := os.Chtimes(dst, now, now); err != nil {
+			s.Log.Warn("spool touch", "file", dst, "err", err)
+		}
 	}
 	return nil
 }
@@ -282,15 +370,17 @@ func (s *Spool) ingestStream(ctx context.Context, name string) (Summary, error) 
 	return s.Pipeline.Ingest(ctx, Source{Kind: "spool", Name: name, Format: format, Mapping: s.Mapping, R: f})
 }
 
-func (s *Spool) reject(name string, why error) error {
+func (s *Spool) reject(name string, size int64, mod time.Time, why error) error {
 	s.Log.Warn("spool file rejected", "file", name, "err", why)
 	s.Pipeline.CountFile("spool", "rejected")
-	dst := uniquePath(filepath.Join(s.Dir, "rejected", name))
-	_ = os.WriteFile(dst+".reason.txt", []byte(why.Error()+"\n"), 0o644)
-	if err := os.Rename(filepath.Join(s.Dir, name), dst); err != nil {
-		return fmt.Errorf("spool move %s to rejected: %w", name, err)
+	return s.moveOut(unmovedFile{size: size, mod: mod, to: "rejected", ext: ".reason.txt", note: []byte(why.Error() + "\n")}, name)
+}
+
+func (s *Spool) renameFile(oldpath, newpath string) error {
+	if s.rename != nil {
+		return s.rename(oldpath, newpath)
 	}
-	return nil
+	return os.Rename(oldpath, newpath)
 }
 
 // uniquePath returns p, or p with a time suffix if p exists.

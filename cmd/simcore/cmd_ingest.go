@@ -5,14 +5,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,6 +127,9 @@ func runIngest(ctx context.Context, c *cmdEnv, f *ingestFlags, files []string) e
 	}
 	if f.spool != "" {
 		if err := checkSpoolRetention(f.ic.spoolKeep, &f.radius); err != nil {
+			return err
+		}
+		if err := checkSpoolDir(f.spool); err != nil {
 			return err
 		}
 	}
@@ -281,6 +287,23 @@ func checkSpoolRetention(keep time.Duration, rf *radiusFlags) error {
 		return usagef("ingest: --spool-retention %s is shorter than --radius-wal-replay %s", keep, rf.walReplay)
 	}
 	return nil
+}
+
+// checkSpoolDir makes the spool directory and checks that it can be
+// written, before any store is opened. A path that cannot be a directory,
+// or one the process may not write (permissions, a read-only filesystem),
+// is a mistake in the configuration (exit 2, which systemd does not
+// restart); anything else (a full disk, an I/O error) may pass and is
+// returned as it is.
+func checkSpoolDir(dir string) error {
+	err := ingest.CheckSpoolDir(dir)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS), errors.Is(err, syscall.ENOTDIR), errors.Is(err, fs.ErrNotExist):
+		return usagef("spool directory %s cannot be used: %v", dir, err)
+	}
+	return err
 }
 
 func ingestComponents(c *cmdEnv, log *slog.Logger, reg prometheus.Registerer, m *meteringStack, spool string, spoolKeep time.Duration, pushAddr, token string, mapping *ingest.Mapping, rf *radiusFlags, auth *radiusAuth) (*ingestParts, error) {

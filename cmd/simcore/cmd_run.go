@@ -96,6 +96,9 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	if f.spool == "" {
 		f.spool = filepath.Join(f.stateDir, "spool")
 	}
+	if err := checkSpoolDir(f.spool); err != nil {
+		return err
+	}
 	demoToken := false
 	if f.pushAddr != "" && f.token == "" {
 		if !f.demo {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +59,49 @@ func TestConfigurationMistakesAreUsageErrors(t *testing.T) {
 			_, errOut, err := runCLI(ctx, tt.env, tt.args...)
 			if !isUsage(err) {
 				t.Fatalf("err = %v (%T), want a usage error (exit 2)\n%s", err, err, errOut)
+			}
+		})
+	}
+}
+
+// TestUnusableSpoolIsAUsageError: a spool directory that cannot be made
+// or written (a path through a file, a read-only filesystem, a directory
+// the service user may not write) stopped ingest with exit 1 only after
+// migrating, loading the dedupe keys and logging "ingest running", and
+// systemd then restarted it every 5 s for ever. It is a mistake in the
+// configuration: named before any store is opened, exit 2. The stores
+// here are unreachable, so a check that comes after opening them fails
+// with their error instead.
+func TestUnusableSpoolIsAUsageError(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"SIMCORE_POSTGRES_URL":    "postgres://simcore@" + freePort(t, "tcp") + "/none?sslmode=disable",
+		"SIMCORE_CLICKHOUSE_ADDR": freePort(t, "tcp"),
+		"SIMCORE_REDIS_ADDR":      freePort(t, "tcp"),
+		"SIMCORE_OPS_ADDR":        "127.0.0.1:0",
+		"SIMCORE_ACTIVATION_KEY":  "00112233445566778899aabbccddeeff",
+		"SIMCORE_RADIUS_SECRET":   "spool-check-secret",
+		"SIMCORE_PORTAL_ADDR":     "",
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"ingest: spool is a file", []string{"ingest", "--spool", file}},
+		{"ingest: spool under a file", []string{"ingest", "--spool", filepath.Join(file, "spool")}},
+		{"ingest: RADIUS log in a file", []string{"ingest", "--spool", file, "--radius-addr", "127.0.0.1:0"}},
+		{"ingest: receiver's spool is a file", []string{"ingest", "--store=false", "--spool", file, "--radius-addr", "127.0.0.1:0"}},
+		{"run: spool is a file", []string{"run", "--spool", file, "--push-addr", ""}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testenv.Context(t, 30*time.Second)
+			_, errOut, err := runCLI(ctx, env, tt.args...)
+			if !isUsage(err) || !strings.Contains(err.Error(), file) {
+				t.Fatalf("err = %v (%T), want a usage error (exit 2) naming %s\n%s", err, err, file, errOut)
 			}
 		})
 	}

@@ -1,0 +1,91 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// A stored file whose move to done/ fails (the spool's filesystem turned
+// read-only, or full, or done/ lost its permissions) was ingested again at
+// every scan, once a second for as long as the disk stayed so: an error
+// line and a "spool file ingested" line each time, its records counted as
+// duplicates again and again (355 for 5 in ten seconds), its rejects
+// inserted again, and its summary rewritten with stored 0. The spool must
+// keep what the ingest found and retry the move alone, logging the
+// failure once, and write the first ingest's summary when the move works.
+func TestSpoolMoveFailureRetriesTheMoveNotTheIngest(t *testing.T) {
+	p := reviewPipeline(t)
+	dir := t.TempDir()
+	st := recentStart()
+	writeSettled(t, filepath.Join(dir, "a.csv"), "record_id,type,iccid,start_time\n"+
+		"m1,data,"+testICCID+","+st+"\n"+
+		"m1,data,"+testICCID+","+st+"\n"+ // a duplicate
+		"m2,data,89441000000000000019,"+st+"\n", // a bad ICCID
+		time.Minute)
+	var logs bytes.Buffer
+	readOnly := true
+	sp := &Spool{Dir: dir, Pipeline: p, Log: slog.New(slog.NewTextHandler(&logs, nil)), Settle: time.Millisecond,
+		rename: func(oldpath, newpath string) error {
+			if readOnly {
+				return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.EROFS}
+			}
+			return os.Rename(oldpath, newpath)
+		}}
+	ctx := context.Background()
+	var errs int
+	for range 5 {
+		if _, err := sp.ScanOnce(ctx); err != nil {
+			errs++
+		}
+	}
+	if errs != 1 {
+		t.Errorf("%d scans of 5 failed while done/ was read-only, want the first only (one error, not one a second)", errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a.csv")); err != nil {
+		t.Fatalf("a.csv left the spool although its move failed: %v", err)
+	}
+	if n := strings.Count(logs.String(), "spool file ingested"); n != 1 {
+		t.Errorf("a.csv ingested %d times, want once:\n%s", n, logs.String())
+	}
+	for outcome, want := range map[string]float64{"stored": 1, "duplicate": 1, "rejected": 1} {
+		if got := testutil.ToFloat64(p.m.records.WithLabelValues("spool", FormatCSV, outcome)); got != want {
+			t.Errorf("records %s = %v, want %v", outcome, got, want)
+		}
+	}
+	if got := testutil.ToFloat64(p.m.files.WithLabelValues("spool", "ingested")); got != 1 {
+		t.Errorf("files ingested = %v, want 1", got)
+	}
+
+	readOnly = false // space or permissions are back
+	if n, err := sp.ScanOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("ScanOnce after the disk recovered = %d, %v; want the file moved", n, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "done", "a.csv.summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum Summary
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Summary{Read: 3, Stored: 1, Duplicates: 1, Rejected: 1}, sum); diff != "" {
+		t.Errorf("summary in done/ (-want +got):\n%s", diff)
+	}
+	if got := testutil.ToFloat64(p.m.records.WithLabelValues("spool", FormatCSV, "duplicate")); got != 1 {
+		t.Errorf("records duplicate = %v after the move, want 1", got)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 { // done/ and rejected/
+		t.Errorf("spool still holds %d entries, want done/ and rejected/ only", len(ents))
+	}
+}
