@@ -113,7 +113,47 @@ func (c *cmdEnv) migrateAll(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	log.Info("postgres migrated", "domains", "metering, provisioning, rating, portal")
+	if v > chstore.LatestMigration() {
+		warnSchemaAhead(log, "clickhouse", v, chstore.LatestMigration())
+	}
+	return c.checkPostgresSchemas(ctx, log)
+}
+
+// checkPostgresSchemas warns of each PostgreSQL domain whose schema a newer
+// simcore has migrated past this binary's migrations.
+func (c *cmdEnv) checkPostgresSchemas(ctx context.Context, log *slog.Logger) error {
+	conn, err := pgx.Connect(ctx, c.common.postgresURL)
+	if err != nil {
+		return fmt.Errorf("postgres, for the schema versions: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, d := range []struct {
+		name, table string
+		latest      int64
+	}{
+		{"metering", mpg.VersionTable, mpg.LatestMigration()},
+		{"provisioning", ppg.VersionTable, ppg.LatestMigration()},
+		{"rating", rpg.VersionTable, rpg.LatestMigration()},
+		{"portal", portalpg.VersionTable, portalpg.LatestMigration()},
+	} {
+		var v int64
+		if err := conn.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM `+pgx.Identifier{d.table}.Sanitize()).Scan(&v); err != nil {
+			return fmt.Errorf("%s schema version: %w", d.name, err)
+		}
+		if v > d.latest {
+			warnSchemaAhead(log, d.name, v, d.latest)
+		}
+	}
 	return nil
+}
+
+// warnSchemaAhead says that a newer simcore has migrated a schema: this
+// binary runs on it (migrations so far only add), but an operator who
+// rolled back should know, and restore the backup taken before the upgrade
+// to go back for good (deploy/README.md).
+func warnSchemaAhead(log *slog.Logger, domain string, db, binary int64) {
+	log.Warn("database schema is newer than this simcore: a newer version migrated it; to go back for good, restore the backup taken before the upgrade",
+		"domain", domain, "schema_version", db, "newest_known", binary)
 }
 
 // chMigrateLock is the PostgreSQL advisory lock key that serializes

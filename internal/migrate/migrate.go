@@ -61,3 +61,19 @@ func Version(fsys fs.FS) string {
 	})
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
+
+// Latest is the highest migration version in fsys (goose's number at the
+// start of each file name): the schema version this binary migrates to.
+func Latest(fsys fs.FS) int64 {
+	var latest int64
+	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if v, err := goose.NumericComponent(d.Name()); err == nil && v > latest {
+			latest = v
+		}
+		return nil
+	})
+	return latest
+}

@@ -83,3 +83,8 @@ func Migrate(ctx context.Context, cfg Config) (int64, error) {
 // MigrationsVersion is a hash of the embedded migrations, so test templates
 // are rebuilt when a migration changes.
 func MigrationsVersion() string { return migrate.Version(migrations) }
+
+// LatestMigration is the version of the newest migration this binary
+// carries: a database whose version table holds a higher one was migrated
+// by a newer simcore.
+func LatestMigration() int64 { return migrate.Latest(migrations) }
