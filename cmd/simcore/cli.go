@@ -202,7 +202,7 @@ func printCommandHelp(w io.Writer, c *command, env *cmdEnv) {
 				l += " (set)"
 			}
 		} else if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
-			l += fmt.Sprintf(" (default %q)", f.DefValue)
+			l += fmt.Sprintf(" (default %q)", redactURLPassword(f.DefValue))
 		}
 		lines = append(lines, l)
 	})
@@ -211,4 +211,28 @@ func printCommandHelp(w io.Writer, c *command, env *cmdEnv) {
 		fmt.Fprintln(w, "\nFlags:")
 		fmt.Fprintln(w, strings.Join(lines, "\n"))
 	}
+}
+
+// redactURLPassword masks the password of a URL's userinfo in s, so that
+// help never prints one that a URL setting carries (a gateway URL with
+// basic-auth credentials, which the gateway refuses). It works on the text,
+// not on url.Parse, since a URL that does not parse may hold one too.
+func redactURLPassword(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		rest = rest[:end]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return s
+	}
+	colon := strings.IndexByte(rest[:at], ':')
+	if colon < 0 {
+		return s
+	}
+	return s[:i+3+colon+1] + "xxxxx" + s[i+3+at:]
 }

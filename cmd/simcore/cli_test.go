@@ -356,6 +356,29 @@ func TestSecretsFromFiles(t *testing.T) {
 	}
 }
 
+// TestHelpHidesURLPasswords: a URL setting with a password in it (which
+// the gateway refuses, but an operator may still write) shows in help as
+// its default without the password, in every command, whether the URL
+// parses or not, and in the help printed with a usage error.
+func TestHelpHidesURLPasswords(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"https://gw:s3cret-pw@gw.example/prov", "https://gw:s3cret-pw@gw.example:badport"} {
+		env := map[string]string{"SIMCORE_GATEWAY_URL": u, "SIMCORE_PORTAL_LINK_BASE": u}
+		for _, c := range commands() {
+			for _, args := range [][]string{{"help", c.name}, {c.name, "--no-such-flag"}} {
+				out, errOut, _ := runCLI(context.Background(), env, args...)
+				if strings.Contains(out+errOut, "s3cret-pw") {
+					t.Errorf("simcore %s shows the URL's password:\n%s%s", strings.Join(args, " "), out, errOut)
+				}
+			}
+		}
+		out, _, _ := runCLI(context.Background(), env, "help", "worker")
+		if !strings.Contains(out, "gw:xxxxx@gw.example") {
+			t.Errorf("worker help does not show the redacted gateway URL:\n%s", out)
+		}
+	}
+}
+
 // TestSimulatorCredentialsOnlyForTheSimulator: the worker refuses to talk
 // to a gateway or SMSC on another host with the simulator's default
 // credentials (a forgotten setting), before it connects anywhere, and

@@ -50,6 +50,11 @@ func (c Config) Validate() error {
 	case c.BaseURL == "":
 		return errors.New("gateway: empty base URL")
 	case err != nil:
+		// url.Error quotes the whole URL, and with it any password in it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("gateway: base URL: %w", err)
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("gateway: base URL scheme %q: want http or https", u.Scheme)

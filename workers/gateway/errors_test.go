@@ -184,3 +184,26 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigValidateHidesPassword: a base URL that carries a password is
+// refused, and so is one that does not parse, without the error (which
+// `simcore worker` prints) showing the password.
+func TestConfigValidateHidesPassword(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{
+		"https://gw:s3cret-pw@gw.example:badport",
+		"https://gw:s3cret-pw@gw.example/%zz",
+		"ht tp://gw:s3cret-pw@gw.example",
+		"https://gw:s3cret-pw@gw.example\n",
+		"https://gw:s3cret-pw@gw.example/",
+	} {
+		_, err := gateway.New(gateway.Config{BaseURL: u, Token: "t"})
+		if err == nil {
+			t.Errorf("New(%q): no error", u)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("New(%q): error shows the password: %v", u, err)
+		}
+	}
+}
