@@ -23,8 +23,11 @@ type commonConfig struct {
 	clickhousePassword string
 	postgresURL        string
 	redisAddr          string
-	opsAddr            string
-	shutdownTimeout    time.Duration
+	// redisUser and redisPassword authenticate to Redis (AUTH, or an ACL
+	// user); empty for a Redis without them.
+	redisUser, redisPassword string
+	opsAddr                  string
+	shutdownTimeout          time.Duration
 }
 
 // str registers a string flag whose default comes from the environment.
@@ -154,6 +157,9 @@ func (c *cmdEnv) postgresFlags() {
 
 func (c *cmdEnv) redisFlags() {
 	c.str(&c.common.redisAddr, "redis-addr", "SIMCORE_REDIS_ADDR", "127.0.0.1:16379", "Redis address")
+	// Credentials have no flags (a flag's value shows in ps).
+	c.common.redisUser = c.getenv("SIMCORE_REDIS_USERNAME")
+	c.common.redisPassword = c.secret("SIMCORE_REDIS_PASSWORD")
 }
 
 func (c *cmdEnv) serviceFlags(defaultOps string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	hq "github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/simcore/simcore/internal/testenv"
 	"github.com/simcore/simcore/provisioning"
@@ -167,5 +168,36 @@ func TestProvisionStatusWaitScheduled(t *testing.T) {
 	defer cancel()
 	if _, _, err := runCLI(stop, env, "provision", "status", soon.ID, "--wait", "--timeout", "2h"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("status --wait of a request due within the timeout: %v, want it to wait until stopped", err)
+	}
+}
+
+// TestRedisCredentials: a Redis that wants a user and password (AUTH, or
+// an ACL user, as managed Redis does) is reached with
+// SIMCORE_REDIS_USERNAME and SIMCORE_REDIS_PASSWORD; a wrong password is
+// refused, and the error does not show it. There used to be no way to give
+// either.
+func TestRedisCredentials(t *testing.T) {
+	t.Parallel()
+	ctx := testenv.Context(t, time.Minute)
+	addr, db := testenv.RedisDB(t)
+	admin := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+	defer admin.Close()
+	user, pass := testenv.UniqueName("simcore_test_"), "s3cret-"+testenv.UniqueName("p")
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">"+pass, "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatalf("create the Redis user: %v", err)
+	}
+	t.Cleanup(func() { admin.Do(context.Background(), "ACL", "DELUSER", user) })
+
+	env := map[string]string{"SIMCORE_REDIS_ADDR": addr, "SIMCORE_REDIS_DB": strconv.Itoa(db), "SIMCORE_REDIS_USERNAME": user, "SIMCORE_REDIS_PASSWORD": pass}
+	if out, errOut, err := runCLI(ctx, env, "provision", "queue"); err != nil || !strings.Contains(out, `"counts"`) {
+		t.Fatalf("provision queue as %s: %q %v\n%s", user, out, err, errOut)
+	}
+	env["SIMCORE_REDIS_PASSWORD"] = "wrong-" + pass
+	_, errOut, err := runCLI(ctx, env, "provision", "queue")
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "wrongpass") {
+		t.Fatalf("provision queue with a wrong password: %v, want Redis's WRONGPASS\n%s", err, errOut)
+	}
+	if strings.Contains(err.Error()+errOut, pass) {
+		t.Fatalf("the error shows the password: %v\n%s", err, errOut)
 	}
 }

@@ -95,8 +95,9 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (pc *provConfig) redisOpt(addr string) hq.RedisClientOpt {
-	return hq.RedisClientOpt{Addr: addr, DB: pc.redisDB}
+// redisOpt is the Redis of the task queue, as asynq takes it.
+func (c *cmdEnv) redisOpt(pc *provConfig) hq.RedisClientOpt {
+	return hq.RedisClientOpt{Addr: c.common.redisAddr, Username: c.common.redisUser, Password: c.common.redisPassword, DB: pc.redisDB}
 }
 
 func (pc *provConfig) hasher() (*provisioning.ActivationHasher, error) {
@@ -160,9 +161,10 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 	}
 	p.cleanup = append(p.cleanup, p.pool.Close)
 	p.store = ppg.New(p.pool)
-	p.queue = wasynq.NewQueue(pc.redisOpt(c.common.redisAddr))
+	p.queue = wasynq.NewQueue(c.redisOpt(pc))
 	p.cleanup = append(p.cleanup, func() { p.queue.Close() })
-	p.rdb = redis.NewClient(&redis.Options{Addr: c.common.redisAddr, DB: pc.redisDB})
+	ro := c.redisOpt(pc)
+	p.rdb = redis.NewClient(&redis.Options{Addr: ro.Addr, Username: ro.Username, Password: ro.Password, DB: ro.DB})
 	p.cleanup = append(p.cleanup, func() { p.rdb.Close() })
 	p.svc = &provisioning.Service{Store: p.store, Queue: p.queue, SMSFrom: pc.smsFrom, VoicemailLanguage: provisioning.IsVoicemailLanguage}
 	if !network {
@@ -185,7 +187,7 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 		p.close()
 		return nil, err
 	}
-	p.worker, err = wasynq.NewWorker(wasynq.Config{Redis: pc.redisOpt(c.common.redisAddr), Service: p.svc, Mailer: p.mailer, Concurrency: pc.concurrency, Fetchers: pc.fetchers,
+	p.worker, err = wasynq.NewWorker(wasynq.Config{Redis: c.redisOpt(pc), Service: p.svc, Mailer: p.mailer, Concurrency: pc.concurrency, Fetchers: pc.fetchers,
 		ShutdownTimeout: c.common.shutdownTimeout, Log: log, Registry: reg})
 	if err != nil {
 		p.close()
