@@ -122,27 +122,13 @@ func TestProvisionStatusWaitScheduled(t *testing.T) {
 	url := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
 	addr, db := testenv.RedisDB(t)
 	env := map[string]string{"SIMCORE_POSTGRES_URL": url, "SIMCORE_REDIS_ADDR": addr, "SIMCORE_REDIS_DB": strconv.Itoa(db), "SIMCORE_LOG_LEVEL": "warn"}
+	subID, _ := addTestLine(ctx, t, url, 21, "447700900021", "wait")
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
 	store := ppg.New(pool)
-	h, _ := provisioning.NewActivationHasher([]byte("00112233445566778899aabbccddeeff"))
-	sim := demoICCID(21)
-	if _, err := store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: sim, IMSI: demoIMSI(21), ActivationCode: "CODE0021"}}, h); err != nil {
-		t.Fatal(err)
-	}
-	plan, err := store.CreatePlan(ctx, provisioning.Plan{Name: "wait", APN: "wait.simcore"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct, _ := store.CreateAccount(ctx, "wait test")
-	subr, _ := store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "Ann", Language: "en"})
-	subID, err := store.CreateSubscription(ctx, subr, plan, "447700900021", sim, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := provisioning.Request{SubscriptionID: subID, Kind: provisioning.KindSuspend, RequestedBy: "test", NotBefore: time.Now().Add(24 * time.Hour)}
 	if err := store.CreateRequest(ctx, &r); err != nil {
 		t.Fatal(err)

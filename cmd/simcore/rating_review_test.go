@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/simcore/simcore/internal/testenv"
-	"github.com/simcore/simcore/provisioning"
 	ppg "github.com/simcore/simcore/provisioning/postgres"
 )
 
@@ -60,26 +59,7 @@ func TestBalancePeriodsOutOfRange(t *testing.T) {
 	if _, errOut, err := runCLI(ctx, env, "plans", "import", good); err != nil {
 		t.Fatalf("plans import: %v\n%s", err, errOut)
 	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	store := ppg.New(pool)
-	h, _ := provisioning.NewActivationHasher([]byte("00112233445566778899aabbccddeeff"))
-	sim := demoICCID(31)
-	if _, err := store.ImportSIMs(ctx, []provisioning.SIMImportRow{{ICCID: sim, IMSI: demoIMSI(31), ActivationCode: "CODE0031"}}, h); err != nil {
-		t.Fatal(err)
-	}
-	plan, err := store.CreatePlan(ctx, provisioning.Plan{Name: demoPAYGPlan, APN: "travel.simcore"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct, _ := store.CreateAccount(ctx, "review")
-	subr, _ := store.CreateSubscriber(ctx, provisioning.Subscriber{AccountID: acct, Name: "Ann", Language: "en"})
-	if _, err := store.CreateSubscription(ctx, subr, plan, "447700900031", sim, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	_, sim := addTestLine(ctx, t, url, 31, "447700900031", demoPAYGPlan)
 	if _, _, err := runCLI(ctx, env, "balance", sim, "--periods", "3"); err != nil {
 		t.Fatalf("balance: %v", err)
 	}
