@@ -2,9 +2,7 @@ package rater_test
 
 import (
 	"context"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,18 +66,7 @@ func TestRaterChunkAfterTariffFixKeepsNewCatalogue(t *testing.T) {
 	}
 
 	// The tariff fix and simcore rerate, while the rater is between chunks.
-	doc, err := os.ReadFile("../testdata/catalogue.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixed, err := rating.ParseCatalogue(strings.NewReader(strings.Replace(string(doc), `home:  {data_per_mb: "0.015"`, `home:  {data_per_mb: "0.010"`, 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := e.store.ImportCatalogue(e.ctx, fixed, "fix")
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := importTariffFix(t, e)
 	if err := e.rater.Rerate(e.ctx, ids, day("2026-11-01"), day("2026-12-01")); err != nil {
 		t.Fatal(err)
 	}

@@ -334,18 +334,7 @@ func TestRerateAfterTariffFix(t *testing.T) {
 	iccid := newICCID()
 	e.subscribe(iccid, "travel-payg", day("2026-11-05"))
 	e.write(rec(iccid, metering.TypeData, day("2026-11-06"), home, 100_000_000, 0)) // 100 MB at 0.015: 1.50
-	doc, err := os.ReadFile("../testdata/catalogue.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixed, err := rating.ParseCatalogue(strings.NewReader(strings.Replace(string(doc), `home:  {data_per_mb: "0.015"`, `home:  {data_per_mb: "0.010"`, 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := e.store.ImportCatalogue(e.ctx, fixed, "fix")
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := importTariffFix(t, e)
 	ids, err := e.usage.ICCIDs(e.ctx, day("2026-11-01"), day("2026-12-01"))
 	if err != nil || !slices.Contains(ids, iccid) {
 		t.Fatalf("ICCIDs with usage: %v, %v", ids, err)
@@ -372,4 +361,23 @@ func TestRerateAfterTariffFix(t *testing.T) {
 	if !slices.Equal(versions, []int{v}) {
 		t.Errorf("charges rated by catalogue versions %v, want only %d", versions, v)
 	}
+}
+
+// importTariffFix imports the test catalogue with its home data price
+// corrected from 0.015 to 0.010 per MB, and returns its version.
+func importTariffFix(t *testing.T, e *env) int {
+	t.Helper()
+	doc, err := os.ReadFile("../testdata/catalogue.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed, err := rating.ParseCatalogue(strings.NewReader(strings.Replace(string(doc), `home:  {data_per_mb: "0.015"`, `home:  {data_per_mb: "0.010"`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.store.ImportCatalogue(e.ctx, fixed, "fix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

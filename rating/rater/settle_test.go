@@ -89,29 +89,10 @@ func testBatchRatedWhileWriting(t *testing.T, restarted bool) {
 	// 2 MB roaming outside the allowance zones: 1.00 GBP.
 	e.write(rec(iccid, metering.TypeData, day("2026-11-02"), world, 2_000_000, 0))
 
-	// A slow writer: its batch is begun in the ledger, its rows not sent.
-	g := &gatedLedger{Ledger: mpg.NewLedger(e.pool), held: make(chan struct{}), release: make(chan struct{})}
-	release := sync.OnceFunc(func() { close(g.release) })
-	t.Cleanup(release)
-	slow, err := mch.NewWriter(e.ctx, mch.WriterConfig{Conn: e.conn, Ledger: g, MaxAge: 90 * 24 * time.Hour, Log: slog(), Now: e.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	written := make(chan error, 1)
-	go func() {
-		_, err := slow.WriteBatch(e.ctx, &metering.Batch{Records: []metering.Record{rec(iccid, metering.TypeData, day("2026-11-05"), world, 2_000_000, 0)}})
-		written <- err
-	}()
-	select {
-	case <-g.held:
-	case err := <-written:
-		t.Fatalf("the slow write ended before its insert began: %v", err)
-	}
-	// Begun just longer ago than the rater's settle time (an hour here):
+	// A slow writer: its batch is begun in the ledger, its rows not sent,
+	// begun just longer ago than the rater's settle time (an hour here):
 	// rated as it stands, without its rows.
-	if _, err := e.pool.Exec(e.ctx, `UPDATE usage_batches SET begun_at = now() - interval '61 minutes' WHERE state = 'writing'`); err != nil {
-		t.Fatal(err)
-	}
+	release, written := startSlowWrite(t, e, rec(iccid, metering.TypeData, day("2026-11-05"), world, 2_000_000, 0))
 	if _, err := e.rater.CatchUp(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -172,26 +153,7 @@ func TestLeaderAgainFindsBatchesRatedWhileWriting(t *testing.T) {
 
 	// Another leader (e.rater) rates a slow writer's batch while it is
 	// being written, then dies.
-	g := &gatedLedger{Ledger: mpg.NewLedger(e.pool), held: make(chan struct{}), release: make(chan struct{})}
-	release := sync.OnceFunc(func() { close(g.release) })
-	t.Cleanup(release)
-	slow, err := mch.NewWriter(e.ctx, mch.WriterConfig{Conn: e.conn, Ledger: g, MaxAge: 90 * 24 * time.Hour, Log: slog(), Now: e.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	written := make(chan error, 1)
-	go func() {
-		_, err := slow.WriteBatch(e.ctx, &metering.Batch{Records: []metering.Record{rec(iccid, metering.TypeData, day("2026-11-05"), world, 2_000_000, 0)}})
-		written <- err
-	}()
-	select {
-	case <-g.held:
-	case err := <-written:
-		t.Fatalf("the slow write ended before its insert began: %v", err)
-	}
-	if _, err := e.pool.Exec(e.ctx, `UPDATE usage_batches SET begun_at = now() - interval '61 minutes' WHERE state = 'writing'`); err != nil {
-		t.Fatal(err)
-	}
+	release, written := startSlowWrite(t, e, rec(iccid, metering.TypeData, day("2026-11-05"), world, 2_000_000, 0))
 	if _, err := e.rater.CatchUp(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -216,4 +178,33 @@ func TestLeaderAgainFindsBatchesRatedWhileWriting(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startSlowWrite writes r in a batch whose insert is held until release
+// is called (or the test ends), once the batch is begun in the ledger, and
+// dates the batch's start 61 minutes back: past a settle time of an hour.
+// The write's error arrives on written once released.
+func startSlowWrite(t *testing.T, e *env, r metering.Record) (release func(), written <-chan error) {
+	t.Helper()
+	g := &gatedLedger{Ledger: mpg.NewLedger(e.pool), held: make(chan struct{}), release: make(chan struct{})}
+	release = sync.OnceFunc(func() { close(g.release) })
+	t.Cleanup(release)
+	slow, err := mch.NewWriter(e.ctx, mch.WriterConfig{Conn: e.conn, Ledger: g, MaxAge: 90 * 24 * time.Hour, Log: slog(), Now: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := slow.WriteBatch(e.ctx, &metering.Batch{Records: []metering.Record{r}})
+		done <- err
+	}()
+	select {
+	case <-g.held:
+	case err := <-done:
+		t.Fatalf("the slow write ended before its insert began: %v", err)
+	}
+	if _, err := e.pool.Exec(e.ctx, `UPDATE usage_batches SET begun_at = now() - interval '61 minutes' WHERE state = 'writing'`); err != nil {
+		t.Fatal(err)
+	}
+	return release, done
 }
