@@ -197,9 +197,11 @@ func (s *Service) RecordReceipt(ctx context.Context, r DeliveryReceipt) error {
 	return nil
 }
 
-// Sweep re-enqueues pending requests not updated for olderThan: a task lost
+// Sweep re-enqueues open requests not updated for olderThan: a task lost
 // (Redis flushed, an enqueue that failed after the request was recorded)
-// would otherwise leave its request pending for ever. Requests whose task
+// would otherwise leave its request pending for ever, or in progress for
+// ever when its worker died too, holding back its line. olderThan must
+// exceed the longest attempt (the task timeout). Requests whose task
 // is still queued are not run twice (the task id is the request's). It
 // returns how many it queued.
 func (s *Service) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {

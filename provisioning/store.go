@@ -53,8 +53,9 @@ type Store interface {
 	Complete(ctx context.Context, id string, outcome json.RawMessage, ch Change) error
 	// Fail marks the request failed with why, releasing a SIM it reserved.
 	Fail(ctx context.Context, id, why string) error
-	// Stale lists pending requests not updated since before, oldest first:
-	// the sweeper re-enqueues them in case their task was lost.
+	// Stale lists due pending requests, and requests in progress, not
+	// updated since before, oldest first: the sweeper re-enqueues them in
+	// case their task was lost.
 	Stale(ctx context.Context, before time.Time, limit int) ([]Request, error)
 	// RecordMessages notes the SMS parts submitted for a request.
 	RecordMessages(ctx context.Context, id string, messageIDs []string) error

@@ -267,7 +267,7 @@ func (w *Worker) Shutdown() {
 }
 
 // Sweep re-enqueues, every interval until ctx ends, requests left pending
-// for longer than olderThan (see provisioning.Service.Sweep).
+// or in progress for longer than olderThan (see provisioning.Service.Sweep).
 func (w *Worker) Sweep(ctx context.Context, every, olderThan time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()

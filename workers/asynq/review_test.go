@@ -105,3 +105,60 @@ func TestNoticeSentOnceDespiteASlowSend(t *testing.T) {
 		t.Errorf("%d suspension SMS, want 1", n)
 	}
 }
+
+// TestSweeperFindsRequestOrphanedInProgress: a worker dies in the middle of
+// an attempt (its request in_progress), and Redis restarts empty (the host
+// rebooted): the task that Asynq would have recovered is gone. The request
+// is still in_progress, which holds back every later request of its line;
+// the sweeper used to look at pending requests only, so the line stayed
+// stuck for ever. It must re-queue the orphan, run it, and then the line's
+// later request, in order.
+func TestSweeperFindsRequestOrphanedInProgress(t *testing.T) {
+	e := newEnv(t, 0, 0)
+	ctx := testenv.Context(t, 2*time.Minute)
+	sub := e.line(t, 1, "en")
+	e.worker.Shutdown()
+
+	// The attempt the dead worker was making: started (in_progress, one
+	// attempt counted), then nothing more from it.
+	first := e.submit(t, sub, provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: true, Language: "en"})
+	if _, _, err := e.store.StartRequest(ctx, first.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// A later change to the same line, queued behind it.
+	second := e.submit(t, sub, provisioning.KindVoicemail, provisioning.VoicemailParams{Enabled: false, Language: "en"})
+	// Redis restarts empty: both tasks are lost.
+	insp := hq.NewInspector(e.redis)
+	t.Cleanup(func() { insp.Close() })
+	for _, id := range []string{first.ID, second.ID} {
+		if err := insp.DeleteTask(wasynq.QueueName, "req:"+id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ... ten minutes ago: stale by the sweeper's 5 minutes.
+	if _, err := e.pool.Exec(ctx, `UPDATE provisioning_requests SET updated_at = now() - interval '10 minutes' WHERE id = ANY($1)`,
+		[]string{first.ID, second.ID}); err != nil {
+		t.Fatal(err)
+	}
+
+	w := e.startWorker(t)
+	sctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	go w.Sweep(sctx, 100*time.Millisecond, 5*time.Minute)
+
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		a, aerr := e.store.Request(ctx, first.ID)
+		b, berr := e.store.Request(ctx, second.ID)
+		if aerr == nil && berr == nil && a.State == provisioning.StateDone && b.State == provisioning.StateDone {
+			if ns, _ := e.hlr.Subscriber(msisdn(1)); ns.Voicemail.Enabled {
+				t.Fatal("voicemail is on: the line's requests were applied out of order")
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a, _ := e.store.Request(ctx, first.ID)
+	b, _ := e.store.Request(ctx, second.ID)
+	t.Fatalf("after 30 s of sweeps every 100 ms: orphaned request %s, the one behind it %s; want both re-queued and done", a.State, b.State)
+}
