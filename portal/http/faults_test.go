@@ -3,9 +3,12 @@ package http_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	phttp "github.com/simcore/simcore/portal/http"
 	"github.com/simcore/simcore/provisioning"
@@ -68,6 +71,83 @@ func TestInternalErrorsShowNothing(t *testing.T) {
 			}
 			if !found {
 				t.Fatalf("no error log line with request id %s and the cause:\n%s", p.RequestID, logs)
+			}
+		})
+	}
+	<-mode
+	mode <- ""
+	c.must(http.StatusOK, "GET", "/v1/sims", nil)
+}
+
+// TestStoreUnavailableIs503: while PostgreSQL cannot be reached (refused
+// connections during a restart or failover) or drops the connection (a
+// server shutting down terminates every backend), a route that needs it
+// answers 503 with code unavailable and a Retry-After, not a 500 (a bug to
+// report) and not a hang; the cause is logged with the request id. Once the
+// store answers, so does the route.
+func TestStoreUnavailableIs503(t *testing.T) {
+	t.Parallel()
+	// A pool on a port where nothing listens: PostgreSQL down.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "postgres://postgres@" + ln.Addr().String() + "/simcore?sslmode=disable&connect_timeout=5"
+	ln.Close()
+	deadPool, err := pgxpool.New(context.Background(), down)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(deadPool.Close)
+
+	mode := make(chan string, 1)
+	mode <- ""
+	var e *env
+	e = newEnv(t, withLines(func(s *provpg.Store) phttp.Lines {
+		return faultyLines{Store: s, onList: func() error {
+			m := <-mode
+			mode <- m
+			ctx := context.Background()
+			switch m {
+			case "refused":
+				return deadPool.Ping(ctx)
+			case "terminated":
+				// What every open connection gets when PostgreSQL stops.
+				conn, err := e.pool.Acquire(ctx)
+				if err != nil {
+					return err
+				}
+				defer conn.Release()
+				_, err = conn.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+				return err
+			}
+			return nil
+		}}
+	}))
+	c := e.user()
+	c.must(http.StatusOK, "GET", "/v1/sims", nil)
+
+	for _, m := range []string{"refused", "terminated"} {
+		t.Run(m, func(t *testing.T) {
+			<-mode
+			mode <- m
+			r := c.do("GET", "/v1/sims", nil)
+			p := r.problem(t)
+			if r.status != http.StatusServiceUnavailable || p.Code != "unavailable" || p.RequestID == "" || r.header.Get("Retry-After") == "" {
+				t.Fatalf("store %s: %d %s (Retry-After %q); want 503 unavailable with the request id and a Retry-After",
+					m, r.status, r.body, r.header.Get("Retry-After"))
+			}
+			if strings.Contains(string(r.body), "127.0.0.1") || strings.Contains(string(r.body), "SQLSTATE") {
+				t.Fatalf("problem %s shows the cause", r.body)
+			}
+			found := false
+			for _, line := range strings.Split(e.logs.String(), "\n") {
+				if strings.Contains(line, `"request_id":"`+p.RequestID+`"`) && strings.Contains(line, `"level":"ERROR"`) {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("no error log line with request id %s:\n%s", p.RequestID, e.logs.String())
 			}
 		})
 	}

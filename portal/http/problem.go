@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/simcore/simcore/metering"
 	"github.com/simcore/simcore/portal"
@@ -117,6 +119,11 @@ func problemFor(err error) (Problem, bool) {
 		}
 		return p, false
 	}
+	if unavailable(err) {
+		// Still logged with the request id, as internal errors are: the
+		// operator needs the cause; the caller needs only to retry.
+		return Problem{Type: problemType("unavailable"), Title: "Temporarily unavailable; retry later", Status: http.StatusServiceUnavailable, Code: "unavailable"}, true
+	}
 	return Problem{Type: problemType("internal"), Title: "Internal error; quote the request id when reporting it", Status: http.StatusInternalServerError, Code: "internal"}, true
 }
 
@@ -144,6 +151,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &rl) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(rl.RetryAfter.Seconds(), 1)))))
 	}
+	if p.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
+	}
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="simcore"`)
 	}
@@ -159,4 +169,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// unavailableRetryAfter is the Retry-After, in seconds, of a 503: about
+// what a PostgreSQL restart or failover takes.
+const unavailableRetryAfter = 5
+
+// unavailable reports whether err says that a store (PostgreSQL,
+// ClickHouse, Redis, the mail server) could not be reached or dropped the
+// connection, as during its restart or failover, rather than failing the
+// request itself: the answer is 503 and the caller should retry. It looks
+// only at standard interfaces, so no driver is imported here: a network
+// error, or a PostgreSQL SQLSTATE of class 08 (connection exception) or
+// 57P (the server is shutting down, or starting up).
+func unavailable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		c := se.SQLState()
+		return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "57P")
+	}
+	return false
 }
