@@ -143,7 +143,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	body := map[string]string{}
 	status := http.StatusOK
 	for range names {
-		res := <-results
+		var res result
+		select {
+		case res = <-results:
+		case <-ctx.Done():
+			// A driver may keep a check past its context (clickhouse-go
+			// waits out its own timeouts on a hung server): answer now,
+			// naming the checks still out; they end on their own.
+			for _, n := range names {
+				if _, ok := body[n]; !ok {
+					body[n] = "timed out after " + s.timeout.String()
+					s.log.Warn("readiness check failed", "check", n, "err", "timed out")
+				}
+			}
+			writeJSON(w, http.StatusServiceUnavailable, body)
+			return
+		}
 		if res.err != nil {
 			status = http.StatusServiceUnavailable
 			body[res.name] = res.err.Error()
