@@ -183,6 +183,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 	// server's throughput is one task per round trip however high its
 	// concurrency; Fetchers servers share the concurrency and fetch side
 	// by side (Asynq supports several servers on one queue).
+	logs := newQuietLog(cfg.Log) // one for all servers: they fail alike
 	for i := range cfg.Fetchers {
 		per := cfg.Concurrency / cfg.Fetchers
 		if i < cfg.Concurrency%cfg.Fetchers {
@@ -197,7 +198,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 			DelayedTaskCheckInterval: time.Second,
 			Queues:                   map[string]int{QueueName: 1},
 			RetryDelayFunc:           retryDelay(cfg.WaitRetry),
-			Logger:                   slogAdapter{cfg.Log},
+			Logger:                   logs,
 			LogLevel:                 hq.WarnLevel,
 			ShutdownTimeout:          cfg.ShutdownTimeout,
 			IsFailure:                func(err error) bool { return !errors.Is(err, provisioning.ErrNotReady) },
@@ -402,15 +403,4 @@ func queueDepth(insp *hq.Inspector) float64 {
 		return math.NaN()
 	}
 	return float64(qi.Pending + qi.Scheduled + qi.Retry)
-}
-
-// slogAdapter routes Asynq's logs to slog.
-type slogAdapter struct{ l *slog.Logger }
-
-func (a slogAdapter) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a slogAdapter) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a slogAdapter) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
-func (a slogAdapter) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a slogAdapter) Fatal(args ...any) {
-	a.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
 }
