@@ -21,6 +21,13 @@ type CacheConfig struct {
 // trying ICCIDs that are not theirs cannot grow the cache.
 const maxOwnsPerUser = 64
 
+// maxSessionsPerUser bounds the sessions cached per user, the oldest cached
+// forgotten first. Every login opens a session, and a user is forgotten
+// only when one of theirs changes or is swept (SessionTTL after a login), so
+// a client that logs in on every run would otherwise add a cached session
+// (some 500 bytes) per run for a month.
+const maxSessionsPerUser = 16
+
 // CachedStore is a Store that answers Session and OwnsSIM, the two reads
 // of every authenticated request, from memory.
 //
@@ -137,6 +144,10 @@ func (c *CachedStore) Session(ctx context.Context, hash []byte, now time.Time) (
 	if c.live && c.epoch == epoch {
 		cu := c.userLocked(u.ID)
 		if _, seen := c.sess[key]; !seen {
+			if len(cu.tokens) >= maxSessionsPerUser { // forget the oldest
+				delete(c.sess, cu.tokens[0])
+				cu.tokens = append(cu.tokens[:0], cu.tokens[1:]...)
+			}
 			cu.tokens = append(cu.tokens, key)
 		}
 		c.sess[key] = &cachedSession{sess: s, user: u, at: c.cfg.Now()}

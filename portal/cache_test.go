@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -201,5 +202,37 @@ func TestCachedStoreMaxUsers(t *testing.T) {
 	}
 	if len(c.users) != 1 || len(c.sess) != 1 {
 		t.Fatalf("%d users and %d sessions cached, want 1 and 1", len(c.users), len(c.sess))
+	}
+}
+
+// A user who logs in again and again (a script that logs in on every run)
+// opens a session each time; each one read once must not stay cached until
+// the user is forgotten, which may be when the first of them expires, a
+// month later.
+func TestCachedStoreSessionsPerUser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	f, _, _ := newFake(now)
+	c := NewCachedStore(f, CacheConfig{Now: func() time.Time { return now }})
+	c.SetLive(true)
+	var last []byte
+	for i := range 10 * maxSessionsPerUser {
+		h := HashToken(fmt.Sprintf("login-%d", i))
+		f.sessions[string(h)] = Session{ID: int64(100 + i), UserID: 7, TokenHash: h, ExpiresAt: now.Add(30 * 24 * time.Hour)}
+		if _, _, err := c.Session(ctx, h, now); err != nil {
+			t.Fatal(err)
+		}
+		last = h
+	}
+	if n, m := len(c.sess), len(c.users[7].tokens); n > maxSessionsPerUser || m > maxSessionsPerUser {
+		t.Fatalf("%d sessions cached (%d tokens listed) for one user, want at most %d", n, m, maxSessionsPerUser)
+	}
+	reads := f.reads
+	if _, _, err := c.Session(ctx, last, now); err != nil {
+		t.Fatal(err)
+	}
+	if f.reads != reads {
+		t.Fatalf("the newest session was read from the store again: it should still be cached")
 	}
 }
