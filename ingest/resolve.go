@@ -37,6 +37,7 @@ type CachedResolver struct {
 	mu      sync.Mutex
 	found   map[string]string
 	missing map[string]time.Time // imsi → when the negative answer expires
+	swept   time.Time            // when expired negative answers were last dropped
 }
 
 var _ ICCIDResolver = (*CachedResolver)(nil)
@@ -88,12 +89,28 @@ func (c *CachedResolver) ICCIDByIMSI(ctx context.Context, imsi string) (string, 
 		return iccid, nil
 	case errors.Is(err, provisioning.ErrSIMNotFound):
 		c.mu.Lock()
+		c.sweepMissing(now)
 		evict(c.missing, c.size)
 		c.missing[imsi] = now.Add(c.ttl)
 		c.mu.Unlock()
 		return "", provisioning.ErrSIMNotFound
 	}
 	return "", err
+}
+
+// sweepMissing drops the negative answers that have expired, at most once a
+// TTL: a feed that keeps sending IMSIs unknown to the inventory would
+// otherwise fill the cache with them up to Size. c.mu is held.
+func (c *CachedResolver) sweepMissing(now time.Time) {
+	if now.Sub(c.swept) < c.ttl {
+		return
+	}
+	c.swept = now
+	for imsi, exp := range c.missing {
+		if !now.Before(exp) {
+			delete(c.missing, imsi)
+		}
+	}
 }
 
 // evict drops arbitrary entries of m until it has room for one more.
