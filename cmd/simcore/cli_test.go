@@ -54,6 +54,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"usage bad date", []string{"usage", "8944100000000000075", "--from", "yesterday"}, isUsage, ""},
 		{"gen without kind", []string{"gen"}, isUsage, ""},
 		{"bad log level", []string{"migrate", "--log-level", "loud"}, isUsage, ""},
+		{"no RADIUS sessions kept", []string{"ingest", "--radius-addr", "127.0.0.1:0", "--radius-sessions", "0"}, usageNaming("--radius-sessions 0"), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

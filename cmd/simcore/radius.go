@@ -32,6 +32,7 @@ type radiusFlags struct {
 	clientsFile string
 	wal         bool
 	walReplay   time.Duration
+	sessions    int
 }
 
 func (c *cmdEnv) radiusFlags(rf *radiusFlags, defAddr string) {
@@ -43,6 +44,8 @@ func (c *cmdEnv) radiusFlags(rf *radiusFlags, defAddr string) {
 		"answer RADIUS once records are fsynced to a write-ahead log in the spool directory, which the spool then stores; false answers only after the ClickHouse insert (needs a spool)")
 	c.dur(&rf.walReplay, "radius-wal-replay", "SIMCORE_RADIUS_WAL_REPLAY", 30*time.Minute,
 		"at start, rebuild RADIUS session marks from the write-ahead log segments of this window (longer than the NASes' interim interval)")
+	c.num(&rf.sessions, "radius-sessions", "SIMCORE_RADIUS_SESSIONS", iradius.DefaultMaxSessions,
+		"RADIUS sessions whose counters are kept, about 250 bytes each; more than are updated within an interim interval, or an evicted session's next update counts its usage again (simcore_radius_sessions_evicted_total{state=\"active\"})")
 }
 
 // radiusReceiver is the RADIUS accounting server and, when it answers from
@@ -60,7 +63,7 @@ type radiusReceiver struct {
 // sink is the write-ahead log in that directory (recovered, and the
 // session marks rebuilt from its recent segments); otherwise the pipeline.
 func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, rf *radiusFlags, auth *radiusAuth, spool string) (*radiusReceiver, error) {
-	cfg := iradius.Config{Addr: rf.addr, Secret: auth.secret, Clients: auth.clients, Log: log, Registry: reg}
+	cfg := iradius.Config{Addr: rf.addr, Secret: auth.secret, Clients: auth.clients, Log: log, Registry: reg, MaxSessions: rf.sessions}
 	if auth.clients != nil {
 		log.Info("radius clients", "file", auth.file, "clients", auth.clients.Len())
 		warnOpenClients(log, auth.file, auth.mode)
@@ -126,6 +129,9 @@ type radiusAuth struct {
 // none is set. A clients file with a shared secret, or a mistake in the
 // file, is a usage error. Secrets are never logged.
 func (c *cmdEnv) radiusAuth(rf *radiusFlags) (*radiusAuth, error) {
+	if rf.sessions < 1 {
+		return nil, usagef("--radius-sessions %d: want 1 or more", rf.sessions)
+	}
 	if rf.clientsFile == "" {
 		secret, err := c.radiusSecret(rf)
 		if err != nil || secret == nil {

@@ -72,7 +72,8 @@
 // recent segments into it), so the next update is measured from where the
 // session stood and a retransmission adds nothing.
 //
-// Limits. Marks live in a bounded LRU (Config.MaxSessions). When a session's
+// Limits. Marks live in a bounded LRU (Config.MaxSessions); evictions are
+// counted by what the session was (stopped, idle, active). When a session's
 // mark is evicted, or it was not restored after a restart (its last update
 // is older than the replayed window, or the Sink keeps no log), the next
 // update of that session is measured from zero: a retransmission of an

@@ -27,10 +27,21 @@ const (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  prometheus.Histogram
+	sessions prometheus.GaugeFunc // read from the marks at each scrape
+	evicted  *prometheus.CounterVec
 }
 
-func newMetrics() metrics {
-	return metrics{
+// newMetrics makes the server's metrics and has m count its evictions.
+func newMetrics(m *marks) metrics {
+	met := metrics{
+		sessions: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "simcore_radius_sessions",
+			Help: "Sessions whose high-water marks are kept (at most --radius-sessions).",
+		}, func() float64 { return float64(m.len()) }),
+		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "simcore_radius_sessions_evicted_total",
+			Help: "Sessions whose high-water marks were evicted to make room (--radius-sessions), by what the session was: stopped, idle (no update for an hour: most likely a lost Stop) or active (its next update counts its usage again: raise --radius-sessions).",
+		}, []string{"state"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simcore_radius_requests_total",
 			Help: "RADIUS requests received, by accounting type and outcome.",
@@ -41,10 +52,16 @@ func newMetrics() metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 	}
+	byState := map[string]prometheus.Counter{}
+	for _, st := range []string{evictedStopped, evictedIdle, evictedActive} {
+		byState[st] = met.evicted.WithLabelValues(st) // each series from the start
+	}
+	m.evicted = func(state string) { byState[state].Inc() }
+	return met
 }
 
 func (m metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.requests, m.latency} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.sessions, m.evicted} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

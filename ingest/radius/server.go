@@ -39,8 +39,11 @@ type Config struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer // nil: metrics are not registered
 
-	// MaxSessions bounds the sessions whose high-water marks are kept;
-	// 0 means DefaultMaxSessions.
+	// MaxSessions bounds the sessions whose high-water marks are kept
+	// (about 250 bytes each), the least recently updated evicted first;
+	// 0 means DefaultMaxSessions. It must exceed the sessions updated
+	// within an interim interval: an active session evicted counts its
+	// usage again at its next update (simcore_radius_sessions_evicted_total).
 	MaxSessions int
 }
 
@@ -110,8 +113,8 @@ func New(cfg Config, sink Sink) (*Server, error) {
 		log:    cfg.Log,
 		sink:   sink,
 		marks:  newMarks(orDefault(cfg.MaxSessions, DefaultMaxSessions)),
-		met:    newMetrics(),
 	}
+	s.met = newMetrics(s.marks)
 	s.clients.Store(cfg.Clients)
 	if s.addr == "" {
 		s.addr = "127.0.0.1:1813"

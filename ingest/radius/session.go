@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"layeh.com/radius/rfc2866"
@@ -27,6 +28,10 @@ type mark struct {
 	sessionS uint32
 	in, out  uint64
 	seq      uint32 // records emitted for the session
+
+	// Read when the mark is evicted, without mu.
+	stopped atomic.Bool  // a Stop of the session was accepted
+	last    atomic.Int64 // when an update last moved the mark, Unix seconds
 }
 
 // marks is a bounded LRU of session high-water marks.
@@ -35,7 +40,24 @@ type marks struct {
 	max   int
 	order *list.List // of *mark, most recent first
 	byKey map[string]*list.Element
+
+	// evicted is told of each mark evicted, by what its session was:
+	// evictedStopped, evictedIdle or evictedActive. nil: not told.
+	evicted func(state string)
 }
+
+// What an evicted mark's session was: stopped; idle (no update for
+// idleAfter: most likely a Stop that never came); active (its next update
+// is measured from zero and counts the session's usage again).
+const (
+	evictedStopped = "stopped"
+	evictedIdle    = "idle"
+	evictedActive  = "active"
+)
+
+// idleAfter is how long without an update makes an evicted session idle
+// rather than active: longer than any interim interval NASes are set to.
+const idleAfter = time.Hour
 
 func newMarks(max int) *marks {
 	return &marks{max: max, order: list.New(), byKey: make(map[string]*list.Element)}
@@ -55,7 +77,19 @@ func (m *marks) get(key string) *mark {
 	for m.order.Len() > m.max {
 		last := m.order.Back()
 		m.order.Remove(last)
-		delete(m.byKey, last.Value.(*mark).key)
+		old := last.Value.(*mark)
+		delete(m.byKey, old.key)
+		if m.evicted == nil {
+			continue
+		}
+		switch {
+		case old.stopped.Load():
+			m.evicted(evictedStopped)
+		case time.Since(time.Unix(old.last.Load(), 0)) >= idleAfter:
+			m.evicted(evictedIdle)
+		default:
+			m.evicted(evictedActive)
+		}
 	}
 	return mk
 }
@@ -109,6 +143,10 @@ func (mk *mark) commit(ev *event) {
 	mk.in = max(mk.in, ev.in)
 	mk.out = max(mk.out, ev.out)
 	mk.seq++
+	mk.last.Store(ev.at.Unix())
+	if ev.status == rfc2866.AcctStatusType_Value_Stop {
+		mk.stopped.Store(true)
+	}
 }
 
 // recordID names the cumulative state ev brings its session to, so a
@@ -174,5 +212,6 @@ func (s *Server) RestoreMark(recordID string, sequence uint32) bool {
 	mk.in = max(mk.in, in)
 	mk.out = max(mk.out, out)
 	mk.seq = max(mk.seq, sequence)
+	mk.last.Store(time.Now().Unix())
 	return true
 }
