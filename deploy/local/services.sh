@@ -5,7 +5,9 @@
 #   deploy/local/services.sh down     stop the instances this script started
 #   deploy/local/services.sh status   print each service's state; exit 0 only if all are up
 #
-# Everything listens on 127.0.0.1 only and keeps its data under <checkout>/.run/.
+# Everything listens on 127.0.0.1 only and keeps its data under <checkout>/.run/
+# (PostgreSQL's under the postgres user's home, named in .run/postgres-dir, when
+# that user cannot reach the checkout: one in /root, which is 0700).
 # After `up`, `. .run/env` exports the SIMCORE_* connection settings.
 # `up` also installs the test peers (radclient) and fetches promtool into
 # .run/tools for the alert-rule tests.
@@ -40,10 +42,21 @@ REDIS_PORT="${SIMCORE_REDIS_PORT:-${SAVED_REDIS_PORT:-16379}}"
 CH_TCP_PORT="${SIMCORE_CH_TCP_PORT:-${SAVED_CH_TCP_PORT:-19000}}"
 CH_HTTP_PORT="${SIMCORE_CH_HTTP_PORT:-${SAVED_CH_HTTP_PORT:-18123}}"
 
-PG_DIR="$RUN/postgres"
-PG_DATA="$PG_DIR/data"
-PG_SOCK="$PG_DIR/sock"
-PG_LOG="$PG_DIR/log"
+# PostgreSQL's files live in .run/postgres, or, when the postgres OS user cannot
+# reach the checkout (one in /root, which is 0700), in a directory under that
+# user's home named after the checkout, recorded in .run/postgres-dir.
+PG_DIR_FILE="$RUN/postgres-dir"
+pg_set_dir() {
+	PG_DIR=$1
+	PG_DATA="$PG_DIR/data"
+	PG_SOCK="$PG_DIR/sock"
+	PG_LOG="$PG_DIR/log"
+}
+pg_set_dir "$RUN/postgres"
+if [ -s "$PG_DIR_FILE" ]; then
+	IFS= read -r saved_pg_dir <"$PG_DIR_FILE" || true
+	[ -z "${saved_pg_dir:-}" ] || pg_set_dir "$saved_pg_dir"
+fi
 
 REDIS_DIR="$RUN/redis"
 REDIS_PID="$REDIS_DIR/redis.pid"
@@ -150,6 +163,8 @@ ensure_packages() {
 	command -v clickhouse-client >/dev/null || missing+=(clickhouse-client)
 	# Test peers: the real RADIUS client the accounting tests drive.
 	command -v radclient >/dev/null || missing+=(freeradius-utils)
+	# `go test -race` needs cgo, and Go turns cgo off when it finds no C compiler.
+	command -v gcc >/dev/null || missing+=(gcc libc6-dev)
 	((${#missing[@]} == 0)) && return 0
 	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 	log "installing ${missing[*]} (apt-get)"
@@ -243,8 +258,25 @@ as_postgres() {
 	(cd / && closefds_exec runuser -u postgres -- "$@")
 }
 
-# pg_prepare_dirs: .run/postgres owned by postgres and reachable by it.
+# pg_choose_dir: once per checkout, move PostgreSQL's directory out of a
+# checkout the postgres OS user cannot traverse into (its home, usually
+# /var/lib/postgresql), rather than fail or loosen the permissions of /root.
+pg_choose_dir() {
+	[ ! -s "$PG_DIR_FILE" ] || return 0
+	mkdir -p "$RUN"
+	chmod o+x "$RUN"
+	as_postgres test -x "$RUN" && return 0
+	local home
+	home="$(getent passwd postgres | cut -d: -f6)"
+	[ -n "$home" ] && as_postgres test -w "$home" || return 0 # pg_prepare_dirs explains
+	pg_set_dir "$home/simcore-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+	printf '%s\n' "$PG_DIR" >"$PG_DIR_FILE"
+	log "postgres: the postgres OS user cannot reach $RUN; keeping its data in $PG_DIR"
+}
+
+# pg_prepare_dirs: PostgreSQL's directory owned by postgres and reachable by it.
 pg_prepare_dirs() {
+	pg_choose_dir
 	mkdir -p "$PG_DIR" "$PG_SOCK"
 	touch "$PG_LOG"
 	chown postgres:postgres "$PG_DIR" "$PG_SOCK" "$PG_LOG"
