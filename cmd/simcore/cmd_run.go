@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/simcore/simcore/ingest"
@@ -236,7 +238,14 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 		dp := &demoProvisioning{p: prov, every: f.demoEvery, log: log, nextSIM: demoSubscriptions, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
 		extra = append(extra, dp.run)
 		fmt.Fprintf(c.io.out, "  demo provisioning: a request every %s to %d demo lines; try: bin/simcore provision voicemail %s on --language he\n", f.demoEvery, demoSubscriptions, demoMSISDN(1))
-		d := &demoTraffic{spool: f.spool, every: f.demoEvery, log: log}
+		d := &demoTraffic{spool: f.spool, every: f.demoEvery, log: log, barred: func(ctx context.Context) (map[string]bool, error) {
+			subs, err := prov.store.BarredSubscriptions(ctx)
+			barred := make(map[string]bool, len(subs))
+			for _, s := range subs {
+				barred[s.ICCID] = true
+			}
+			return barred, err
+		}}
 		fmt.Fprintf(c.io.out, "  demo traffic:     a CDR file every %s; try: bin/simcore usage %s --by day\n", f.demoEvery, demoICCID(7))
 		extra = append(extra, d.run)
 	}
@@ -255,6 +264,10 @@ type demoTraffic struct {
 	every time.Duration
 	log   *slog.Logger
 	n     int
+	// barred returns the ICCIDs whose mobile data is barred: a network
+	// carries no data for them, so the demo's files have none either (nil:
+	// no line is barred).
+	barred func(context.Context) (map[string]bool, error)
 }
 
 const demoSIMs = 200
@@ -273,7 +286,7 @@ func (d *demoTraffic) run(ctx context.Context) error {
 	t := time.NewTicker(d.every)
 	defer t.Stop()
 	for {
-		if err := d.drop(); err != nil {
+		if err := d.drop(ctx); err != nil {
 			d.log.Warn("demo traffic", "err", err)
 		}
 		select {
@@ -284,29 +297,53 @@ func (d *demoTraffic) run(ctx context.Context) error {
 	}
 }
 
-func (d *demoTraffic) drop() error {
+func (d *demoTraffic) drop(ctx context.Context) error {
 	d.n++
 	now := time.Now().UTC()
 	name := fmt.Sprintf("demo-%s-%04d.csv", now.Format("20060102T150405"), d.n)
-	tmp := filepath.Join(d.spool, "."+name)
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriter(f)
-	_, err = ingest.GenerateCSV(bw, ingest.GenConfig{
+	var buf bytes.Buffer
+	_, err := ingest.GenerateCSV(&buf, ingest.GenConfig{
 		Records: 2000, SIMs: demoSIMs, Seed: now.UnixNano(), Start: now.Add(-30 * time.Hour), Days: 1,
 		DupRate: 0.02, BadRate: 0.005, NodeID: "demo-" + now.Format("20060102T150405.000000"),
 	})
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		return err
+	}
+	out := buf.Bytes()
+	if d.barred != nil {
+		barred, err := d.barred(ctx)
+		if err != nil {
+			return fmt.Errorf("barred lines: %w", err)
+		}
+		out = withoutBarredData(out, barred)
+	}
+	tmp := filepath.Join(d.spool, "."+name)
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
 		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(d.spool, name))
 }
+
+// withoutBarredData drops from a file `simcore gen cdrs` made the data
+// records of the ICCIDs in barred; every other line stays as it is.
+func withoutBarredData(file []byte, barred map[string]bool) []byte {
+	if len(barred) == 0 {
+		return file
+	}
+	typeCol, iccidCol := slices.Index(genColumns, "type"), slices.Index(genColumns, "iccid")
+	out := make([]byte, 0, len(file))
+	for i, line := range bytes.SplitAfter(file, []byte("\n")) {
+		if i > 0 {
+			f := strings.Split(strings.TrimSuffix(string(line), "\n"), ",")
+			if len(f) > max(typeCol, iccidCol) && f[typeCol] == metering.TypeData.String() && barred[f[iccidCol]] {
+				continue
+			}
+		}
+		out = append(out, line...)
+	}
+	return out
+}
+
+// genColumns are the columns of `simcore gen cdrs`.
+var genColumns = strings.Split(ingest.GenHeader, ",")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simcore/simcore/ingest"
 	"github.com/simcore/simcore/internal/testenv"
 	mpg "github.com/simcore/simcore/metering/postgres"
 	"github.com/simcore/simcore/netsim/hlr"
@@ -123,5 +125,47 @@ func TestDemoKeepsImportedCatalogue(t *testing.T) {
 	}
 	if v != 2 || newest != 2 {
 		t.Fatalf("after the restart the catalogue in force is version %d (seed said %d), want the imported version 2", newest, v)
+	}
+}
+
+// TestDemoTrafficSkipsBarredData: a line whose data rating barred gets no
+// more data records from the demo's traffic, as on a network, while its
+// calls and SMS, and every other line, stay. The demo used to charge a
+// barred pay-as-you-go line on, so a top-up could not lift its bar.
+func TestDemoTrafficSkipsBarredData(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := ingest.GenerateCSV(&buf, ingest.GenConfig{Records: 3000, SIMs: 4, Seed: 7, Start: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Days: 1, DupRate: 0.02, BadRate: 0.01}); err != nil {
+		t.Fatal(err)
+	}
+	barred := map[string]bool{demoICCID(1): true, demoICCID(2): true}
+	type count struct{ barredData, barredOther, rest int }
+	tally := func(file []byte) count {
+		var c count
+		for _, line := range strings.Split(strings.TrimSpace(string(file)), "\n")[1:] {
+			f := strings.Split(line, ",")
+			switch {
+			case len(f) > 3 && barred[f[3]] && f[2] == "data":
+				c.barredData++
+			case len(f) > 3 && barred[f[3]]:
+				c.barredOther++
+			default:
+				c.rest++
+			}
+		}
+		return c
+	}
+	before := tally(buf.Bytes())
+	if before.barredData == 0 || before.barredOther == 0 || before.rest == 0 {
+		t.Fatalf("the generated file lacks a case: %+v", before)
+	}
+	out := withoutBarredData(buf.Bytes(), barred)
+	if !strings.HasPrefix(string(out), ingest.GenHeader+"\n") {
+		t.Fatalf("the header is gone: %q", out[:min(len(out), 200)])
+	}
+	if after := tally(out); after != (count{0, before.barredOther, before.rest}) {
+		t.Errorf("after the filter %+v, want no data of barred lines and the rest as before %+v", after, before)
+	}
+	if got := withoutBarredData(buf.Bytes(), nil); !bytes.Equal(got, buf.Bytes()) {
+		t.Error("with no line barred the file changed")
 	}
 }
