@@ -212,7 +212,11 @@ func provisionStatus(ctx context.Context, c *cmdEnv, p *provStack, id string, wa
 // provisionQueue prints the task queue's counts and, for archived > 0, its
 // last archived tasks. It needs Redis only: the queue is all it reads.
 func provisionQueue(ctx context.Context, c *cmdEnv, pc *provConfig, archived int) error {
-	insp := wasynq.NewInspector(c.redisOpt(pc))
+	ro, err := c.redisOpt(pc)
+	if err != nil {
+		return err
+	}
+	insp := wasynq.NewInspector(ro)
 	defer insp.Close()
 	counts, err := insp.Counts(ctx)
 	if err != nil {

@@ -26,8 +26,11 @@ type commonConfig struct {
 	// redisUser and redisPassword authenticate to Redis (AUTH, or an ACL
 	// user); empty for a Redis without them.
 	redisUser, redisPassword string
-	opsAddr                  string
-	shutdownTimeout          time.Duration
+	// redisTLS and clickhouseTLS say whether and how to reach those
+	// stores over TLS (off by default: loopback and private networks).
+	redisTLS, clickhouseTLS tlsClient
+	opsAddr                 string
+	shutdownTimeout         time.Duration
 }
 
 // str registers a string flag whose default comes from the environment.
@@ -149,6 +152,7 @@ func (c *cmdEnv) clickhouseFlags() {
 	// Credentials have no flags (a flag's value shows in ps).
 	c.common.clickhouseUser = c.getenv("SIMCORE_CLICKHOUSE_USER")
 	c.common.clickhousePassword = c.secret("SIMCORE_CLICKHOUSE_PASSWORD")
+	c.tlsFlags(&c.common.clickhouseTLS, "clickhouse", "SIMCORE_CLICKHOUSE", "ClickHouse")
 }
 
 func (c *cmdEnv) postgresFlags() {
@@ -160,6 +164,7 @@ func (c *cmdEnv) redisFlags() {
 	// Credentials have no flags (a flag's value shows in ps).
 	c.common.redisUser = c.getenv("SIMCORE_REDIS_USERNAME")
 	c.common.redisPassword = c.secret("SIMCORE_REDIS_PASSWORD")
+	c.tlsFlags(&c.common.redisTLS, "redis", "SIMCORE_REDIS", "Redis")
 }
 
 func (c *cmdEnv) serviceFlags(defaultOps string) {

@@ -88,9 +88,13 @@ func (m *meteringStack) close() {
 	}
 }
 
-func (c *cmdEnv) chConfig() chstore.Config {
+func (c *cmdEnv) chConfig() (chstore.Config, error) {
+	tc, err := c.common.clickhouseTLS.config(c.common.clickhouseAddr)
+	if err != nil {
+		return chstore.Config{}, err
+	}
 	return chstore.Config{Addr: c.common.clickhouseAddr, Database: c.common.clickhouseDB,
-		Username: c.common.clickhouseUser, Password: c.common.clickhousePassword}
+		Username: c.common.clickhouseUser, Password: c.common.clickhousePassword, TLS: tc}, nil
 }
 
 // migrateAll applies every store's migrations.
@@ -179,15 +183,22 @@ func (c *cmdEnv) migrateClickHouse(ctx context.Context) (int64, error) {
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(chMigrateLock)); err != nil {
 		return 0, fmt.Errorf("clickhouse migration lock: %w", err)
 	}
-	return chstore.Migrate(ctx, c.chConfig())
+	cfg, err := c.chConfig()
+	if err != nil {
+		return 0, err
+	}
+	return chstore.Migrate(ctx, cfg)
 }
 
 // openMetering connects to ClickHouse and PostgreSQL. With a pipeline config
 // it also builds the writer (loading the dedupe keys) and the pipeline.
 func (c *cmdEnv) openMetering(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, ic *ingestConfig) (*meteringStack, error) {
 	m := &meteringStack{}
-	var err error
-	if m.ch, err = chstore.Open(ctx, c.chConfig()); err != nil {
+	cfg, err := c.chConfig()
+	if err != nil {
+		return nil, err
+	}
+	if m.ch, err = chstore.Open(ctx, cfg); err != nil {
 		return nil, err
 	}
 	m.reader = chstore.NewReader(m.ch)

@@ -96,8 +96,12 @@ func loopbackHost(host string) bool {
 }
 
 // redisOpt is the Redis of the task queue, as asynq takes it.
-func (c *cmdEnv) redisOpt(pc *provConfig) hq.RedisClientOpt {
-	return hq.RedisClientOpt{Addr: c.common.redisAddr, Username: c.common.redisUser, Password: c.common.redisPassword, DB: pc.redisDB}
+func (c *cmdEnv) redisOpt(pc *provConfig) (hq.RedisClientOpt, error) {
+	tc, err := c.common.redisTLS.config(c.common.redisAddr)
+	if err != nil {
+		return hq.RedisClientOpt{}, err
+	}
+	return hq.RedisClientOpt{Addr: c.common.redisAddr, Username: c.common.redisUser, Password: c.common.redisPassword, DB: pc.redisDB, TLSConfig: tc}, nil
 }
 
 func (pc *provConfig) hasher() (*provisioning.ActivationHasher, error) {
@@ -155,16 +159,18 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 			}
 		}
 	}
-	var err error
+	ro, err := c.redisOpt(pc)
+	if err != nil {
+		return nil, err
+	}
 	if p.pool, err = openPool(ctx, c.common.postgresURL, ppg.DefaultMaxConns); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	p.cleanup = append(p.cleanup, p.pool.Close)
 	p.store = ppg.New(p.pool)
-	p.queue = wasynq.NewQueue(c.redisOpt(pc))
+	p.queue = wasynq.NewQueue(ro)
 	p.cleanup = append(p.cleanup, func() { p.queue.Close() })
-	ro := c.redisOpt(pc)
-	p.rdb = redis.NewClient(&redis.Options{Addr: ro.Addr, Username: ro.Username, Password: ro.Password, DB: ro.DB})
+	p.rdb = redis.NewClient(&redis.Options{Addr: ro.Addr, Username: ro.Username, Password: ro.Password, DB: ro.DB, TLSConfig: ro.TLSConfig})
 	p.cleanup = append(p.cleanup, func() { p.rdb.Close() })
 	p.svc = &provisioning.Service{Store: p.store, Queue: p.queue, SMSFrom: pc.smsFrom, VoicemailLanguage: provisioning.IsVoicemailLanguage}
 	if !network {
@@ -187,7 +193,7 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 		p.close()
 		return nil, err
 	}
-	p.worker, err = wasynq.NewWorker(wasynq.Config{Redis: c.redisOpt(pc), Service: p.svc, Mailer: p.mailer, Concurrency: pc.concurrency, Fetchers: pc.fetchers,
+	p.worker, err = wasynq.NewWorker(wasynq.Config{Redis: ro, Service: p.svc, Mailer: p.mailer, Concurrency: pc.concurrency, Fetchers: pc.fetchers,
 		ShutdownTimeout: c.common.shutdownTimeout, Log: log, Registry: reg})
 	if err != nil {
 		p.close()

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"regexp"
@@ -18,6 +19,9 @@ type Config struct {
 	Username    string
 	Password    string
 	DialTimeout time.Duration
+	// TLS, when not nil, is how the connection is secured (ClickHouse's
+	// tcp_port_secure, 9440 by convention).
+	TLS *tls.Config
 }
 
 var dbName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
@@ -51,6 +55,7 @@ func (c Config) options(database string) *ch.Options {
 		ConnMaxLifetime:  time.Hour,
 		ReadTimeout:      5 * time.Minute,
 		ConnOpenStrategy: ch.ConnOpenInOrder,
+		TLS:              c.TLS,
 	}
 }
 
