@@ -145,3 +145,29 @@ func TestSIMsImportDuplicateNamesLine(t *testing.T) {
 		}
 	}
 }
+
+// TestActivationKeyNotHexHidesKey: a SIMCORE_ACTIVATION_KEY that is not
+// hex is a usage error that says what is wrong without showing any of the
+// key. encoding/hex's error quoted the offending character, a piece of the
+// secret, on stderr and in the journal.
+func TestActivationKeyNotHexHidesKey(t *testing.T) {
+	t.Parallel()
+	csv := filepath.Join(t.TempDir(), "sims.csv")
+	if err := os.WriteFile(csv, []byte("iccid,imsi,activation_code\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, key, want string }{
+		{"a character that is not a hex digit", "00112233445566778899aabbccddeeQ7", "not a hex digit"},
+		{"an odd number of digits", "00112233445566778899aabbccddeef", "odd number"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, err := runCLI(context.Background(), map[string]string{"SIMCORE_ACTIVATION_KEY": tt.key}, "sims", "import", csv)
+			if !isUsage(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want a usage error saying %q", err, tt.want)
+			}
+			if strings.Contains(err.Error()+errOut, "Q") || strings.Contains(err.Error()+errOut, "eef") {
+				t.Fatalf("the error shows part of the key: %v\n%s", err, errOut)
+			}
+		})
+	}
+}

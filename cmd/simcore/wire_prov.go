@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -107,7 +108,12 @@ func (c *cmdEnv) redisOpt(pc *provConfig) (hq.RedisClientOpt, error) {
 func (pc *provConfig) hasher() (*provisioning.ActivationHasher, error) {
 	key, err := hex.DecodeString(pc.activationKey)
 	if err != nil {
-		return nil, usagef("SIMCORE_ACTIVATION_KEY is not hex: %v", err)
+		// hex's own errors quote the offending character: a piece of the
+		// secret. Say what is wrong without it.
+		if errors.Is(err, hex.ErrLength) {
+			return nil, usagef("SIMCORE_ACTIVATION_KEY is not hex: it has an odd number of digits")
+		}
+		return nil, usagef("SIMCORE_ACTIVATION_KEY is not hex: it holds a character that is not a hex digit")
 	}
 	return provisioning.NewActivationHasher(key)
 }
