@@ -313,9 +313,22 @@ func (s *Spool) retryMove(name string, u unmovedFile) bool {
 
 func (s *Spool) move(u unmovedFile, name string) error {
 	dst := uniquePath(filepath.Join(s.Dir, u.to, name))
-	_ = os.WriteFile(dst+u.ext, u.note, 0o644)
+	// The summary goes first, so that whoever watches done/ finds it
+	// with the file. It is a copy of what the log says of the file, so a
+	// failure to write it (a full disk) does not keep the file in the
+	// spool; it is reported once the file has moved (a failed move is
+	// retried, summary and all).
+	noteErr := os.WriteFile(dst+u.ext, u.note, 0o644)
+	if noteErr != nil {
+		if fi, err := os.Lstat(dst + u.ext); err == nil && fi.Mode().IsRegular() {
+			_ = os.Remove(dst + u.ext) // a partial summary would mislead
+		}
+	}
 	if err := s.renameFile(filepath.Join(s.Dir, name), dst); err != nil {
 		return fmt.Errorf("spool move %s to %s: %w", name, u.to, err)
+	}
+	if noteErr != nil {
+		s.Log.Warn("spool summary not written; the file was moved, and its log line says what the summary would", "file", name, "to", u.to, "err", noteErr)
 	}
 	if u.to == "done" {
 		// Retention counts from now, not from when the feed wrote the

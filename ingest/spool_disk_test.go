@@ -89,3 +89,31 @@ func TestSpoolMoveFailureRetriesTheMoveNotTheIngest(t *testing.T) {
 		t.Errorf("spool still holds %d entries, want done/ and rejected/ only", len(ents))
 	}
 }
+
+// A summary that cannot be written beside a stored file (a full disk
+// fails the write after the data file's rename would still succeed) was
+// dropped without a word: the operator found no summary and no reason.
+// The file is still moved (its records are stored), and the failure is
+// logged with the file's counts, which the summary would have held.
+func TestSpoolSummaryWriteFailureIsLogged(t *testing.T) {
+	p := reviewPipeline(t)
+	dir := t.TempDir()
+	writeSettled(t, filepath.Join(dir, "s.csv"), "record_id,type,iccid,start_time\n"+
+		"s1,data,"+testICCID+","+recentStart()+"\n", time.Minute)
+	// Something in the way of the summary: the write fails as ENOSPC would.
+	if err := os.MkdirAll(filepath.Join(dir, "done", "s.csv.summary.json"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	sp := &Spool{Dir: dir, Pipeline: p, Log: slog.New(slog.NewTextHandler(&logs, nil)), Settle: time.Millisecond}
+	if n, err := sp.ScanOnce(context.Background()); err != nil || n != 1 {
+		t.Fatalf("ScanOnce = %d, %v; want the file ingested and moved", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "done", "s.csv")); err != nil {
+		t.Fatalf("s.csv not in done/: %v", err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "summary") || !strings.Contains(out, "s.csv") || !strings.Contains(out, "stored=1") {
+		t.Fatalf("no warning naming the unwritten summary of s.csv with its counts:\n%s", out)
+	}
+}
