@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -25,71 +19,6 @@ import (
 	chstore "github.com/simcore/simcore/metering/clickhouse"
 	ppg "github.com/simcore/simcore/provisioning/postgres"
 )
-
-// testPKI writes, into a new directory, a CA (ca.pem), a server
-// certificate for 127.0.0.1 (server.pem, server-key.pem) and a client
-// certificate (client.pem, client-key.pem) it signs, and a second,
-// unrelated CA (other-ca.pem).
-func testPKI(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	write := func(name, typ string, der []byte) {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeKey := func(name string, k *ecdsa.PrivateKey) {
-		der, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(name, "EC PRIVATE KEY", der)
-	}
-	serial := int64(1)
-	newCA := func(name string) (*x509.Certificate, *ecdsa.PrivateKey) {
-		k := newKey()
-		serial++
-		tpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-		der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, k
-	}
-	issue := func(name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage, ips []net.IP) {
-		k := newKey()
-		serial++
-		tpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips}
-		der, err := x509.CreateCertificate(rand.Reader, tpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(name+".pem", "CERTIFICATE", der)
-		writeKey(name+"-key.pem", k)
-	}
-	ca, caKey := newCA("simcore test CA")
-	write("ca.pem", "CERTIFICATE", ca.Raw)
-	issue("server", ca, caKey, x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
-	issue("client", ca, caKey, x509.ExtKeyUsageClientAuth, nil)
-	other, _ := newCA("another CA")
-	write("other-ca.pem", "CERTIFICATE", other.Raw)
-	return dir
-}
 
 // startTLSRedis runs a redis-server of the test's own on 127.0.0.1 that
 // speaks TLS only and requires a client certificate from pki's CA, as a
@@ -173,7 +102,7 @@ func startTLSRedis(t *testing.T, pki string) string {
 func TestRedisTLS(t *testing.T) {
 	t.Parallel()
 	ctx := testenv.Context(t, 2*time.Minute)
-	pki := testPKI(t)
+	pki := testenv.PKI(t)
 	addr := startTLSRedis(t, pki)
 	url := testenv.Postgres(t, "provisioning", ppg.MigrationsVersion(), ppg.Migrate)
 	_, _ = addTestLine(ctx, t, url, 1, demoMSISDN(1), "tls")
@@ -311,7 +240,7 @@ func startTLSProxy(t *testing.T, pki, target string) (string, *atomic.Int64) {
 func TestClickHouseTLS(t *testing.T) {
 	t.Parallel()
 	ctx := testenv.Context(t, 2*time.Minute)
-	pki := testPKI(t)
+	pki := testenv.PKI(t)
 	proxy, handshakes := startTLSProxy(t, pki, testenv.ClickHouseAddr(t))
 	ch := chstore.Config{Addr: testenv.ClickHouseAddr(t), Database: testenv.UniqueName("t_tls_")}
 	t.Cleanup(func() { _ = chstore.DropDatabase(context.Background(), ch) })
@@ -341,5 +270,36 @@ func TestClickHouseTLS(t *testing.T) {
 	delete(env, "SIMCORE_CLICKHOUSE_TLS")
 	if _, _, err := runCLI(ctx, env, "usage", demoICCID(1), "--json"); !isUsage(err) || !strings.Contains(err.Error(), "--clickhouse-tls-ca is set but TLS is off") {
 		t.Fatalf("a CA with TLS off: %v, want a usage error", err)
+	}
+}
+
+// TestTLSSettingsThatCannotWork: TLS files given for a peer reached
+// without TLS are usage errors (exit 2), found before anything is
+// opened, not silently ignored.
+func TestTLSSettingsThatCannotWork(t *testing.T) {
+	t.Parallel()
+	pki := testenv.PKI(t)
+	ca := filepath.Join(pki, "ca.pem")
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"an SMSC CA with TLS off", map[string]string{"SIMCORE_SMSC_TLS_CA": ca}, "--smsc-tls-ca is set but TLS is off: add --smsc-tls"},
+		{"an SMSC certificate without its key", map[string]string{"SIMCORE_SMSC_TLS": "true", "SIMCORE_SMSC_TLS_CERT": filepath.Join(pki, "client.pem")}, "--smsc-tls-cert and --smsc-tls-key go together"},
+		{"a gateway CA for an http:// gateway", map[string]string{"SIMCORE_GATEWAY_TLS_CA": ca}, "--gateway-tls-ca is set but TLS is off: the gateway URL is not https://"},
+		{"a gateway CA file that holds no certificate", map[string]string{"SIMCORE_GATEWAY_URL": "https://127.0.0.1:8443", "SIMCORE_GATEWAY_TLS_CA": filepath.Join(pki, "client-key.pem")}, "no PEM certificate"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"SIMCORE_ACTIVATION_KEY": "00112233445566778899aabbccddeeff", "SIMCORE_OPS_ADDR": "127.0.0.1:0"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			_, _, err := runCLI(testenv.Context(t, time.Minute), env, "worker")
+			if !isUsage(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want a usage error saying %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"os"
 )
@@ -18,18 +19,34 @@ type tlsClient struct {
 	ca, cert, key  string // PEM files; empty: system roots, no client certificate
 	serverName     string // empty: the host of the address
 	flag, envStore string // "redis", "SIMCORE_REDIS": for messages
+	switchHint     string // how TLS is turned on, when not by --NAME-tls
 }
 
 // tlsFlags registers --NAME-tls, --NAME-tls-ca, --NAME-tls-cert,
 // --NAME-tls-key and --NAME-tls-server-name (SIMCORE_STORE_TLS...). The
 // key file is a path, not a secret; its contents are never printed.
 func (c *cmdEnv) tlsFlags(t *tlsClient, name, envStore, what string) {
-	t.flag, t.envStore = name, envStore
 	c.boolean(&t.on, name+"-tls", envStore+"_TLS", false, "connect to "+what+" over TLS, verifying its certificate")
+	c.tlsFileFlags(t, name, envStore, what)
+}
+
+// tlsFileFlags registers the flags of tlsFlags but the switch, for a peer
+// whose address says whether it takes TLS (an https:// URL); the caller
+// sets t.on.
+func (c *cmdEnv) tlsFileFlags(t *tlsClient, name, envStore, what string) {
+	t.flag, t.envStore = name, envStore
 	c.str(&t.ca, name+"-tls-ca", envStore+"_TLS_CA", "", "PEM file of the CA(s) that sign "+what+"'s certificate (default: the system's roots)")
-	c.str(&t.cert, name+"-tls-cert", envStore+"_TLS_CERT", "", "PEM client certificate, for a "+what+" that asks for one")
+	c.str(&t.cert, name+"-tls-cert", envStore+"_TLS_CERT", "", "PEM client certificate, for "+what+" when it asks for one")
 	c.str(&t.key, name+"-tls-key", envStore+"_TLS_KEY", "", "PEM file of the client certificate's private key")
 	c.str(&t.serverName, name+"-tls-server-name", envStore+"_TLS_SERVER_NAME", "", "name to verify "+what+"'s certificate against (default: the host of its address)")
+}
+
+// howOn says how TLS is turned on for this peer, for messages.
+func (t tlsClient) howOn() string {
+	if t.switchHint != "" {
+		return t.switchHint
+	}
+	return fmt.Sprintf("add --%s-tls (%s_TLS=true)", t.flag, t.envStore)
 }
 
 // config returns nil when TLS is off, else the client configuration for a
@@ -39,7 +56,7 @@ func (t tlsClient) config(addr string) (*tls.Config, error) {
 	if !t.on {
 		for _, f := range []struct{ v, flag string }{{t.ca, "ca"}, {t.cert, "cert"}, {t.key, "key"}, {t.serverName, "server-name"}} {
 			if f.v != "" {
-				return nil, usagef("--%s-tls-%s is set but TLS is off: add --%s-tls (%s_TLS=true)", t.flag, f.flag, t.flag, t.envStore)
+				return nil, usagef("--%s-tls-%s is set but TLS is off: %s", t.flag, f.flag, t.howOn())
 			}
 		}
 		return nil, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type provConfig struct {
 	concurrency                            int
 	fetchers                               int
 	redisDB                                int
+	// smscTLS secures SMPP; gatewayTLS gives an https:// gateway's CA
+	// and client certificate.
+	smscTLS, gatewayTLS tlsClient
 }
 
 func (c *cmdEnv) provFlags(pc *provConfig) {
@@ -48,6 +52,8 @@ func (c *cmdEnv) provFlags(pc *provConfig) {
 	c.str(&pc.smscAddr, "smsc-addr", "SIMCORE_SMSC_ADDR", "127.0.0.1:2775", "SMSC (SMPP 3.4) address")
 	c.str(&pc.smscSystemID, "smsc-system-id", "SIMCORE_SMSC_SYSTEM_ID", "simcore", "SMPP system_id")
 	c.secretStr(&pc.smscPassword, "smsc-password", "SIMCORE_SMSC_PASSWORD", netsimSMSCPassword, "SMPP password")
+	c.tlsFlags(&pc.smscTLS, "smsc", "SIMCORE_SMSC", "the SMSC")
+	c.tlsFileFlags(&pc.gatewayTLS, "gateway", "SIMCORE_GATEWAY", "the provisioning gateway")
 	c.str(&pc.smsFrom, "sms-from", "SIMCORE_SMS_FROM", "simcore", "sender address of SMS notices")
 	c.num(&pc.smsWindow, "sms-window", "SIMCORE_SMS_WINDOW", 10, "SMPP submits outstanding at once (agree it with the SMSC operator)")
 	c.float(&pc.smsRate, "sms-rate", "SIMCORE_SMS_RATE", 100, "SMPP submits per second at most (agree it with the SMSC operator)")
@@ -94,6 +100,23 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// gatewayTLSConfig is the TLS of an https:// gateway URL: its CA and
+// client certificate, nil for the system's roots and none.
+func (pc *provConfig) gatewayTLSConfig() (*tls.Config, error) {
+	u, err := url.Parse(pc.gatewayURL)
+	if err != nil {
+		return nil, nil // gateway.Config.Validate says what is wrong, without the password
+	}
+	t := pc.gatewayTLS
+	t.on = u.Scheme == "https"
+	t.switchHint = "the gateway URL is not https://"
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "443")
+	}
+	return t.config(addr)
 }
 
 // redisOpt is the Redis of the task queue, as asynq takes it.
@@ -154,6 +177,13 @@ func (c *cmdEnv) openProvisioning(ctx context.Context, log *slog.Logger, reg *pr
 	mailCfg := pc.mailConfig(log, reg)
 	if network {
 		if err := pc.checkCredentials(); err != nil {
+			return nil, err
+		}
+		var err error
+		if smsCfg.TLS, err = pc.smscTLS.config(pc.smscAddr); err != nil {
+			return nil, err
+		}
+		if gwCfg.TLS, err = pc.gatewayTLSConfig(); err != nil {
 			return nil, err
 		}
 		// A mistake in these settings is the operator's, found before

@@ -1,6 +1,7 @@
 package smsc
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,9 @@ const DefaultMaxMessages = 100_000
 type Config struct {
 	// Addr is where to listen; default "127.0.0.1:0" (a free port).
 	Addr string
+	// TLS, when not nil, makes the simulator speak SMPP over TLS only, as
+	// SMSCs reached across the internet do.
+	TLS *tls.Config
 	// SystemID and Password are the one account the simulator accepts. An
 	// unknown system_id is refused with ESME_RBINDFAIL (which does not tell
 	// a prober that the account exists), a wrong password with

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +41,10 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient sends the requests; nil means a client of the package's own.
 	HTTPClient *http.Client
-	Registry   prometheus.Registerer // nil: no metrics are registered
+	// TLS is the package's own client's TLS for an https:// BaseURL (a
+	// private CA, a client certificate); nil means the system's roots.
+	TLS      *tls.Config
+	Registry prometheus.Registerer // nil: no metrics are registered
 }
 
 // Validate reports a configuration that cannot work.
@@ -132,6 +136,9 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 32
+		if cfg.TLS != nil {
+			tr.TLSClientConfig = cfg.TLS
+		}
 		hc = &http.Client{
 			Transport: tr,
 			// An API answer is never a redirect; do not resend a change elsewhere.

@@ -1,6 +1,7 @@
 package smpp
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,10 @@ type Config struct {
 	Addr string
 	// SystemID, Password and SystemType are the bind credentials.
 	SystemID, Password, SystemType string
+	// TLS, when not nil, secures both sessions (SMPP over TLS, as SMSCs
+	// reached across the internet require); its ServerName defaults to
+	// the host of Addr, and the SMSC's certificate is always verified.
+	TLS *tls.Config
 	// SourceAddr is the sender address of an SMS whose From is empty:
 	// digits (E.164, sent as international) or up to 11 alphanumeric
 	// characters.

@@ -3,6 +3,7 @@ package smpp
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,11 @@ func dialSession(ctx context.Context, cfg Config, kind string, log *slog.Logger,
 	if err != nil {
 		return nil, fmt.Errorf("smpp: dial %s: %w", kind, err)
 	}
+	if cfg.TLS != nil {
+		if conn, err = handshake(ctx, conn, cfg); err != nil {
+			return nil, fmt.Errorf("smpp: %s: %w", kind, err)
+		}
+	}
 	s := &session{
 		kind:        kind,
 		conn:        conn,
@@ -84,6 +90,28 @@ func dialSession(ctx context.Context, cfg Config, kind string, log *slog.Logger,
 	go s.read()
 	go s.enquireLinks(cfg.EnquireLink)
 	return s, nil
+}
+
+// handshake secures conn with TLS within cfg.RespTimeout; it closes conn
+// when it fails.
+func handshake(ctx context.Context, conn net.Conn, cfg Config) (net.Conn, error) {
+	tc := cfg.TLS.Clone()
+	if tc.ServerName == "" {
+		host, _, err := net.SplitHostPort(cfg.Addr)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		tc.ServerName = host
+	}
+	t := tls.Client(conn, tc)
+	hctx, cancel := context.WithTimeout(ctx, cfg.RespTimeout)
+	defer cancel()
+	if err := t.HandshakeContext(hctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	return t, nil
 }
 
 // bind sends the bind and reads its answer before the reader starts.
