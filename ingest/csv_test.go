@@ -204,12 +204,14 @@ func TestCSVParse(t *testing.T) {
 		},
 		{
 			name: "numbers at their limits", header: "record_id,type,iccid,start_time,duration_s,bytes_up,bytes_down,sequence,closing_cause",
-			body: "r1,data," + testICCID + ",2024-03-05T10:00:00Z,4294967295,1125899906842624,0,4294967295,255\n" +
+			body: "r1,data," + testICCID + ",2024-03-05T10:00:00Z,31622400,1125899906842624,0,4294967295,255\n" +
 				// parsed, then over metering.MaxRecordOctets
-				"r2,data," + testICCID + ",2024-03-05T10:00:00Z,0,18446744073709551615,0,0,0\n",
+				"r2,data," + testICCID + ",2024-03-05T10:00:00Z,0,18446744073709551615,0,0,0\n" +
+				// parsed, then over metering.MaxRecordDurationS: not a 136-year call
+				"r3,voice," + testICCID + ",2024-03-05T10:00:00Z,4294967295,0,0,0,0\n",
 			want: []wantItem{{Line: 2, Record: metering.Record{Type: metering.TypeData, ICCID: testICCID, StartTime: base.StartTime, RecordID: "r1",
-				DurationS: 1<<32 - 1, BytesUp: metering.MaxRecordOctets, Sequence: 1<<32 - 1, ClosingCause: 255}},
-				{Line: 3, Reason: "bytes_too_large"}},
+				DurationS: metering.MaxRecordDurationS, BytesUp: metering.MaxRecordOctets, Sequence: 1<<32 - 1, ClosingCause: 255}},
+				{Line: 3, Reason: "bytes_too_large"}, {Line: 4, Reason: "duration_too_long"}},
 		},
 		{
 			name: "field count", header: testHeader,

@@ -34,6 +34,13 @@ const (
 	// and far below the 2^63 at which sums stop fitting signed 64 bits (a
 	// RADIUS Gigawords garbled to 2^32-1 gives 2^64-1 octets).
 	MaxRecordOctets = 1 << 50
+	// MaxRecordDurationS bounds DurationS: 366 days, longer than any call
+	// or partial record (a record that started within the default 90-day
+	// window and has ended cannot be longer), and far below what a
+	// wrapped or sign-lost 32-bit counter gives: -1 read as unsigned is
+	// 2^32-1 s, 136 years, which rating would charge as a call of that
+	// length; a negative int32 read as unsigned is 2^31 s or more.
+	MaxRecordDurationS = 366 * 24 * 3600
 )
 
 // Validate checks r and returns nil or a *ValidationError naming the first
@@ -44,7 +51,8 @@ const (
 //	missing_iccid, iccid_not_digits, iccid_length, iccid_luhn,
 //	imsi_invalid, msisdn_invalid, mcc_mnc_invalid,
 //	missing_start_time, start_time_too_old, start_time_in_future,
-//	rat_too_long, apn_too_long, peer_number_too_long, pgw_address_too_long.
+//	rat_too_long, apn_too_long, peer_number_too_long, pgw_address_too_long,
+//	duration_too_long, bytes_too_large.
 //
 // The StartTime window is [now-maxAge, now+MaxFutureSkew]; maxAge <= 0
 // disables the lower bound and a zero now disables both. Validate does not
@@ -109,6 +117,9 @@ func (r *Record) Validate(now time.Time, maxAge time.Duration) error {
 		if !cleanText(f.value) {
 			return invalid(f.name, "invalid_text")
 		}
+	}
+	if r.DurationS > MaxRecordDurationS {
+		return invalid("duration_s", "duration_too_long")
 	}
 	if r.BytesUp > MaxRecordOctets {
 		return invalid("bytes_up", "bytes_too_large")

@@ -107,6 +107,14 @@ func TestValidate(t *testing.T) {
 			want: &metering.ValidationError{Field: "bytes_up", Reason: "bytes_too_large"}},
 		{name: "bytes down of a garbled gigawords", modify: func(r *metering.Record) { r.BytesDown = 1<<64 - 1 },
 			want: &metering.ValidationError{Field: "bytes_down", Reason: "bytes_too_large"}},
+		{name: "duration at the bound", modify: func(r *metering.Record) { r.DurationS = metering.MaxRecordDurationS }},
+		{name: "duration past the bound", modify: func(r *metering.Record) { r.DurationS = metering.MaxRecordDurationS + 1 },
+			want: &metering.ValidationError{Field: "duration_s", Reason: "duration_too_long"}},
+		{name: "voice call of a wrapped 32-bit duration", modify: func(r *metering.Record) {
+			r.Type, r.BytesUp, r.BytesDown, r.DurationS = metering.TypeVoice, 0, 0, 1<<32-1
+		}, want: &metering.ValidationError{Field: "duration_s", Reason: "duration_too_long"}},
+		{name: "duration of a sign-lost int32", zeroNow: true, modify: func(r *metering.Record) { r.DurationS = 1 << 31 },
+			want: &metering.ValidationError{Field: "duration_s", Reason: "duration_too_long"}},
 		{name: "missing start time", modify: func(r *metering.Record) { r.StartTime = time.Time{} },
 			want: &metering.ValidationError{Field: "start_time", Reason: "missing_start_time"}},
 		{name: "start time too old", modify: func(r *metering.Record) { r.StartTime = testNow.Add(-testMaxAge - time.Second) },
