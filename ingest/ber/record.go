@@ -110,7 +110,7 @@ func DecodeRecord(b []byte) (CDR, error) {
 		case tagOpeningTime:
 			r.StartTime, fieldErr = timeStamp(v)
 		case tagDuration:
-			r.DurationS, fieldErr = uint32Of(v)
+			r.DurationS, fieldErr = quantity32(v)
 		case tagCause:
 			var n uint32
 			n, fieldErr = uint32Of(v)
@@ -206,21 +206,27 @@ func volumes(list tlv, off int, upTag, downTag uint32) (up, down uint64, err err
 			if f.class != classContext || (f.tag != upTag && f.tag != downTag) {
 				continue
 			}
-			n, err := uintOf(f.content, 8)
+			n, err := quantity(f.content, 8)
 			if err != nil {
 				return 0, 0, err
 			}
+			sum := &down
 			if f.tag == upTag {
-				up += n
-			} else {
-				down += n
+				sum = &up
 			}
+			if *sum+n < n {
+				return 0, 0, fmt.Errorf("%w: volumes sum past 2^64", ErrBadField)
+			}
+			*sum += n
 		}
 	}
 }
 
 // uintOf reads an INTEGER as an unsigned big-endian value of at most max
-// octets after leading zero octets.
+// octets after leading zero octets. Identifiers (chargingID, sequence
+// numbers) are read this way whatever the sign bit: an identifier is
+// compared, never summed, and a sign-less four-octet chargingID stays the
+// same identifier.
 func uintOf(v []byte, max int) (uint64, error) {
 	if len(v) == 0 {
 		return 0, fmt.Errorf("%w: empty integer", ErrBadField)
@@ -236,6 +242,22 @@ func uintOf(v []byte, max int) (uint64, error) {
 		n = n<<8 | uint64(c)
 	}
 	return n, nil
+}
+
+// quantity reads an INTEGER that counts something (octets, seconds) of
+// at most max octets after leading zero octets. BER integers are two's
+// complement: a first octet with its top bit set is a negative number,
+// which is an error here, never read as a large count.
+func quantity(v []byte, max int) (uint64, error) {
+	if len(v) > 0 && v[0]&0x80 != 0 {
+		return 0, fmt.Errorf("%w: negative integer", ErrBadField)
+	}
+	return uintOf(v, max)
+}
+
+func quantity32(v []byte) (uint32, error) {
+	n, err := quantity(v, 4)
+	return uint32(n), err
 }
 
 func uint32Of(v []byte) (uint32, error) {

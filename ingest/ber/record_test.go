@@ -212,3 +212,68 @@ func TestDecodeRecordErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestQuantitiesAtTheirLimits: durations and volumes are INTEGERs, two's
+// complement in BER. A negative one, or volumes whose sum leaves 64 bits,
+// is a bad field, never a large or wrapped-around quantity.
+func TestQuantitiesAtTheirLimits(t *testing.T) {
+	t.Parallel()
+	ff := func(n int) []byte { return bytes.Repeat([]byte{0xFF}, n) }
+	prim := func(tag byte, v []byte) []byte { return append([]byte{0x80 | tag, byte(len(v))}, v...) }
+	// traffic is a listOfTrafficVolumes [12] of one container whose
+	// uplink [3] and downlink [4] are the raw INTEGER contents up, down.
+	traffic := func(up, down []byte) []byte {
+		c := append(prim(tagVolUpGPRS, up), prim(tagVolDownGPRS, down)...)
+		seq := append([]byte{0x30, byte(len(c))}, c...)
+		return append([]byte{0xA0 | tagTrafficVolumes, byte(len(seq))}, seq...)
+	}
+	tests := []struct {
+		name           string
+		fields         func(f *CDRFields)
+		wantErr        error  // nil: decodes
+		wantUp, wantDn uint64 // when it decodes
+		wantDur        uint32
+	}{
+		{name: "largest uplink, nine octets", fields: func(f *CDRFields) { f.Traffic = []Volume{{Up: 1<<64 - 1, Down: 1 << 63}} },
+			wantUp: 1<<64 - 1, wantDn: 1 << 63, wantDur: 3600},
+		{name: "largest duration, five octets", fields: func(f *CDRFields) { f.Duration = 1<<32 - 1 },
+			wantUp: 300, wantDn: 1<<40 + 1000, wantDur: 1<<32 - 1},
+		{name: "uplinks summing past 64 bits", fields: func(f *CDRFields) { f.Traffic = []Volume{{Up: 1 << 63}, {Up: 1 << 63}} },
+			wantErr: ErrBadField},
+		{name: "downlinks summing past 64 bits", fields: func(f *CDRFields) { f.Services, f.Traffic = []Volume{{Down: 1<<64 - 1}, {Down: 2}}, nil },
+			wantErr: ErrBadField},
+		{name: "duration -1 in one octet", fields: func(f *CDRFields) { f.Extra = prim(tagDuration, ff(1)) },
+			wantErr: ErrBadField},
+		{name: "duration -1 in four octets", fields: func(f *CDRFields) { f.Extra = prim(tagDuration, ff(4)) },
+			wantErr: ErrBadField},
+		{name: "duration -128", fields: func(f *CDRFields) { f.Extra = prim(tagDuration, []byte{0x80}) },
+			wantErr: ErrBadField},
+		{name: "uplink -1 in one octet", fields: func(f *CDRFields) { f.Extra = traffic(ff(1), []byte{10}) },
+			wantErr: ErrBadField},
+		{name: "downlink -1 in eight octets", fields: func(f *CDRFields) { f.Extra = traffic([]byte{10}, ff(8)) },
+			wantErr: ErrBadField},
+		{name: "downlink 255 with its leading zero", fields: func(f *CDRFields) { f.Extra = traffic([]byte{10}, []byte{0, 0xFF}) },
+			wantUp: 10, wantDn: 255, wantDur: 3600},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := pgwFields()
+			tc.fields(&f)
+			got, err := DecodeRecord(Encode(f))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v (up/down %d/%d, duration %d), want %v",
+						err, got.Record.BytesUp, got.Record.BytesDown, got.Record.DurationS, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := got.Record; r.BytesUp != tc.wantUp || r.BytesDown != tc.wantDn || r.DurationS != tc.wantDur {
+				t.Errorf("up/down/duration = %d/%d/%d, want %d/%d/%d", r.BytesUp, r.BytesDown, r.DurationS, tc.wantUp, tc.wantDn, tc.wantDur)
+			}
+		})
+	}
+}
