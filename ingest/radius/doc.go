@@ -81,10 +81,15 @@
 // the store, but a new update carries the session's whole cumulative usage
 // and over-counts by what was stored before. The RecordID keeps the
 // cumulative marker so that downstream reconciliation (max of cumulative
-// per session) can repair it. Counter wrap without Gigawords, or a NAS
-// that resets counters inside a session, under-counts (the mark never goes
-// down). Sequence counts the records emitted for the session (restored
-// with the mark) and is informational only.
+// per session) can repair it. An update whose delta is beyond
+// metering.MaxRecordOctets (garbage Gigawords) is handed to the Sink,
+// which quarantines it as bytes_too_large, and leaves the mark where it
+// was (RestoreMark skips such a record too): the next good update then
+// carries the session's usage since the last good one, instead of every
+// later update measuring below a garbage mark. Counter wrap without
+// Gigawords, or a NAS that resets counters inside a session, under-counts
+// (the mark never goes down). Sequence counts the records emitted for the
+// session (restored with the mark) and is informational only.
 //
 // # Records
 //

@@ -426,6 +426,13 @@ func (s *Server) account(ctx context.Context, ev *event) string {
 		s.sinkLog.failure(s.log, err, ev.nodeID)
 		return outcomeSinkError
 	}
+	if garbled(rec.BytesUp) || garbled(rec.BytesDown) {
+		// Garbage Gigawords: the record is quarantined (bytes_too_large),
+		// and the mark stays, or the session's later updates would all
+		// measure below it and count nothing.
+		s.sinkLog.success(s.log)
+		return outcomeAccepted
+	}
 	mk.commit(ev)
 	s.sinkLog.success(s.log)
 	return outcomeAccepted

@@ -163,6 +163,12 @@ func recordID(ev *event) string {
 	return string(b)
 }
 
+// garbled reports whether octets, a delta or a session's cumulative
+// total, is beyond what one record may carry (metering.MaxRecordOctets):
+// only a garbage Gigawords attribute gives that, and such counters never
+// move a mark.
+func garbled(octets uint64) bool { return octets > metering.MaxRecordOctets }
+
 func sub(a, b uint64) uint64 {
 	if a > b {
 		return a - b
@@ -199,11 +205,16 @@ func parseRecordID(id string) (session string, sessionS uint32, in, out uint64, 
 // log), so that a retransmission of one of them is answered without a new
 // record and the next update is measured from where the session stood. It
 // returns false, changing nothing, for a record id this package did not
-// make.
+// make. A record whose counters are garbled (beyond
+// metering.MaxRecordOctets) changes nothing either, as when it was
+// accepted.
 func (s *Server) RestoreMark(recordID string, sequence uint32) bool {
 	session, st, in, out, ok := parseRecordID(recordID)
 	if !ok {
 		return false
+	}
+	if garbled(in) || garbled(out) {
+		return true // quarantined when it was accepted; see Server.account
 	}
 	mk := s.marks.get(session)
 	mk.mu.Lock()
