@@ -216,16 +216,16 @@ func printCommandHelp(w io.Writer, c *command, env *cmdEnv) {
 // redactURLPassword masks the password of a URL's userinfo in s, so that
 // help never prints one that a URL setting carries (a gateway URL with
 // basic-auth credentials, which the gateway refuses). It works on the text,
-// not on url.Parse, since a URL that does not parse may hold one too.
+// not on url.Parse, since a URL that does not parse may hold one too. The
+// password runs to the last '@', not to the first '/', '?' or '#' as a
+// parser's authority does: generated passwords hold those too. A URL with
+// an '@' in its path may lose more than a password, which help can afford.
 func redactURLPassword(s string) string {
 	i := strings.Index(s, "://")
 	if i < 0 {
 		return s
 	}
 	rest := s[i+3:]
-	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
-		rest = rest[:end]
-	}
 	at := strings.LastIndexByte(rest, '@')
 	if at < 0 {
 		return s

@@ -380,6 +380,30 @@ func TestHelpHidesURLPasswords(t *testing.T) {
 	}
 }
 
+// TestHelpHidesURLPasswordsWithDelimiters: a password holding '#', '?' or
+// '/' (common in generated ones) is hidden by help and by the usage error
+// too, though the text before it looks like the whole authority.
+func TestHelpHidesURLPasswordsWithDelimiters(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, url string }{
+		{"hash", "https://gw:s3cret#pw@gw.example/prov"},
+		{"question mark", "https://gw:s3cret?pw@gw.example/prov"},
+		{"slash", "https://gw:s3cret/pw@gw.example:8443/prov"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"SIMCORE_GATEWAY_URL": tt.url}
+			for _, args := range [][]string{{"help", "worker"}, {"worker", "--no-such-flag"}} {
+				out, errOut, _ := runCLI(context.Background(), env, args...)
+				if strings.Contains(out+errOut, "s3cret") {
+					t.Errorf("simcore %s shows the URL's password:\n%s%s", strings.Join(args, " "), out, errOut)
+				}
+			}
+		})
+	}
+}
+
 // TestSimulatorCredentialsOnlyForTheSimulator: the worker refuses to talk
 // to a gateway or SMSC on another host with the simulator's default
 // credentials (a forgotten setting), before it connects anywhere, and

@@ -55,6 +55,12 @@ func (c Config) Validate() error {
 		return errors.New("gateway: empty base URL")
 	case err != nil:
 		// url.Error quotes the whole URL, and with it any password in it.
+		// Its reason may quote a part: a password holding '#', '?' or '/'
+		// ends the authority early, and its first part is then reported
+		// as a bad port. A URL that may carry credentials is not quoted.
+		if strings.Contains(c.BaseURL, "@") {
+			return errors.New("gateway: base URL does not parse (not shown: it may carry a password; credentials go in Token)")
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err

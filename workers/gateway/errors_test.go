@@ -207,3 +207,28 @@ func TestConfigValidateHidesPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigValidateHidesPasswordWithDelimiters: a password holding '#',
+// '?' or '/' (common in generated ones) ends the URL's authority early for
+// url.Parse, which then reports the password's first part as a bad port;
+// that text must not reach the error either.
+func TestConfigValidateHidesPasswordWithDelimiters(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, url string }{
+		{"hash", "https://gw:s3cret#pw@gw.example:8443/prov"},
+		{"question mark", "https://gw:s3cret?pw@gw.example/prov"},
+		{"slash", "https://gw:s3cret/pw@gw.example/prov"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := gateway.New(gateway.Config{BaseURL: tt.url, Token: "t"})
+			if err == nil {
+				t.Fatalf("New(%q): no error", tt.url)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("New(%q): error shows the password: %v", tt.url, err)
+			}
+		})
+	}
+}
