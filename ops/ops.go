@@ -40,6 +40,7 @@ type Server struct {
 	reg      *prometheus.Registry
 	mu       sync.Mutex
 	checks   map[string]Check
+	running  map[string]*checkRun // by check name, while it runs
 	timeout  time.Duration
 	mux      *http.ServeMux
 	listener net.Listener
@@ -48,7 +49,7 @@ type Server struct {
 
 // NewServer returns a server for reg; call Listen, then Serve.
 func NewServer(log *slog.Logger, reg *prometheus.Registry) *Server {
-	s := &Server{log: log, reg: reg, checks: map[string]Check{}, timeout: 2 * time.Second, mux: http.NewServeMux()}
+	s := &Server{log: log, reg: reg, checks: map[string]Check{}, running: map[string]*checkRun{}, timeout: 2 * time.Second, mux: http.NewServeMux()}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -118,56 +119,82 @@ func ServeHTTP(ctx context.Context, srv *http.Server, l net.Listener, drain time
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
 	s.mu.Lock()
 	names := make([]string, 0, len(s.checks))
-	for n := range s.checks {
-		names = append(names, n)
-	}
-	checks := make(map[string]Check, len(s.checks))
+	runs := make(map[string]*checkRun, len(s.checks))
 	for n, c := range s.checks {
-		checks[n] = c
+		names = append(names, n)
+		runs[n] = s.startLocked(n, c, now)
 	}
 	s.mu.Unlock()
 	sort.Strings(names)
 
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	type result struct {
-		name string
-		err  error
-	}
-	results := make(chan result, len(names))
-	for _, n := range names {
-		go func() { results <- result{n, checks[n](ctx)} }()
-	}
 	body := map[string]string{}
 	status := http.StatusOK
-	for range names {
-		var res result
+	for _, n := range names {
+		ru := runs[n]
 		select {
-		case res = <-results:
+		case <-ru.done:
 		case <-ctx.Done():
+		}
+		select {
+		case <-ru.done:
+		default:
 			// A driver may keep a check past its context (clickhouse-go
 			// waits out its own timeouts on a hung server): answer now,
 			// naming the checks still out; they end on their own.
-			for _, n := range names {
-				if _, ok := body[n]; !ok {
-					body[n] = "timed out after " + s.timeout.String()
-					s.log.Warn("readiness check failed", "check", n, "err", "timed out")
-				}
-			}
-			writeJSON(w, http.StatusServiceUnavailable, body)
-			return
-		}
-		if res.err != nil {
 			status = http.StatusServiceUnavailable
-			body[res.name] = res.err.Error()
-			s.log.Warn("readiness check failed", "check", res.name, "err", res.err)
+			body[n] = "timed out after " + s.timeout.String()
+			if ru.since.Before(now) {
+				body[n] += " (still running from an earlier probe, for " + now.Sub(ru.since).Round(time.Millisecond).String() + ")"
+			}
+			s.log.Warn("readiness check failed", "check", n, "err", body[n])
 			continue
 		}
-		body[res.name] = "ok"
+		if ru.err != nil {
+			status = http.StatusServiceUnavailable
+			body[n] = ru.err.Error()
+			s.log.Warn("readiness check failed", "check", n, "err", ru.err)
+			continue
+		}
+		body[n] = "ok"
 	}
 	writeJSON(w, status, body)
+}
+
+// checkRun is one run of a readiness check, which every probe made while
+// it runs waits for: a check that outlives its probe (a driver waiting
+// out its own timeouts on a hung store) is not started again by the next
+// probes, each of which would hold another goroutine and connection until
+// the store answers.
+type checkRun struct {
+	since time.Time
+	done  chan struct{} // closed when err is set
+	err   error
+}
+
+// startLocked returns the run of check n in progress, or starts one at
+// now. s.mu is held.
+func (s *Server) startLocked(n string, c Check, now time.Time) *checkRun {
+	if ru := s.running[n]; ru != nil {
+		return ru
+	}
+	ru := &checkRun{since: now, done: make(chan struct{})}
+	s.running[n] = ru
+	go func() {
+		// Its own timeout, not the probe's: later probes share the run.
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		defer cancel()
+		ru.err = c(ctx)
+		s.mu.Lock()
+		delete(s.running, n)
+		s.mu.Unlock()
+		close(ru.done)
+	}()
+	return ru
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

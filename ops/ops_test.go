@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -90,5 +91,128 @@ func TestReadyzAnswersWhileACheckHangs(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&checks); err != nil || resp.StatusCode != http.StatusServiceUnavailable ||
 		checks["postgres"] != "ok" || !strings.Contains(checks["clickhouse"], "timed out") {
 		t.Fatalf("/readyz with a hung check: %d %v (%v); want 503 with clickhouse timed out and postgres ok", resp.StatusCode, checks, err)
+	}
+}
+
+// TestReadyzStartsOneCheckAtATime: a check that outlives its probe (a
+// driver waiting out its own timeouts on a hung store) is not started
+// again by the next probes while it runs: each would hold another
+// goroutine and driver connection until the store answers, one per probe
+// (every few seconds from a prober) for minutes. The next probes report
+// it as still running; once it ends, the one after runs it again.
+func TestReadyzStartsOneCheckAtATime(t *testing.T) {
+	t.Parallel()
+	s := NewServer(slog.New(slog.DiscardHandler), NewRegistry())
+	s.timeout = 50 * time.Millisecond
+	var (
+		mu      sync.Mutex
+		started int
+	)
+	hung := make(chan struct{})
+	s.AddCheck("clickhouse", func(context.Context) error { // ignores its context
+		mu.Lock()
+		started++
+		mu.Unlock()
+		<-hung
+		return nil
+	})
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = s.Serve(ctx, time.Second) }()
+
+	probe := func() (int, map[string]string) {
+		t.Helper()
+		resp, err := http.Get("http://" + s.Addr() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var checks map[string]string
+		if err := json.NewDecoder(resp.Body).Decode(&checks); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, checks
+	}
+	tests := []struct {
+		name string
+		want string
+	}{
+		{"first probe", "timed out"},
+		{"second probe", "still running"},
+		{"third probe", "still running"},
+	}
+	for _, tt := range tests {
+		code, checks := probe()
+		if code != http.StatusServiceUnavailable || !strings.Contains(checks["clickhouse"], tt.want) {
+			t.Errorf("%s: %d %v; want 503 with clickhouse %q", tt.name, code, checks, tt.want)
+		}
+	}
+	mu.Lock()
+	n := started
+	mu.Unlock()
+	if n != 1 {
+		t.Errorf("3 probes while the check hung started it %d times, want 1", n)
+	}
+
+	close(hung) // the store answers: the check ends, and runs again
+	for i := 0; ; i++ {
+		if code, _ := probe(); code == http.StatusOK {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("/readyz never ready after the hung check ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if started < 2 {
+		t.Errorf("the check ran %d times after it ended; want it run again", started)
+	}
+}
+
+// TestReadyzProbesAtOnceShareACheck: probes that arrive together (a
+// prober and an operator's curl) share a slow but healthy check's run and
+// both answer ready.
+func TestReadyzProbesAtOnceShareACheck(t *testing.T) {
+	t.Parallel()
+	s := NewServer(slog.New(slog.DiscardHandler), NewRegistry())
+	s.timeout = 10 * time.Second
+	release := make(chan struct{})
+	s.AddCheck("postgres", func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = s.Serve(ctx, time.Second) }()
+	codes := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, err := http.Get("http://" + s.Addr() + "/readyz")
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // both probes wait on the check
+	close(release)
+	for range 2 {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("a probe beside another answered %d, want 200", code)
+		}
 	}
 }
