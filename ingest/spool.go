@@ -68,6 +68,10 @@ type unmovedFile struct {
 	mod     time.Time
 	to, ext string
 	note    []byte
+	// dst is where the last try moved it to, kept for the next: a name
+	// that to/ already holds takes a time suffix, a new one each try,
+	// and each try writes the note beside it.
+	dst string
 }
 
 type aheadFile struct {
@@ -289,7 +293,7 @@ func (s *Spool) ingestFile(ctx context.Context, name string, size int64, mod tim
 // next scans to retry the move only, and the error is returned (logged
 // once by Run) and counted as outcome move_failed.
 func (s *Spool) moveOut(u unmovedFile, name string) error {
-	if err := s.move(u, name); err != nil {
+	if err := s.move(&u, name); err != nil {
 		if s.unmoved == nil {
 			s.unmoved = map[string]unmovedFile{}
 		}
@@ -303,7 +307,8 @@ func (s *Spool) moveOut(u unmovedFile, name string) error {
 // retryMove retries the move of a file handled before and reports whether
 // it was moved. A failure again is not logged: the first one was.
 func (s *Spool) retryMove(name string, u unmovedFile) bool {
-	if err := s.move(u, name); err != nil {
+	if err := s.move(&u, name); err != nil {
+		s.unmoved[name] = u
 		return false
 	}
 	delete(s.unmoved, name)
@@ -311,8 +316,11 @@ func (s *Spool) retryMove(name string, u unmovedFile) bool {
 	return true
 }
 
-func (s *Spool) move(u unmovedFile, name string) error {
-	dst := uniquePath(filepath.Join(s.Dir, u.to, name))
+func (s *Spool) move(u *unmovedFile, name string) error {
+	if _, err := os.Lstat(u.dst); u.dst == "" || !errors.Is(err, os.ErrNotExist) {
+		u.dst = uniquePath(filepath.Join(s.Dir, u.to, name))
+	}
+	dst := u.dst
 	// The summary goes first, so that whoever watches done/ finds it
 	// with the file. It is a copy of what the log says of the file, so a
 	// failure to write it (a full disk) does not keep the file in the

@@ -117,3 +117,78 @@ func TestSpoolSummaryWriteFailureIsLogged(t *testing.T) {
 		t.Fatalf("no warning naming the unwritten summary of s.csv with its counts:\n%s", out)
 	}
 }
+
+// TestSpoolMoveRetryWritesOneNote: a file whose name done/ (or rejected/)
+// already holds (a feed that reuses its file names) goes to a name with a
+// time suffix. While its move keeps failing (the spool directory lost its
+// write permission, done/ did not), each retry wrote its note under a new
+// suffix: a summary file a second, for as long as the failure lasted. The
+// retries write one note, under the name the file then gets.
+func TestSpoolMoveRetryWritesOneNote(t *testing.T) {
+	tests := []struct {
+		name, file, content, to, ext string
+	}{
+		{"stored, to done/", "a.csv", "record_id,type,iccid,start_time\nm1,data," + testICCID + "," + recentStart() + "\n", "done", ".summary.json"},
+		{"rejected whole, to rejected/", "b.csv", "no,such,header\n1,2,3\n", "rejected", ".reason.txt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := reviewPipeline(t)
+			dir := t.TempDir()
+			for _, d := range []string{"done", "rejected"} {
+				if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Yesterday's file of the same name, already moved.
+			if err := os.WriteFile(filepath.Join(dir, tt.to, tt.file), []byte("old\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			writeSettled(t, filepath.Join(dir, tt.file), tt.content, time.Minute)
+			denied := true
+			sp := &Spool{Dir: dir, Pipeline: p, Log: slog.New(slog.DiscardHandler), Settle: time.Millisecond,
+				rename: func(oldpath, newpath string) error {
+					if denied {
+						return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.EACCES}
+					}
+					return os.Rename(oldpath, newpath)
+				}}
+			ctx := context.Background()
+			for range 5 {
+				_, _ = sp.ScanOnce(ctx)
+				time.Sleep(time.Millisecond) // a new time suffix each scan
+			}
+			notes := func() []string {
+				ents, err := os.ReadDir(filepath.Join(dir, tt.to))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, e := range ents {
+					if strings.HasSuffix(e.Name(), tt.ext) {
+						out = append(out, e.Name())
+					}
+				}
+				return out
+			}
+			if got := notes(); len(got) != 1 {
+				t.Errorf("5 failed moves left %d notes in %s/, want 1: %v", len(got), tt.to, got)
+			}
+			denied = false
+			if _, err := sp.ScanOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := notes()
+			if len(got) != 1 {
+				t.Fatalf("after the move %s/ holds notes %v, want 1", tt.to, got)
+			}
+			moved := strings.TrimSuffix(got[0], tt.ext)
+			if moved == tt.file {
+				t.Fatalf("the note %s is for yesterday's file", got[0])
+			}
+			if _, err := os.Stat(filepath.Join(dir, tt.to, moved)); err != nil {
+				t.Errorf("the note %s has no file beside it: %v", got[0], err)
+			}
+		})
+	}
+}
