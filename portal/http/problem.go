@@ -176,7 +176,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 const unavailableRetryAfter = 5
 
 // unavailable reports whether err says that a store (PostgreSQL,
-// ClickHouse, Redis, the mail server) could not be reached or dropped the
+// ClickHouse, Redis) could not be reached or dropped the
 // connection, as during its restart or failover, rather than failing the
 // request itself: the answer is 503 and the caller should retry. It looks
 // only at standard interfaces, so no driver is imported here: a network
