@@ -37,6 +37,9 @@ type testEnv struct {
 	p   *ingest.Pipeline
 	reg *prometheus.Registry
 	log *slog.Logger
+	// chCfg and pgURL name the stores, for a peer (newPeerEnv).
+	chCfg clickhouse.Config
+	pgURL string
 	// stop cancels Run's context and waits for Run to return; it is safe
 	// to call more than once and runs at cleanup anyway.
 	stop func() error
@@ -65,7 +68,32 @@ func newTestEnv(t *testing.T, cfg ingest.Config, wrap func(ingest.BatchWriter) i
 		}
 	})
 
-	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t, "metering", postgres.MigrationsVersion(), postgres.Migrate))
+	pgURL := testenv.Postgres(t, "metering", postgres.MigrationsVersion(), postgres.Migrate)
+	env := startTestEnv(t, conn, pgURL, cfg, wrap)
+	env.chCfg = chCfg
+	return env
+}
+
+// newPeerEnv starts another pipeline, with a writer of its own, on the
+// stores of of: a second ingest process against the same ClickHouse and
+// PostgreSQL.
+func newPeerEnv(t *testing.T, of *testEnv, cfg ingest.Config) *testEnv {
+	t.Helper()
+	ctx := testenv.Context(t, 2*time.Minute)
+	conn, err := clickhouse.Open(ctx, of.chCfg)
+	if err != nil {
+		t.Fatalf("open clickhouse: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	env := startTestEnv(t, conn, of.pgURL, cfg, nil)
+	env.chCfg = of.chCfg
+	return env
+}
+
+func startTestEnv(t *testing.T, conn driver.Conn, pgURL string, cfg ingest.Config, wrap func(ingest.BatchWriter) ingest.BatchWriter) *testEnv {
+	t.Helper()
+	ctx := testenv.Context(t, 2*time.Minute)
+	pool, err := pgxpool.New(context.Background(), pgURL)
 	if err != nil {
 		t.Fatalf("open postgres pool: %v", err)
 	}
@@ -121,7 +149,7 @@ func newTestEnv(t *testing.T, cfg ingest.Config, wrap func(ingest.BatchWriter) i
 			t.Errorf("pipeline Run: %v", err)
 		}
 	})
-	return &testEnv{ch: conn, p: p, reg: reg, log: log, stop: stop}
+	return &testEnv{ch: conn, p: p, reg: reg, log: log, pgURL: pgURL, stop: stop}
 }
 
 func testLogger(t *testing.T) *slog.Logger {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -33,6 +34,9 @@ import (
 //
 // Files in done/ are already stored; with a Retention they are deleted
 // that long after they were moved there (rejected/ is left for people).
+//
+// Spools of several processes may watch one directory: each file is taken
+// by one of them, which holds an flock on it until it is moved (claim).
 type Spool struct {
 	Dir      string
 	Pipeline *Pipeline
@@ -53,8 +57,9 @@ type Spool struct {
 	// unmoved holds files handled whose move out of the directory failed
 	// (a read-only or full filesystem, lost permissions): later scans
 	// retry the move alone, not the ingest, while the file keeps its size
-	// and time. A restart forgets them and ingests them again: their
-	// records are then duplicates.
+	// and time. Each keeps its lock, so other processes' spools leave it
+	// alone. A restart forgets them and ingests them again: their records
+	// are then duplicates.
 	unmoved map[string]unmovedFile
 
 	// rename is os.Rename when nil; tests inject failures with it.
@@ -72,6 +77,9 @@ type unmovedFile struct {
 	// that to/ already holds takes a time suffix, a new one each try,
 	// and each try writes the note beside it.
 	dst string
+	// release lets go of the file's lock (claim), kept until the move so
+	// that other processes' spools do not ingest it again.
+	release func()
 }
 
 type aheadFile struct {
@@ -229,9 +237,9 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 				delete(s.ahead, name) // gone before it settled
 			}
 		}
-		for name := range s.unmoved {
+		for name, u := range s.unmoved {
 			if _, ok := present[name]; !ok {
-				delete(s.unmoved, name) // moved by someone else
+				s.forgetUnmoved(name, u) // moved by someone else
 			}
 		}
 	}
@@ -249,9 +257,20 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 				}
 				continue
 			}
-			delete(s.unmoved, f.name) // replaced by a new file of that name
+			s.forgetUnmoved(f.name, u) // replaced by a new file of that name
 		}
-		if err := s.ingestFile(ctx, f.name, f.size, f.mod); err != nil {
+		release, ok := s.claim(f.name)
+		if !ok {
+			continue // another process's spool has it, or had it and moved it
+		}
+		err := s.ingestFile(ctx, f.name, f.size, f.mod)
+		if u, ok := s.unmoved[f.name]; ok && u.release == nil {
+			u.release = release // held until the move succeeds
+			s.unmoved[f.name] = u
+		} else {
+			release()
+		}
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -288,6 +307,43 @@ func (s *Spool) ingestFile(ctx context.Context, name string, size int64, mod tim
 	return s.moveOut(unmovedFile{size: size, mod: mod, to: "done", ext: ".summary.json", note: append(b, '\n')}, name)
 }
 
+// claim locks file name of the spool for this process until release, so
+// that spools of other processes on the same directory (operators run two
+// ingest processes for availability) skip it: without it both ingest each
+// file, both write a summary (each counting as duplicates what the other
+// stored) and one fails its move. It reports false when another process
+// holds the lock, or the file is gone or replaced (moved to done/ by the
+// process that had it). The lock is an flock on the file: it ends with the
+// process, so a file whose ingest died is taken by the next scan. Where
+// the filesystem refuses flock, the file is ingested without it, as by a
+// lone spool.
+func (s *Spool) claim(name string) (release func(), ok bool) {
+	path := filepath.Join(s.Dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		// Gone: moved by the process that ingested it. Anything else the
+		// ingest's own open reports.
+		return func() {}, !errors.Is(err, os.ErrNotExist)
+	}
+	switch err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); {
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		f.Close()
+		return nil, false
+	case err != nil:
+		s.Log.Debug("spool file not locked", "file", name, "err", err)
+		return func() { f.Close() }, true
+	}
+	// Locked, but perhaps only after another process ingested the file
+	// and moved it away (this open came before its move).
+	held, err1 := f.Stat()
+	now, err2 := os.Stat(path)
+	if err1 != nil || err2 != nil || !os.SameFile(held, now) {
+		f.Close()
+		return nil, false
+	}
+	return func() { f.Close() }, true
+}
+
 // moveOut moves a handled file to u.to (done/ or rejected/) with its note
 // beside it. When the move fails, the file is kept in s.unmoved for the
 // next scans to retry the move only, and the error is returned (logged
@@ -311,9 +367,17 @@ func (s *Spool) retryMove(name string, u unmovedFile) bool {
 		s.unmoved[name] = u
 		return false
 	}
-	delete(s.unmoved, name)
+	s.forgetUnmoved(name, u)
 	s.Log.Info("spool file moved after an earlier failure", "file", name, "to", u.to)
 	return true
+}
+
+// forgetUnmoved drops name from s.unmoved and lets go of its lock.
+func (s *Spool) forgetUnmoved(name string, u unmovedFile) {
+	delete(s.unmoved, name)
+	if u.release != nil {
+		u.release()
+	}
 }
 
 func (s *Spool) move(u *unmovedFile, name string) error {

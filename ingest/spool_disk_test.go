@@ -192,3 +192,54 @@ func TestSpoolMoveRetryWritesOneNote(t *testing.T) {
 		})
 	}
 }
+
+// With two processes' spools on one directory, a file whose move failed
+// in one was ingested again by the other: the first had let go of it,
+// though it keeps the file to retry the move alone. The other must leave
+// it to the first, which moves it with its summary once the disk allows.
+func TestSpoolMoveFailureKeepsTheFileFromOtherSpools(t *testing.T) {
+	p := reviewPipeline(t)
+	dir := t.TempDir()
+	st := recentStart()
+	writeSettled(t, filepath.Join(dir, "a.csv"), "record_id,type,iccid,start_time\n"+
+		"h1,data,"+testICCID+","+st+"\n"+
+		"h2,data,"+testICCID+","+st+"\n", time.Minute)
+	var logsA, logsB bytes.Buffer
+	readOnly := true
+	a := &Spool{Dir: dir, Pipeline: p, Log: slog.New(slog.NewTextHandler(&logsA, nil)), Settle: time.Millisecond,
+		rename: func(oldpath, newpath string) error {
+			if readOnly {
+				return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.EROFS}
+			}
+			return os.Rename(oldpath, newpath)
+		}}
+	b := &Spool{Dir: dir, Pipeline: p, Log: slog.New(slog.NewTextHandler(&logsB, nil)), Settle: time.Millisecond}
+	ctx := context.Background()
+	if _, err := a.ScanOnce(ctx); err == nil {
+		t.Fatal("the first spool's scan reported no failed move")
+	}
+	if n, err := b.ScanOnce(ctx); err != nil || n != 0 {
+		t.Errorf("the other spool's scan = %d, %v; want 0 files, the file being the first's", n, err)
+	}
+	if n := strings.Count(logsB.String(), "spool file ingested"); n != 0 {
+		t.Errorf("the other spool ingested a.csv again (%d times):\n%s", n, logsB.String())
+	}
+	readOnly = false
+	if n, err := a.ScanOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("the first spool's scan after the disk recovered = %d, %v; want the file moved", n, err)
+	}
+	b2, err := os.ReadFile(filepath.Join(dir, "done", "a.csv.summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum Summary
+	if err := json.Unmarshal(b2, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Summary{Read: 2, Stored: 2}, sum); diff != "" {
+		t.Errorf("summary in done/ (-want +got):\n%s", diff)
+	}
+	if got := testutil.ToFloat64(p.m.records.WithLabelValues("spool", FormatCSV, "duplicate")); got != 0 {
+		t.Errorf("records duplicate = %v, want 0 (ingested once)", got)
+	}
+}

@@ -1,0 +1,119 @@
+package ingest_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/simcore/simcore/ingest"
+	"github.com/simcore/simcore/internal/testenv"
+)
+
+// Two ingest processes (two pipelines with writers of their own, on the
+// same ClickHouse and PostgreSQL) watch one spool directory, as operators
+// run them for availability. Each file must be ingested by one of them
+// only: moved to done/ once, with one summary that counts its records as
+// stored (not as duplicates of the other's ingest), and no move failure.
+func TestSpoolTwoProcessesOneDirectory(t *testing.T) {
+	t.Parallel()
+	a := newTestEnv(t, ingest.Config{}, nil)
+	b := newPeerEnv(t, a, ingest.Config{})
+	ctx := testenv.Context(t, 2*time.Minute)
+	dir := t.TempDir()
+
+	const files = 6
+	feeds := make([]feed, files)
+	for i := range feeds {
+		feeds[i] = genFeed(t, int64(100+i), 1200, fmt.Sprintf("ha-spool-%d", i))
+		writeSettled(t, filepath.Join(dir, fmt.Sprintf("f%d.csv", i)), feeds[i].text)
+	}
+
+	spools := []*ingest.Spool{
+		{Dir: dir, Pipeline: a.p, Log: a.log, Settle: time.Millisecond},
+		{Dir: dir, Pipeline: b.p, Log: b.log, Settle: time.Millisecond},
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		handled int
+		errs    []error
+	)
+	start := make(chan struct{})
+	for _, sp := range spools {
+		wg.Go(func() {
+			<-start
+			n, err := sp.ScanOnce(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			handled += n
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		t.Errorf("ScanOnce: %v", err)
+	}
+	if handled != files {
+		t.Errorf("the two spools handled %d files together, want %d (each once)", handled, files)
+	}
+
+	var want []string
+	for i := range files {
+		want = append(want, fmt.Sprintf("f%d.csv", i), fmt.Sprintf("f%d.csv.summary.json", i))
+	}
+	slices.Sort(want)
+	if diff := cmp.Diff(want, dirNames(t, filepath.Join(dir, "done"))); diff != "" {
+		t.Errorf("done/ (-want +got):\n%s", diff)
+	}
+	for i, f := range feeds {
+		path := filepath.Join(dir, "done", fmt.Sprintf("f%d.csv.summary.json", i))
+		if _, err := os.Stat(path); err != nil {
+			continue // reported above
+		}
+		if diff := cmp.Diff(f.want(), readSummary(t, path)); diff != "" {
+			t.Errorf("summary of f%d.csv (-want +got):\n%s", i, diff)
+		}
+	}
+	if diff := cmp.Diff(wantTotals(t, feeds...), a.totals(t)); diff != "" {
+		t.Errorf("stored totals (-want +got):\n%s", diff)
+	}
+	for _, e := range []*testEnv{a, b} {
+		if n := filesCounted(t, e, "move_failed"); n != 0 {
+			t.Errorf("a spool counted %v failed moves", n)
+		}
+	}
+}
+
+// filesCounted is simcore_ingest_files_total of the spool with outcome.
+func filesCounted(t *testing.T, e *testEnv, outcome string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() != "simcore_ingest_files_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["source"] == "spool" && labels["outcome"] == outcome {
+				v += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return v
+}
