@@ -96,6 +96,22 @@ func TestSubmitSystem(t *testing.T) {
 			_, err := svc.Submit(ctx, 7, KindUnbarData, params, "operator")
 			return err
 		}, ErrInvalid, "kind"},
+		{"Submit of bar_outgoing", func() error {
+			_, err := svc.Submit(ctx, 7, KindBarOutgoing, params, "operator")
+			return err
+		}, ErrInvalid, "kind"},
+		{"bar_outgoing without a reason", func() error {
+			_, err := svc.SubmitSystem(ctx, 7, KindBarOutgoing, json.RawMessage(`{"notice":"outgoing_barred"}`), "rating")
+			return err
+		}, ErrInvalid, "reason"},
+		{"unbar_outgoing with an unknown notice", func() error {
+			_, err := svc.SubmitSystem(ctx, 7, KindUnbarOutgoing, json.RawMessage(`{"reason":"lifted","notice":"outgoing_back"}`), "rating")
+			return err
+		}, ErrInvalid, "notice"},
+		{"bar_outgoing with a misspelt member", func() error {
+			_, err := svc.SubmitSystem(ctx, 7, KindBarOutgoing, json.RawMessage(`{"reason":"balance_exhausted","notise":"outgoing_barred"}`), "rating")
+			return err
+		}, ErrInvalid, "params"},
 		{"no reason", func() error {
 			_, err := svc.SubmitSystem(ctx, 7, KindUnbarData, json.RawMessage(`{}`), "rating")
 			return err
@@ -155,7 +171,7 @@ func TestApplyDataBarring(t *testing.T) {
 				t.Errorf("gateway calls (-want +got):\n%s", d)
 			}
 			done, _ := store.Request(context.Background(), r.ID)
-			var p DataBarringParams
+			var p BarringParams
 			_ = json.Unmarshal(json.RawMessage(tt.params), &p)
 			var outcome map[string]any
 			if err := json.Unmarshal(done.Outcome, &outcome); err != nil || done.State != StateDone {
@@ -279,5 +295,80 @@ func TestBarringNoticeText(t *testing.T) {
 		if len(sms.sent) != 1 || sms.sent[0].Text != tt.want || sms.sent[0].To != "447700900001" {
 			t.Errorf("%s %s: sent %+v, want %q", tt.lang, tt.key, sms.sent, tt.want)
 		}
+	}
+}
+
+// TestBarringKeepsTheOtherBars: every kind that sets the barring sends the
+// bars it does not change as the subscription records them, so an outgoing
+// bar survives a data bar, a suspension and a resumption, and the other way
+// round; bar_outgoing and unbar_outgoing record only the outgoing bar.
+func TestBarringKeepsTheOtherBars(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		status        SubscriptionStatus
+		data, out     bool
+		kind          Kind
+		want          Barring
+		wantData      bool
+		wantOut       bool
+		wantOutcome   map[string]any
+		wantStatusNow SubscriptionStatus
+	}{
+		{"bar outgoing keeps data off", StatusActive, false, false, KindBarOutgoing, Barring{Outgoing: true}, false, true,
+			map[string]any{"outgoing_barred": true, "reason": "balance_exhausted"}, StatusActive},
+		{"bar outgoing keeps the data bar", StatusActive, true, false, KindBarOutgoing, Barring{Data: true, Outgoing: true}, true, true,
+			map[string]any{"outgoing_barred": true, "reason": "balance_exhausted"}, StatusActive},
+		{"unbar outgoing keeps the data bar", StatusActive, true, true, KindUnbarOutgoing, Barring{Data: true}, true, false,
+			map[string]any{"outgoing_barred": false, "reason": "balance_exhausted"}, StatusActive},
+		{"bar outgoing on a suspended line", StatusSuspended, false, false, KindBarOutgoing, Barring{All: true, Outgoing: true}, false, true,
+			map[string]any{"outgoing_barred": true, "reason": "balance_exhausted"}, StatusSuspended},
+		{"bar data keeps the outgoing bar", StatusActive, false, true, KindBarData, Barring{Data: true, Outgoing: true}, true, true,
+			map[string]any{"data_barred": true, "reason": "balance_exhausted"}, StatusActive},
+		{"unbar data keeps the outgoing bar", StatusActive, true, true, KindUnbarData, Barring{Outgoing: true}, false, true,
+			map[string]any{"data_barred": false, "reason": "balance_exhausted"}, StatusActive},
+		{"suspend keeps both bars", StatusActive, true, true, KindSuspend, Barring{All: true, Data: true, Outgoing: true}, true, true,
+			map[string]any{"status": "suspended"}, StatusSuspended},
+		{"resume keeps the outgoing bar", StatusSuspended, false, true, KindResume, Barring{Outgoing: true}, false, true,
+			map[string]any{"status": "active"}, StatusActive},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := Subscription{ID: 7, MSISDN: "447700900007", Status: tt.status, DataBarred: tt.data, OutgoingBarred: tt.out}
+			store, gw := newMemStore(s), &fakeGateway{}
+			svc := &Service{Store: store, Queue: &memQueue{}, Gateway: gw}
+			var (
+				r   Request
+				err error
+			)
+			if IsUserKind(tt.kind) {
+				r, err = svc.Submit(context.Background(), s.ID, tt.kind, nil, "operator")
+			} else {
+				r, err = svc.SubmitSystem(context.Background(), s.ID, tt.kind, json.RawMessage(`{"reason":"balance_exhausted"}`), "rating")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := svc.Apply(context.Background(), r.ID); err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			if d := cmp.Diff([]barringCall{{r.ID, s.MSISDN, tt.want}}, gw.calls); d != "" {
+				t.Errorf("gateway calls (-want +got):\n%s", d)
+			}
+			done, _ := store.Request(context.Background(), r.ID)
+			var outcome map[string]any
+			if err := json.Unmarshal(done.Outcome, &outcome); err != nil || done.State != StateDone {
+				t.Fatalf("request %s with outcome %s (%v)", done.State, done.Outcome, err)
+			}
+			if d := cmp.Diff(tt.wantOutcome, outcome); d != "" {
+				t.Errorf("outcome (-want +got):\n%s", d)
+			}
+			got, _ := store.Subscription(context.Background(), s.ID)
+			if got.DataBarred != tt.wantData || got.OutgoingBarred != tt.wantOut || got.Status != tt.wantStatusNow {
+				t.Errorf("after %s: data barred %v, outgoing barred %v, %s; want %v, %v, %s",
+					tt.kind, got.DataBarred, got.OutgoingBarred, got.Status, tt.wantData, tt.wantOut, tt.wantStatusNow)
+			}
+		})
 	}
 }

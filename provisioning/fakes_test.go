@@ -105,6 +105,9 @@ func (m *memStore) Complete(_ context.Context, id string, outcome json.RawMessag
 		if ch.DataBarred != nil {
 			s.DataBarred = *ch.DataBarred
 		}
+		if ch.OutgoingBarred != nil {
+			s.OutgoingBarred = *ch.OutgoingBarred
+		}
 		m.subs[s.ID] = s
 	})
 }

@@ -34,10 +34,15 @@ const (
 // ForwardingKinds lists every condition, in a stable order.
 var ForwardingKinds = []ForwardingKind{ForwardUnconditional, ForwardBusy, ForwardNoReply, ForwardNotReachable}
 
-// Barring is what the network refuses a subscriber.
+// Barring is what the network refuses a subscriber. It is always set
+// whole: whoever changes one bar sends the others as they are.
 type Barring struct {
 	All  bool `json:"all"`  // suspended: no service at all
 	Data bool `json:"data"` // data barred (quota exhausted)
+	// Outgoing bars outgoing calls and SMS (GSM's BAOC, balance
+	// exhausted); emergency calls stay allowed, incoming calls and SMS
+	// keep working.
+	Outgoing bool `json:"outgoing"`
 }
 
 // NetworkSubscriber is a subscriber as the HLR/HSS holds it, keyed by MSISDN.

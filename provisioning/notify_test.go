@@ -13,19 +13,23 @@ import (
 // Service.carryOut builds it.
 func sampleData() map[string]map[string]any {
 	return map[string]map[string]any{
-		"sim_swap_done":      {"MSISDN": "447700900123", "ICCIDLast4": "0752", "Name": "Dana Levi"},
-		"apn_settings":       {"APN": "internet.simcore", "Username": "web", "Password": "s3cret", "Plan": "Travel 10GB"},
-		"voicemail_changed":  {"Enabled": true, "Language": "he"},
-		"forwarding_changed": {"Condition": "no_reply", "Number": "447700900456"},
-		"plan_dates_changed": {"Start": "2026-12-01", "End": "2027-01-31"},
-		"service_suspended":  {"MSISDN": "447700900123"},
-		"service_resumed":    {"MSISDN": "447700900123"},
-		"usage_threshold":    {"Percent": 80, "Type": "data"},
-		"data_barred":        {},
-		"balance_low":        {"Balance": "1.50 EUR"},
-		"balance_exhausted":  {},
-		"balance_used_up":    {},
-		"data_resumed":       {},
+		"sim_swap_done":         {"MSISDN": "447700900123", "ICCIDLast4": "0752", "Name": "Dana Levi"},
+		"apn_settings":          {"APN": "internet.simcore", "Username": "web", "Password": "s3cret", "Plan": "Travel 10GB"},
+		"voicemail_changed":     {"Enabled": true, "Language": "he"},
+		"forwarding_changed":    {"Condition": "no_reply", "Number": "447700900456"},
+		"plan_dates_changed":    {"Start": "2026-12-01", "End": "2027-01-31"},
+		"service_suspended":     {"MSISDN": "447700900123"},
+		"service_resumed":       {"MSISDN": "447700900123"},
+		"usage_threshold":       {"Percent": 80, "Type": "data"},
+		"data_barred":           {},
+		"balance_low":           {"Balance": "1.50 EUR"},
+		"balance_exhausted":     {},
+		"balance_used_up":       {},
+		"data_resumed":          {},
+		"outgoing_barred":       {},
+		"outgoing_resumed":      {},
+		"outgoing_data_barred":  {},
+		"outgoing_data_resumed": {},
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 type Kind string
 
 // Request kinds. Activate and deactivate are scheduled by a dates request;
-// bar_data and unbar_data come from rating (Service.SubmitSystem).
+// bar_data, unbar_data, bar_outgoing and unbar_outgoing come from rating
+// (Service.SubmitSystem).
 const (
 	KindSIMSwap    Kind = "sim_swap"
 	KindVoicemail  Kind = "voicemail"
@@ -30,6 +31,10 @@ const (
 	KindDeactivate Kind = "deactivate"
 	KindBarData    Kind = "bar_data"
 	KindUnbarData  Kind = "unbar_data"
+	// KindBarOutgoing bars outgoing calls and SMS (emergency calls stay
+	// allowed); incoming calls and SMS keep working.
+	KindBarOutgoing   Kind = "bar_outgoing"
+	KindUnbarOutgoing Kind = "unbar_outgoing"
 )
 
 // State is where a request is. It moves pending → in_progress → done or
@@ -106,13 +111,14 @@ type ScheduleParams struct {
 	DatesVersion int `json:"dates_version"`
 }
 
-// DataBarringParams is the payload of bar_data and unbar_data.
-type DataBarringParams struct {
+// BarringParams is the payload of bar_data, unbar_data, bar_outgoing and
+// unbar_outgoing.
+type BarringParams struct {
 	Reason string `json:"reason"`           // required, e.g. "balance_exhausted", "data_allowance_exhausted", "topup", "new_period"
 	Notice string `json:"notice,omitempty"` // notification key sent to the subscriber by SMS when the change is done; "" sends none
 }
 
-// maxReasonLength bounds DataBarringParams.Reason, in characters.
+// maxReasonLength bounds BarringParams.Reason, in characters.
 const maxReasonLength = 64
 
 // VoicemailLanguageCheck says whether a voicemail language code is offered;
@@ -187,8 +193,8 @@ func ValidateParams(kind Kind, p json.RawMessage, now time.Time, vmLang Voicemai
 	case KindActivate, KindDeactivate:
 		var s ScheduleParams
 		return strict(&s)
-	case KindBarData, KindUnbarData:
-		return validateDataBarring(p)
+	case KindBarData, KindUnbarData, KindBarOutgoing, KindUnbarOutgoing:
+		return validateBarring(p)
 	default:
 		return inputErr("kind", "unknown kind %q", kind)
 	}
@@ -196,13 +202,13 @@ func ValidateParams(kind Kind, p json.RawMessage, now time.Time, vmLang Voicemai
 }
 
 // UserKinds are the kinds operators and subscribers may ask for; activate
-// and deactivate only come from a dates request, bar_data and unbar_data
-// only from rating (SystemKinds).
+// and deactivate only come from a dates request, the barring kinds only
+// from rating (SystemKinds).
 var UserKinds = []Kind{KindSIMSwap, KindVoicemail, KindForwarding, KindAPNSMS, KindDates, KindSuspend, KindResume}
 
 // SystemKinds are the kinds only simcore itself submits
 // (Service.SubmitSystem).
-var SystemKinds = []Kind{KindBarData, KindUnbarData}
+var SystemKinds = []Kind{KindBarData, KindUnbarData, KindBarOutgoing, KindUnbarOutgoing}
 
 // IsUserKind reports whether k may be submitted directly.
 func IsUserKind(k Kind) bool {
@@ -214,14 +220,15 @@ func IsUserKind(k Kind) bool {
 	return false
 }
 
-// validateDataBarring checks the params of bar_data and unbar_data. Unlike
+// validateBarring checks the params of the barring kinds (bar_data,
+// unbar_data, bar_outgoing, unbar_outgoing). Unlike
 // the operators' kinds, unknown fields are refused: the callers are code, and
 // a misspelt "notice" would otherwise silently send no SMS.
-func validateDataBarring(p json.RawMessage) error {
+func validateBarring(p json.RawMessage) error {
 	if len(p) == 0 {
 		return inputErr("reason", "required")
 	}
-	var d DataBarringParams
+	var d BarringParams
 	dec := json.NewDecoder(bytes.NewReader(p))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
@@ -237,17 +244,17 @@ func validateDataBarring(p json.RawMessage) error {
 		return inputErr("reason", "%d characters, want at most %d", n, maxReasonLength)
 	}
 	if d.Notice != "" {
-		if err := checkDataNotice(d.Notice); err != nil {
+		if err := checkBarringNotice(d.Notice); err != nil {
 			return inputErr("notice", "%v", err)
 		}
 	}
 	return nil
 }
 
-// checkDataNotice makes sure notice key renders as an SMS in every language
+// checkBarringNotice makes sure notice key renders as an SMS in every language
 // with no data: a barring notice carries none, so a key that needs fields
 // (balance_low, usage_threshold) would fail only later, in its task.
-func checkDataNotice(key string) error {
+func checkBarringNotice(key string) error {
 	for _, lang := range NotificationLanguages() {
 		if _, err := RenderSMS(Notification{Key: key, Language: lang, Data: map[string]any{}}); err != nil {
 			if errors.Is(err, ErrUnknownNotification) {

@@ -47,9 +47,10 @@ func (s *Service) Submit(ctx context.Context, sub int64, kind Kind, params json.
 }
 
 // SubmitSystem records and queues a request that only simcore itself makes:
-// bar_data or unbar_data (SystemKinds), from rating when a quota or balance
-// runs out or is restored. by names the caller ("rating:..."). Errors are
-// Submit's; any other kind is ErrInvalid on "kind".
+// bar_data, unbar_data, bar_outgoing or unbar_outgoing (SystemKinds), from
+// rating when a quota or balance runs out or is restored. by names the
+// caller ("rating:..."). Errors are Submit's; any other kind is ErrInvalid
+// on "kind".
 func (s *Service) SubmitSystem(ctx context.Context, sub int64, kind Kind, params json.RawMessage, by string) (Request, error) {
 	if !slices.Contains(SystemKinds, kind) {
 		return Request{}, inputErr("kind", "%q is not a system kind; want one of %v", kind, SystemKinds)
@@ -235,7 +236,8 @@ func permanent(err error) bool {
 // have landed.
 func changesNetwork(k Kind) bool {
 	switch k {
-	case KindSIMSwap, KindVoicemail, KindForwarding, KindActivate, KindDeactivate, KindSuspend, KindResume, KindBarData, KindUnbarData:
+	case KindSIMSwap, KindVoicemail, KindForwarding, KindActivate, KindDeactivate, KindSuspend, KindResume,
+		KindBarData, KindUnbarData, KindBarOutgoing, KindUnbarOutgoing:
 		return true
 	}
 	return false
@@ -315,12 +317,26 @@ func (s *Service) landed(ctx context.Context, r Request, sub Subscription) (bool
 		return ns.Forwarding[p.Condition] == p.Number, nil
 	case KindActivate:
 		return ns.IMSI == sub.IMSI && ns.ICCID == sub.ICCID, nil
-	case KindSuspend, KindResume:
-		return ns.Barring == Barring{All: r.Kind == KindSuspend, Data: sub.DataBarred}, nil
-	case KindBarData, KindUnbarData:
-		return ns.Barring == Barring{All: sub.Status == StatusSuspended, Data: r.Kind == KindBarData}, nil
+	case KindSuspend, KindResume, KindBarData, KindUnbarData, KindBarOutgoing, KindUnbarOutgoing:
+		return ns.Barring == barringAfter(r.Kind, sub), nil
 	}
 	return false, nil // KindDeactivate: still provisioned
+}
+
+// barringAfter is the barring the network has once a barring kind (suspend,
+// resume, bar_* and unbar_*) is applied to sub: the bar it changes set,
+// the others as sub records them.
+func barringAfter(k Kind, sub Subscription) Barring {
+	b := sub.Barring()
+	switch k {
+	case KindSuspend, KindResume:
+		b.All = k == KindSuspend
+	case KindBarData, KindUnbarData:
+		b.Data = k == KindBarData
+	case KindBarOutgoing, KindUnbarOutgoing:
+		b.Outgoing = k == KindBarOutgoing
+	}
+	return b
 }
 
 // landedGateway is a Gateway whose changes are already on the network
@@ -501,9 +517,9 @@ func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (re
 		if want := map[bool]SubscriptionStatus{true: StatusActive, false: StatusSuspended}[suspend]; sub.Status != want {
 			return res, fmt.Errorf("%w: %s of a line that is %s, not %s", ErrConflict, r.Kind, sub.Status, want)
 		}
-		// The barring is set whole: send the data bar along, or resuming
+		// The barring is set whole: send rating's bars along, or resuming
 		// would lift a bar that rating put on.
-		if err := s.Gateway.SetBarring(ctx, key, sub.MSISDN, Barring{All: suspend, Data: sub.DataBarred}); err != nil {
+		if err := s.Gateway.SetBarring(ctx, key, sub.MSISDN, barringAfter(r.Kind, sub)); err != nil {
 			return res, err
 		}
 		res.change.Status = StatusActive
@@ -513,20 +529,25 @@ func (s *Service) carryOut(ctx context.Context, r Request, sub Subscription) (re
 		}
 		res.outcome = map[string]any{"status": res.change.Status}
 		notice(noticeKey, map[string]any{"MSISDN": sub.MSISDN}, true)
-	case KindBarData, KindUnbarData:
-		var p DataBarringParams
+	case KindBarData, KindUnbarData, KindBarOutgoing, KindUnbarOutgoing:
+		var p BarringParams
 		if err := json.Unmarshal(r.Params, &p); err != nil {
 			return res, inputErr("params", "%v", err)
 		}
 		// Sent even when the line already has this bar: the network is
-		// the truth, and the call is idempotent.
-		barred := r.Kind == KindBarData
-		b := Barring{All: sub.Status == StatusSuspended, Data: barred}
+		// the truth, and the call is idempotent. The other bars go as
+		// the subscription records them.
+		b := barringAfter(r.Kind, sub)
 		if err := s.Gateway.SetBarring(ctx, key, sub.MSISDN, b); err != nil {
 			return res, err
 		}
-		res.change.DataBarred = &barred
-		res.outcome = map[string]any{"data_barred": barred, "reason": p.Reason}
+		if r.Kind == KindBarData || r.Kind == KindUnbarData {
+			res.change.DataBarred = &b.Data
+			res.outcome = map[string]any{"data_barred": b.Data, "reason": p.Reason}
+		} else {
+			res.change.OutgoingBarred = &b.Outgoing
+			res.outcome = map[string]any{"outgoing_barred": b.Outgoing, "reason": p.Reason}
+		}
 		if p.Notice != "" {
 			notice(p.Notice, map[string]any{}, false)
 		}

@@ -15,6 +15,9 @@ type Change struct {
 	Dates      *DatesParams       // also bumps DatesVersion
 	Status     SubscriptionStatus // "" leaves it
 	DataBarred *bool              // nil leaves it
+	// OutgoingBarred sets whether outgoing calls and SMS are barred;
+	// nil leaves it.
+	OutgoingBarred *bool
 	// Schedule are requests to create in the same transaction (a dates
 	// change's activation and deactivation), so they exist exactly when
 	// the change does. Complete fills in their ID, CreatedAt and UpdatedAt.

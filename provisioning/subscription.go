@@ -68,6 +68,16 @@ type Subscription struct {
 	// DataBarred: mobile data is barred on the network (bar_data), kept
 	// through a suspension and its resumption until unbar_data.
 	DataBarred bool `json:"data_barred"`
+	// OutgoingBarred: outgoing calls and SMS are barred on the network
+	// (bar_outgoing), kept like DataBarred until unbar_outgoing.
+	OutgoingBarred bool `json:"outgoing_barred"`
+}
+
+// Barring is the barring the network should have for the subscription as
+// recorded: every barring change sends the bars it does not change as
+// they are, so that setting one never lifts another.
+func (s Subscription) Barring() Barring {
+	return Barring{All: s.Status == StatusSuspended, Data: s.DataBarred, Outgoing: s.OutgoingBarred}
 }
 
 // WaitError is the ErrNotReady of a request that waits for request For,

@@ -51,6 +51,8 @@ type Statement struct {
 	Period     *Period          `json:"period,omitempty"` // the current one, if the plan is in effect
 	Allowances []AllowanceState `json:"allowances"`
 	DataBarred bool             `json:"data_barred"`
+	// OutgoingBarred: outgoing calls and SMS are barred (balance used up).
+	OutgoingBarred bool `json:"outgoing_barred"`
 	// Charges are the last periods' charges, newest first.
 	Charges []PeriodCharges `json:"charges"`
 	Credits []Credit        `json:"credits"`
@@ -89,7 +91,7 @@ func (a *Accounts) Statement(ctx context.Context, iccid string, periods int) (St
 	if err != nil {
 		return Statement{}, err
 	}
-	st := Statement{ICCID: iccid, Plan: p.Name, DataBarred: sub.DataBarred, Allowances: []AllowanceState{}}
+	st := Statement{ICCID: iccid, Plan: p.Name, DataBarred: sub.DataBarred, OutgoingBarred: sub.OutgoingBarred, Allowances: []AllowanceState{}}
 	if st.Balance, err = a.Store.Balance(ctx, sub.SubscriptionID, p.Currency()); err != nil {
 		return st, err
 	}

@@ -43,11 +43,13 @@ func (p *Plan) Crossed(balance Money, cur PeriodCharges) []Alert {
 	if b := p.Alerts.balanceBelow; b != nil && balance.Minor > 0 && balance.Minor < b.Minor {
 		out = append(out, Alert{Key: "balance_below", Notice: "balance_low", Data: map[string]any{"Balance": balance.String()}})
 	}
-	if balance.Minor <= 0 && (p.Alerts.BalanceExhausted || p.BarData == BarBalanceExhausted) {
-		// balance_exhausted's text says data is paused: true only when
-		// the plan bars on it, and then the barring's notice says it.
+	barsOnBalance := p.BarData == BarBalanceExhausted || p.BarOutgoing == BarBalanceExhausted
+	if balance.Minor <= 0 && (p.Alerts.BalanceExhausted || barsOnBalance) {
+		// A plan that bars data or outgoing calls on it tells the
+		// subscriber with the barring's notice, which says what is
+		// paused; balance_used_up is for plans that bar nothing.
 		a := Alert{Key: "balance_exhausted", Notice: "balance_used_up", Data: map[string]any{}}
-		if p.BarData == BarBalanceExhausted {
+		if barsOnBalance {
 			a.Notice, a.Data = "", nil // the barring's notice says it
 		}
 		out = append(out, a)
@@ -70,6 +72,27 @@ func (p *Plan) DataBarring(balance Money, cur PeriodCharges) (bar bool, reason, 
 		}
 	}
 	return false, "", "data_resumed"
+}
+
+// OutgoingBarring says whether the plan's rule wants outgoing calls and SMS
+// barred given the balance, and why: the reason and the notification of the
+// bar, or of lifting it. The rater sends one notice when it bars (or
+// lifts) data and outgoing together: see CombinedBarringNotice.
+func (p *Plan) OutgoingBarring(balance Money) (bar bool, reason, notice string) {
+	if p.BarOutgoing == BarBalanceExhausted && balance.Minor <= 0 {
+		return true, BarBalanceExhausted, "outgoing_barred"
+	}
+	return false, "", "outgoing_resumed"
+}
+
+// CombinedBarringNotice is the one notification of barring (bar true) or
+// lifting both data and outgoing calls and SMS in the same evaluation: one
+// event (the balance ran out, a top-up) gets one SMS, not two.
+func CombinedBarringNotice(bar bool) string {
+	if bar {
+		return "outgoing_data_barred"
+	}
+	return "outgoing_data_resumed"
 }
 
 // lessProduct reports whether a*b < c*d, without overflow.

@@ -83,3 +83,43 @@ func TestAlertsBalance(t *testing.T) {
 		}
 	}
 }
+
+// TestOutgoingBarring: bar_outgoing bars at a balance of zero or less, the
+// balance_exhausted alert then leaves the message to the barring notice, and
+// a plan without the rule never bars outgoing.
+func TestOutgoingBarring(t *testing.T) {
+	t.Parallel()
+	c := testCatalogue(t)
+	cur := PeriodCharges{Currency: "EUR"}
+	tests := []struct {
+		name       string
+		plan       string
+		balance    int64
+		wantBar    bool
+		wantNotice string
+		wantAlerts []Alert
+	}{
+		{"calls only, money left", "payg-calls", 1, false, "outgoing_resumed", nil},
+		{"calls only, at zero", "payg-calls", 0, true, "outgoing_barred", []Alert{{Key: "balance_exhausted"}}},
+		{"calls only, below zero", "payg-calls", -120, true, "outgoing_barred", []Alert{{Key: "balance_exhausted"}}},
+		{"both, below zero", "travel-payg-all", -1, true, "outgoing_barred", []Alert{{Key: "balance_exhausted"}}},
+		{"data only plan", "travel-payg", -1, false, "outgoing_resumed", []Alert{{Key: "balance_exhausted"}}},
+		{"monthly plan", "uk-monthly", -1, false, "outgoing_resumed", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, ok := c.Plan(tt.plan)
+			if !ok {
+				t.Fatalf("no plan %s", tt.plan)
+			}
+			bar, reason, notice := p.OutgoingBarring(Money{tt.balance, "EUR"})
+			if bar != tt.wantBar || notice != tt.wantNotice || (bar && reason != BarBalanceExhausted) {
+				t.Errorf("OutgoingBarring = %v, %q, %q; want %v, %q", bar, reason, notice, tt.wantBar, tt.wantNotice)
+			}
+			if diff := cmp.Diff(tt.wantAlerts, p.Crossed(Money{tt.balance, "EUR"}, cur)); diff != "" {
+				t.Errorf("alerts (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

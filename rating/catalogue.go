@@ -79,6 +79,10 @@ type Plan struct {
 	// "balance_exhausted" (balance at or below zero) or
 	// "data_allowance_exhausted".
 	BarData string `yaml:"bar_data" json:"bar_data"`
+	// BarOutgoing says when outgoing calls and SMS are barred (emergency
+	// calls stay allowed, incoming calls and SMS keep working): "never" or
+	// "balance_exhausted" (balance at or below zero).
+	BarOutgoing string `yaml:"bar_outgoing" json:"bar_outgoing"`
 
 	periodDays int
 	priceList  *PriceList
@@ -106,7 +110,8 @@ type Alerts struct {
 	balanceBelow *Money
 }
 
-// Bar-data rules.
+// Barring rules: bar_data takes all three, bar_outgoing never and
+// balance_exhausted.
 const (
 	BarNever                  = "never"
 	BarBalanceExhausted       = "balance_exhausted"
@@ -383,6 +388,13 @@ func (c *Catalogue) Validate() error {
 			}
 		default:
 			bad(path+".bar_data", "%q: want never, balance_exhausted or data_allowance_exhausted", p.BarData)
+		}
+		switch p.BarOutgoing {
+		case "":
+			p.BarOutgoing = BarNever
+		case BarNever, BarBalanceExhausted:
+		default:
+			bad(path+".bar_outgoing", "%q: want never or balance_exhausted", p.BarOutgoing)
 		}
 	}
 	if len(errs) > 0 {

@@ -77,6 +77,9 @@ plans:
 		{"bad voice rounding", base + "    rounding: {voice: per_hour}\n", []string{"rounding", "per_hour"}},
 		{"percent out of range", base + "    alerts: {allowance_percent: [0, 101]}\n", []string{"allowance_percent[0]", "allowance_percent[1]"}},
 		{"bar without data allowance", base + "    bar_data: data_allowance_exhausted\n", []string{"bar_data", "no data allowance"}},
+		{"bar outgoing on an allowance", base + "    bar_outgoing: data_allowance_exhausted\n", []string{"plans[0] (p).bar_outgoing", "want never or balance_exhausted"}},
+		{"bar outgoing misspelt", base + "    bar_outgoing: balance-exhausted\n", []string{"plans[0] (p).bar_outgoing", "balance-exhausted"}},
+		{"bar outgoing not a string", base + "    bar_outgoing: true\n", []string{"bar_outgoing"}},
 		{"negative balance alert", base + "    alerts: {balance_below: \"-1\"}\n", []string{"balance_below", "above zero"}},
 		{"bad default zone", base + "default_zone: nowhere\n", []string{"default_zone", "nowhere"}},
 	}
@@ -125,7 +128,7 @@ func TestParseCatalogueJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, ok := c.Plan("Monthly 10")
-	if !ok || p.DataAllowance() != 10_000_000_000 || p.BarData != BarNever {
+	if !ok || p.DataAllowance() != 10_000_000_000 || p.BarData != BarNever || p.BarOutgoing != BarNever {
 		t.Fatalf("plan %+v", p)
 	}
 	if _, err := ParseCatalogue(strings.NewReader(strings.Replace(doc, `"apn"`, `"apm"`, 1))); !errors.Is(err, ErrCatalogue) || !strings.Contains(err.Error(), "apm") {

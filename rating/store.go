@@ -19,6 +19,7 @@ type Subscriber struct {
 	Start          time.Time
 	End            *time.Time
 	DataBarred     bool // as the network has it now
+	OutgoingBarred bool // outgoing calls and SMS, as the network has it now
 	// Pending: the subscription has not been activated on the network
 	// yet, so there is nothing to bar.
 	Pending bool
@@ -89,6 +90,10 @@ type Store interface {
 	// subscription's data, and when; those absent were never asked about.
 	DataBarrings(ctx context.Context, subs []int64) (map[int64]BarringRequest, error)
 	SetDataBarring(ctx context.Context, sub int64, want bool, requestID string, at time.Time) error
+	// OutgoingBarrings and SetOutgoingBarring are DataBarrings and
+	// SetDataBarring for outgoing calls and SMS.
+	OutgoingBarrings(ctx context.Context, subs []int64) (map[int64]BarringRequest, error)
+	SetOutgoingBarring(ctx context.Context, sub int64, want bool, requestID string, at time.Time) error
 }
 
 // ChargeSet is one subscription's re-rated periods: they replace its
@@ -108,7 +113,7 @@ type FiredKey struct {
 }
 
 // BarringRequest is what rating last asked the network about a
-// subscription's data, and when.
+// subscription's data (or its outgoing calls and SMS), and when.
 type BarringRequest struct {
 	Want bool
 	At   time.Time
@@ -118,8 +123,9 @@ type BarringRequest struct {
 type Subscriptions interface {
 	// Live returns the live subscriptions on, or formerly on, iccids.
 	Live(ctx context.Context, iccids []string) ([]Subscriber, error)
-	// DataBarred lists live subscriptions whose data is barred.
-	DataBarred(ctx context.Context) ([]Subscriber, error)
+	// Barred lists live subscriptions whose data, or outgoing calls and
+	// SMS, are barred.
+	Barred(ctx context.Context) ([]Subscriber, error)
 }
 
 // UsageSource aggregates stored usage (rating/clickhouse): per ICCID, each
@@ -135,6 +141,9 @@ type Network interface {
 	// data, with the notification to send when it is done; it returns
 	// the provisioning request's id.
 	SetDataBarring(ctx context.Context, s Subscriber, bar bool, reason, notice string) (string, error)
+	// SetOutgoingBarring is SetDataBarring for outgoing calls and SMS
+	// (emergency calls stay allowed).
+	SetOutgoingBarring(ctx context.Context, s Subscriber, bar bool, reason, notice string) (string, error)
 	// Notify sends the subscriber a notification; id makes it unique, so
 	// the same id is sent once.
 	Notify(ctx context.Context, id string, s Subscriber, notice string, data map[string]any) error

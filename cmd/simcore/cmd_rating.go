@@ -123,6 +123,9 @@ func printStatement(c *cmdEnv, st rating.Statement) {
 	if st.DataBarred {
 		fmt.Fprintf(w, "data\tbarred\n")
 	}
+	if st.OutgoingBarred {
+		fmt.Fprintf(w, "outgoing calls, SMS\tbarred (incoming and emergency calls still work)\n")
+	}
 	if st.Period != nil {
 		fmt.Fprintf(w, "period\t%s to %s\n", st.Period.Start.Format(time.DateOnly), st.Period.End.AddDate(0, 0, -1).Format(time.DateOnly))
 	}
@@ -281,7 +284,7 @@ func raterCommand() *command {
 	)
 	return &command{
 		name:    "rater",
-		summary: "rate usage as it arrives: charges, balances, threshold alerts and data barring",
+		summary: "rate usage as it arrives: charges, balances, threshold alerts and barring",
 		long: `Follows the usage ledger (notified by PostgreSQL, and polling every second),
 re-rates the billing periods each batch of records touched for the SIMs it
 touched, fires threshold alerts by SMS once per period, and asks

@@ -16,6 +16,7 @@ import (
 	"github.com/simcore/simcore/ingest"
 	"github.com/simcore/simcore/metering"
 	"github.com/simcore/simcore/ops"
+	"github.com/simcore/simcore/provisioning"
 	rhttp "github.com/simcore/simcore/rating/http"
 )
 
@@ -210,7 +211,7 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 	if netsim != nil {
 		fmt.Fprintf(c.io.out, "  network sim:      gateway http://%s/v1, SMSC %s, mail sink %s\n", netsim.ln.Addr(), netsim.smsc.Addr(), netsim.mail.Addr())
 	}
-	fmt.Fprintln(c.io.out, "  rating:           charges, balances, alerts and data barring follow usage as it is stored")
+	fmt.Fprintln(c.io.out, "  rating:           charges, balances, alerts and barring (data, outgoing calls and SMS) follow usage as it is stored")
 	if portalAPI != nil {
 		fmt.Fprintf(c.io.out, "  portal API:       %s (OpenAPI at /v1/openapi.json)\n", portalAPI.url())
 	}
@@ -238,11 +239,11 @@ func runEngine(ctx context.Context, c *cmdEnv, f *runFlags, args []string) error
 		dp := &demoProvisioning{p: prov, every: f.demoEvery, log: log, nextSIM: demoSubscriptions, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
 		extra = append(extra, dp.run)
 		fmt.Fprintf(c.io.out, "  demo provisioning: a request every %s to %d demo lines; try: bin/simcore provision voicemail %s on --language he\n", f.demoEvery, demoSubscriptions, demoMSISDN(1))
-		d := &demoTraffic{spool: f.spool, every: f.demoEvery, log: log, barred: func(ctx context.Context) (map[string]bool, error) {
+		d := &demoTraffic{spool: f.spool, every: f.demoEvery, log: log, barred: func(ctx context.Context) (map[string]provisioning.Barring, error) {
 			subs, err := prov.store.BarredSubscriptions(ctx)
-			barred := make(map[string]bool, len(subs))
+			barred := make(map[string]provisioning.Barring, len(subs))
 			for _, s := range subs {
-				barred[s.ICCID] = true
+				barred[s.ICCID] = s.Barring()
 			}
 			return barred, err
 		}}
@@ -264,10 +265,11 @@ type demoTraffic struct {
 	every time.Duration
 	log   *slog.Logger
 	n     int
-	// barred returns the ICCIDs whose mobile data is barred: a network
-	// carries no data for them, so the demo's files have none either (nil:
-	// no line is barred).
-	barred func(context.Context) (map[string]bool, error)
+	// barred returns the barring of the ICCIDs whose mobile data or
+	// outgoing calls and SMS are barred: a network carries no data, or
+	// no outgoing calls and SMS, for them, so the demo's files have none
+	// either (nil: no line is barred).
+	barred func(context.Context) (map[string]provisioning.Barring, error)
 }
 
 const demoSIMs = 200
@@ -315,7 +317,7 @@ func (d *demoTraffic) drop(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("barred lines: %w", err)
 		}
-		out = withoutBarredData(out, barred)
+		out = withoutBarredUsage(out, barred)
 	}
 	tmp := filepath.Join(d.spool, "."+name)
 	if err := os.WriteFile(tmp, out, 0o644); err != nil {
@@ -325,9 +327,11 @@ func (d *demoTraffic) drop(ctx context.Context) error {
 	return os.Rename(tmp, filepath.Join(d.spool, name))
 }
 
-// withoutBarredData drops from a file `simcore gen cdrs` made the data
-// records of the ICCIDs in barred; every other line stays as it is.
-func withoutBarredData(file []byte, barred map[string]bool) []byte {
+// withoutBarredUsage drops from a file `simcore gen cdrs` made the data
+// records of the ICCIDs whose data is barred, and the voice and SMS records
+// (all outgoing, chargeable) of those whose outgoing calls and SMS are;
+// every other line stays as it is.
+func withoutBarredUsage(file []byte, barred map[string]provisioning.Barring) []byte {
 	if len(barred) == 0 {
 		return file
 	}
@@ -336,8 +340,12 @@ func withoutBarredData(file []byte, barred map[string]bool) []byte {
 	for i, line := range bytes.SplitAfter(file, []byte("\n")) {
 		if i > 0 {
 			f := strings.Split(strings.TrimSuffix(string(line), "\n"), ",")
-			if len(f) > max(typeCol, iccidCol) && f[typeCol] == metering.TypeData.String() && barred[f[iccidCol]] {
-				continue
+			if len(f) > max(typeCol, iccidCol) {
+				b := barred[f[iccidCol]]
+				isData := f[typeCol] == metering.TypeData.String()
+				if isData && b.Data || !isData && b.Outgoing {
+					continue
+				}
 			}
 		}
 		out = append(out, line...)

@@ -168,7 +168,7 @@ func seedNetwork(ctx context.Context, p *provStack) error {
 				return err
 			}
 		}
-		if err := gw.SetBarring(ctx, key+":bar", sub.MSISDN, provisioning.Barring{All: sub.Status == provisioning.StatusSuspended, Data: sub.DataBarred}); err != nil {
+		if err := gw.SetBarring(ctx, key+":bar", sub.MSISDN, sub.Barring()); err != nil {
 			return err
 		}
 	}

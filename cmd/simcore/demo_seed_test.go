@@ -57,7 +57,7 @@ func TestSeedNetworkKeepsDataBar(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE subscriptions SET data_barred = true WHERE msisdn = ANY($1)`, []string{barred, suspendedAndBarred}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `UPDATE subscriptions SET status = 'suspended' WHERE msisdn = $1`, suspendedAndBarred); err != nil {
+	if _, err := pool.Exec(ctx, `UPDATE subscriptions SET status = 'suspended', outgoing_barred = true WHERE msisdn = $1`, suspendedAndBarred); err != nil {
 		t.Fatal(err)
 	}
 	if err := seedNetwork(ctx, p); err != nil {
@@ -65,7 +65,7 @@ func TestSeedNetworkKeepsDataBar(t *testing.T) {
 	}
 	for msisdn, want := range map[string]provisioning.Barring{
 		barred:             {Data: true},
-		suspendedAndBarred: {All: true, Data: true},
+		suspendedAndBarred: {All: true, Data: true, Outgoing: true},
 		demoMSISDN(2):      {},
 	} {
 		got, ok := sim.Subscriber(msisdn)
@@ -132,40 +132,46 @@ func TestDemoKeepsImportedCatalogue(t *testing.T) {
 // more data records from the demo's traffic, as on a network, while its
 // calls and SMS, and every other line, stay. The demo used to charge a
 // barred pay-as-you-go line on, so a top-up could not lift its bar.
-func TestDemoTrafficSkipsBarredData(t *testing.T) {
+func TestDemoTrafficSkipsBarredUsage(t *testing.T) {
 	var buf bytes.Buffer
 	if _, err := ingest.GenerateCSV(&buf, ingest.GenConfig{Records: 3000, SIMs: 4, Seed: 7, Start: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Days: 1, DupRate: 0.02, BadRate: 0.01}); err != nil {
 		t.Fatal(err)
 	}
-	barred := map[string]bool{demoICCID(1): true, demoICCID(2): true}
-	type count struct{ barredData, barredOther, rest int }
+	// SIM 1's data is barred, SIM 2's outgoing calls and SMS, SIM 3's both.
+	barred := map[string]provisioning.Barring{demoICCID(1): {Data: true}, demoICCID(2): {Outgoing: true}, demoICCID(3): {Data: true, Outgoing: true}}
+	type count struct{ barredData, barredCalls, kept int }
 	tally := func(file []byte) count {
 		var c count
 		for _, line := range strings.Split(strings.TrimSpace(string(file)), "\n")[1:] {
 			f := strings.Split(line, ",")
+			if len(f) <= 3 {
+				c.kept++
+				continue
+			}
+			b, data := barred[f[3]], f[2] == "data"
 			switch {
-			case len(f) > 3 && barred[f[3]] && f[2] == "data":
+			case b.Data && data:
 				c.barredData++
-			case len(f) > 3 && barred[f[3]]:
-				c.barredOther++
+			case b.Outgoing && !data:
+				c.barredCalls++
 			default:
-				c.rest++
+				c.kept++
 			}
 		}
 		return c
 	}
 	before := tally(buf.Bytes())
-	if before.barredData == 0 || before.barredOther == 0 || before.rest == 0 {
+	if before.barredData == 0 || before.barredCalls == 0 || before.kept == 0 {
 		t.Fatalf("the generated file lacks a case: %+v", before)
 	}
-	out := withoutBarredData(buf.Bytes(), barred)
+	out := withoutBarredUsage(buf.Bytes(), barred)
 	if !strings.HasPrefix(string(out), ingest.GenHeader+"\n") {
 		t.Fatalf("the header is gone: %q", out[:min(len(out), 200)])
 	}
-	if after := tally(out); after != (count{0, before.barredOther, before.rest}) {
-		t.Errorf("after the filter %+v, want no data of barred lines and the rest as before %+v", after, before)
+	if after := tally(out); after != (count{0, 0, before.kept}) {
+		t.Errorf("after the filter %+v, want no data of data-barred lines, no calls or SMS of outgoing-barred ones, and the rest as before %+v", after, before)
 	}
-	if got := withoutBarredData(buf.Bytes(), nil); !bytes.Equal(got, buf.Bytes()) {
+	if got := withoutBarredUsage(buf.Bytes(), nil); !bytes.Equal(got, buf.Bytes()) {
 		t.Error("with no line barred the file changed")
 	}
 }

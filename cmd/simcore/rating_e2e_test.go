@@ -34,9 +34,10 @@ func freeAddr(t *testing.T) string {
 
 // TestRatingBarsAndUnbarsEndToEnd runs `simcore run` (ingest, rater,
 // provisioning workers and the network simulator) against the real
-// services: usage dropped into the spool exhausts a pay-as-you-go balance,
-// the simulated HLR ends up with the line's data barred, and a top-up
-// through the CLI lifts the bar on the HLR.
+// services: calls dropped into the spool exhaust a pay-as-you-go balance,
+// the simulated HLR ends up with the line's data and outgoing calls and SMS
+// barred (the demo plan bars both), the subscriber gets one SMS saying so,
+// and a top-up through the CLI lifts both bars on the HLR, with one SMS.
 func TestRatingBarsAndUnbarsEndToEnd(t *testing.T) {
 	ctx := testenv.Context(t, 4*time.Minute)
 	// A line on the pay-as-you-go plan with 1.00 EUR on it.
@@ -71,15 +72,15 @@ func TestRatingBarsAndUnbarsEndToEnd(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool {
 		return gw.CreateSubscriber(ctx, "e2e-create", msisdn, imsi, iccid) == nil
 	}, func() string { return "the simulated HLR did not come up" })
-	dataBarred := func() bool {
-		s, err := gw.Subscriber(ctx, msisdn)
-		return err == nil && s.Barring.Data
+	barring := func() provisioning.Barring {
+		s, _ := gw.Subscriber(ctx, msisdn)
+		return s.Barring
 	}
 
-	// 200 MB in the UK at 0.012 EUR/MB: 2.40 EUR against 1.00.
-	csv := "record_id,node_id,type,iccid,start_time,bytes_up,bytes_down,mcc_mnc\n"
-	for i := range 4 {
-		csv += fmt.Sprintf("e2e-%d,pgw1,data,%s,%s,10000000,40000000,23415\n", i, iccid, time.Now().Add(-time.Duration(i+1)*time.Minute).UTC().Format(time.RFC3339))
+	// Two 5-minute calls in the UK at 0.15 EUR/min: 1.50 EUR against 1.00.
+	csv := "record_id,node_id,type,iccid,start_time,duration_s,bytes_up,bytes_down,mcc_mnc\n"
+	for i := range 2 {
+		csv += fmt.Sprintf("e2e-%d,msc1,voice,%s,%s,300,0,0,23415\n", i, iccid, time.Now().Add(-time.Duration(10*i+10)*time.Minute).UTC().Format(time.RFC3339))
 	}
 	if err := os.MkdirAll(spool, 0o755); err != nil {
 		t.Fatal(err)
@@ -90,16 +91,21 @@ func TestRatingBarsAndUnbarsEndToEnd(t *testing.T) {
 	if err := os.Rename(filepath.Join(spool, ".usage.csv"), filepath.Join(spool, "usage.csv")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, dataBarred, func() string { return "data not barred on the HLR after the balance ran out" })
+	both := provisioning.Barring{Data: true, Outgoing: true}
+	waitFor(t, 60*time.Second, func() bool { return barring() == both },
+		func() string {
+			return fmt.Sprintf("HLR barring %+v after the balance ran out, want %+v", barring(), both)
+		})
 
 	if _, _, err := runCLI(ctx, env, "topup", iccid, "--amount", "5.00", "--key", "e2e-topup"); err != nil {
 		t.Fatalf("top-up: %v", err)
 	}
-	waitFor(t, 60*time.Second, func() bool { return !dataBarred() }, func() string { return "data still barred on the HLR after the top-up" })
+	waitFor(t, 60*time.Second, func() bool { return barring() == provisioning.Barring{} },
+		func() string { return fmt.Sprintf("HLR barring %+v after the top-up, want none", barring()) })
 
 	// The HLR changes before the worker marks its request done.
 	requests := func() []string {
-		rows, err := pool.Query(ctx, `SELECT kind, state, requested_by, params->>'notice' FROM provisioning_requests
+		rows, err := pool.Query(ctx, `SELECT kind, state, requested_by, coalesce(params->>'notice', '') FROM provisioning_requests
 		WHERE subscription_id = $1 ORDER BY seq`, subID)
 		if err != nil {
 			t.Fatal(err)
@@ -115,7 +121,10 @@ func TestRatingBarsAndUnbarsEndToEnd(t *testing.T) {
 		}
 		return got
 	}
-	want := []string{"bar_data/done/rating/balance_exhausted", "unbar_data/done/rating/data_resumed"}
+	// One event, one notice: the outgoing request (after the data one on
+	// the line) says both.
+	want := []string{"bar_data/done/rating/", "bar_outgoing/done/rating/outgoing_data_barred",
+		"unbar_data/done/rating/", "unbar_outgoing/done/rating/outgoing_data_resumed"}
 	waitFor(t, 30*time.Second, func() bool { return fmt.Sprint(requests()) == fmt.Sprint(want) },
 		func() string { return fmt.Sprintf("requests %v, want %v", requests(), want) })
 	// Both messages went to the SMSC, in the subscriber's language.

@@ -24,6 +24,9 @@ type quietNet struct{}
 func (quietNet) SetDataBarring(context.Context, rating.Subscriber, bool, string, string) (string, error) {
 	return "req", nil
 }
+func (quietNet) SetOutgoingBarring(context.Context, rating.Subscriber, bool, string, string) (string, error) {
+	return "req", nil
+}
 func (quietNet) Notify(context.Context, string, rating.Subscriber, string, map[string]any) error {
 	return nil
 }

@@ -27,7 +27,7 @@ var _ rating.Subscriptions = ratingSubs{}
 func toSubscriber(s provisioning.Subscription) rating.Subscriber {
 	return rating.Subscriber{
 		SubscriptionID: s.ID, ICCID: s.ICCID, PastICCIDs: s.PastICCIDs, MSISDN: s.MSISDN, Language: s.Subscriber.Language,
-		Plan: s.Plan.Name, Start: s.StartDate, End: s.EndDate, DataBarred: s.DataBarred,
+		Plan: s.Plan.Name, Start: s.StartDate, End: s.EndDate, DataBarred: s.DataBarred, OutgoingBarred: s.OutgoingBarred,
 		Pending: s.Status == provisioning.StatusPending,
 	}
 }
@@ -51,7 +51,7 @@ func (r ratingSubs) Rated(ctx context.Context, iccids []string) ([]rating.Subscr
 	return toSubscribers(r.store.SubscriptionsForRating(ctx, iccids))
 }
 
-func (r ratingSubs) DataBarred(ctx context.Context) ([]rating.Subscriber, error) {
+func (r ratingSubs) Barred(ctx context.Context) ([]rating.Subscriber, error) {
 	return toSubscribers(r.store.BarredSubscriptions(ctx))
 }
 
@@ -69,7 +69,19 @@ func (n ratingNetwork) SetDataBarring(ctx context.Context, s rating.Subscriber, 
 	if bar {
 		kind = provisioning.KindBarData
 	}
-	params, _ := json.Marshal(provisioning.DataBarringParams{Reason: reason, Notice: notice})
+	return n.submitBarring(ctx, s, kind, reason, notice)
+}
+
+func (n ratingNetwork) SetOutgoingBarring(ctx context.Context, s rating.Subscriber, bar bool, reason, notice string) (string, error) {
+	kind := provisioning.KindUnbarOutgoing
+	if bar {
+		kind = provisioning.KindBarOutgoing
+	}
+	return n.submitBarring(ctx, s, kind, reason, notice)
+}
+
+func (n ratingNetwork) submitBarring(ctx context.Context, s rating.Subscriber, kind provisioning.Kind, reason, notice string) (string, error) {
+	params, _ := json.Marshal(provisioning.BarringParams{Reason: reason, Notice: notice})
 	r, err := n.svc.SubmitSystem(ctx, s.SubscriptionID, kind, params, "rating")
 	if err != nil && r.ID != "" {
 		// Recorded but not queued: the provisioning sweeper queues it.

@@ -35,8 +35,9 @@ type (
 		Number *string `json:"number"`
 	}
 	barringRequest struct {
-		All  *bool `json:"all"`
-		Data *bool `json:"data"`
+		All      *bool `json:"all"`
+		Data     *bool `json:"data"`
+		Outgoing *bool `json:"outgoing"`
 	}
 )
 

@@ -197,7 +197,7 @@ func TestSwapKeepsServices(t *testing.T) {
 	for _, r := range []request{
 		{method: "PUT", path: p + "/voicemail", body: `{"enabled":true,"language":"he"}`},
 		{method: "PUT", path: p + "/forwarding/no_reply", body: `{"number":"447700900555"}`},
-		{method: "PUT", path: p + "/barring", body: `{"all":false,"data":true}`},
+		{method: "PUT", path: p + "/barring", body: `{"all":false,"data":true,"outgoing":true}`},
 		{method: "PUT", path: p + "/sim", body: fmt.Sprintf(`{"imsi":%q,"iccid":%q}`, imsi(2), iccid(2))},
 	} {
 		if got := send(t, base, r); got.status != 200 {
@@ -209,7 +209,7 @@ func TestSwapKeepsServices(t *testing.T) {
 		MSISDN: msisdn(1), IMSI: imsi(2), ICCID: iccid(2),
 		Voicemail:  provisioning.VoicemailSettings{Enabled: true, Language: "he"},
 		Forwarding: map[provisioning.ForwardingKind]string{provisioning.ForwardNoReply: "447700900555"},
-		Barring:    provisioning.Barring{Data: true},
+		Barring:    provisioning.Barring{Data: true, Outgoing: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("after swap (-want +got):\n%s", diff)
@@ -357,5 +357,41 @@ func waitCounter(t *testing.T, reg *prometheus.Registry, name, code string, want
 			t.Fatalf("%s{code=%q} = %v after 5s, want %v", name, code, got, want)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestBarringBodyMustBeWhole: a barring body without one of its three bars
+// is refused, so an old client that knows only all and data cannot lift an
+// outgoing bar by leaving it out; the whole body sets each bar on its own.
+func TestBarringBodyMustBeWhole(t *testing.T) {
+	t.Parallel()
+	sim, base := newServer(t, hlr.Config{})
+	create(t, base, 1)
+	p := "/v1/subscribers/" + msisdn(1) + "/barring"
+	tests := []struct {
+		name       string
+		body       string
+		wantStatus int
+		want       provisioning.Barring
+	}{
+		{"outgoing only", `{"all":false,"data":false,"outgoing":true}`, 200, provisioning.Barring{Outgoing: true}},
+		{"without outgoing", `{"all":false,"data":false}`, 422, provisioning.Barring{Outgoing: true}},
+		{"data too", `{"all":false,"data":true,"outgoing":true}`, 200, provisioning.Barring{Data: true, Outgoing: true}},
+		{"lift outgoing, keep data", `{"all":false,"data":true,"outgoing":false}`, 200, provisioning.Barring{Data: true}},
+		{"without data", `{"all":true,"outgoing":true}`, 422, provisioning.Barring{Data: true}},
+		{"suspend, keep data", `{"all":true,"data":true,"outgoing":false}`, 200, provisioning.Barring{All: true, Data: true}},
+	}
+	for _, tt := range tests { // in order: each step starts from the last
+		got := send(t, base, request{method: "PUT", path: p, body: tt.body})
+		if got.status != tt.wantStatus {
+			t.Fatalf("%s: %d %s, want %d", tt.name, got.status, got.body, tt.wantStatus)
+		}
+		if tt.wantStatus == 422 && got.problem.Code != "missing_field" {
+			t.Errorf("%s: code %s, want missing_field", tt.name, got.problem.Code)
+		}
+		ns, _ := sim.Subscriber(msisdn(1))
+		if ns.Barring != tt.want {
+			t.Errorf("%s: barring %+v, want %+v", tt.name, ns.Barring, tt.want)
+		}
 	}
 }

@@ -133,8 +133,10 @@ func (s *Server) parse(r *http.Request, body body, rt route) (change, *response)
 			return c, missing("all")
 		case b.Data == nil:
 			return c, missing("data")
+		case b.Outgoing == nil:
+			return c, missing("outgoing")
 		}
-		c.Barring = provisioning.Barring{All: *b.All, Data: *b.Data}
+		c.Barring = provisioning.Barring{All: *b.All, Data: *b.Data, Outgoing: *b.Outgoing}
 		return c, nil
 	}
 	panic("hlr: parse of " + rt.op) // match returns no other operation here

@@ -21,6 +21,8 @@ type simMoney struct {
 	Balance    rating.Money            `json:"balance"`
 	Allowances []rating.AllowanceState `json:"allowances"`
 	DataBarred bool                    `json:"data_barred"`
+	// OutgoingBarred: outgoing calls and SMS are barred (balance used up).
+	OutgoingBarred bool `json:"outgoing_barred"`
 }
 
 // money returns the SIM's balance and allowances, or nil when its line is
@@ -33,7 +35,7 @@ func (s *Server) money(ctx context.Context, iccid string) (*simMoney, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &simMoney{Balance: st.Balance, Allowances: st.Allowances, DataBarred: st.DataBarred}, nil
+	return &simMoney{Balance: st.Balance, Allowances: st.Allowances, DataBarred: st.DataBarred, OutgoingBarred: st.OutgoingBarred}, nil
 }
 
 // simBalance is GET /v1/sims/{iccid}/balance: the statement, with the last

@@ -237,7 +237,7 @@ func (r ratingLines) Live(ctx context.Context, iccids []string) ([]rating.Subscr
 	return out, err
 }
 
-func (ratingLines) DataBarred(context.Context) ([]rating.Subscriber, error) { return nil, nil }
+func (ratingLines) Barred(context.Context) ([]rating.Subscriber, error) { return nil, nil }
 
 var counter atomic.Int64
 

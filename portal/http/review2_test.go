@@ -23,7 +23,7 @@ func TestBarDataRequestsMatchSpec(t *testing.T) {
 	c := e.user()
 	l := e.line()
 	c.addCard(l.iccid)
-	params, _ := json.Marshal(provisioning.DataBarringParams{Reason: "balance_exhausted", Notice: "balance_exhausted"})
+	params, _ := json.Marshal(provisioning.BarringParams{Reason: "balance_exhausted", Notice: "balance_exhausted"})
 	r := provisioning.Request{SubscriptionID: l.id, Kind: provisioning.KindBarData, Params: params, State: provisioning.StatePending,
 		RequestedBy: "rating", NotBefore: time.Now()}
 	if err := e.prov.CreateRequest(e.ctx, &r); err != nil {

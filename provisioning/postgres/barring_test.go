@@ -35,7 +35,7 @@ func TestDataBarredChange(t *testing.T) {
 		{provisioning.KindUnbarData, provisioning.Change{DataBarred: ptr(false)}, false},
 		{provisioning.KindBarData, provisioning.Change{DataBarred: ptr(true)}, true},
 	} {
-		r := e.request(t, l.id, step.kind, provisioning.DataBarringParams{Reason: "test"}, time.Time{})
+		r := e.request(t, l.id, step.kind, provisioning.BarringParams{Reason: "test"}, time.Time{})
 		e.start(t, r.ID)
 		e.complete(t, r.ID, step.ch)
 		if got := e.subscription(t, l.id).DataBarred; got != step.want {
@@ -58,7 +58,7 @@ func (e *env) barredLine(t *testing.T, barred bool, status provisioning.Subscrip
 	t.Helper()
 	l := e.line(t)
 	if barred {
-		r := e.request(t, l.id, provisioning.KindBarData, provisioning.DataBarringParams{Reason: "test"}, time.Time{})
+		r := e.request(t, l.id, provisioning.KindBarData, provisioning.BarringParams{Reason: "test"}, time.Time{})
 		e.start(t, r.ID)
 		e.complete(t, r.ID, provisioning.Change{DataBarred: ptr(true)})
 	}
@@ -144,7 +144,7 @@ func TestBarredSubscriptions(t *testing.T) {
 	e.barredLine(t, false, provisioning.StatusActive)
 	e.barredLine(t, false, provisioning.StatusSuspended)
 	lifted := e.barredLine(t, true, provisioning.StatusActive)
-	r := e.request(t, lifted.id, provisioning.KindUnbarData, provisioning.DataBarringParams{Reason: "topup"}, time.Time{})
+	r := e.request(t, lifted.id, provisioning.KindUnbarData, provisioning.BarringParams{Reason: "topup"}, time.Time{})
 	e.start(t, r.ID)
 	e.complete(t, r.ID, provisioning.Change{DataBarred: ptr(false)})
 
@@ -209,6 +209,65 @@ func TestSubscriptionsUsingICCIDs(t *testing.T) {
 		}
 		if !slices.Equal(ids, want) {
 			t.Errorf("SubscriptionsUsingICCIDs(%v) = %v, want %v", q, ids, want)
+		}
+	}
+}
+
+// TestOutgoingBarredChange: bar_outgoing and unbar_outgoing requests are
+// stored (migration 00007's kind check knows them), Complete records the
+// outgoing bar apart from the data bar, and BarredSubscriptions lists a
+// line barred either way, so rating re-checks it.
+func TestOutgoingBarredChange(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	l := e.line(t)
+	if s := e.subscription(t, l.id); s.OutgoingBarred || s.DataBarred {
+		t.Fatalf("a new subscription is barred: data %v, outgoing %v", s.DataBarred, s.OutgoingBarred)
+	}
+	barredNow := func() []int64 {
+		t.Helper()
+		subs, err := e.store.BarredSubscriptions(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, s := range subs {
+			if s.ID == l.id {
+				ids = append(ids, s.ID)
+			}
+		}
+		return ids
+	}
+	for _, step := range []struct {
+		kind               provisioning.Kind
+		ch                 provisioning.Change
+		wantData, wantOut  bool
+		wantListedAsBarred bool
+	}{
+		{provisioning.KindBarOutgoing, provisioning.Change{OutgoingBarred: ptr(true)}, false, true, true},
+		{provisioning.KindBarData, provisioning.Change{DataBarred: ptr(true)}, true, true, true},
+		{provisioning.KindSuspend, provisioning.Change{Status: provisioning.StatusSuspended}, true, true, true},
+		{provisioning.KindResume, provisioning.Change{Status: provisioning.StatusActive}, true, true, true},
+		{provisioning.KindUnbarData, provisioning.Change{DataBarred: ptr(false)}, false, true, true},
+		{provisioning.KindUnbarOutgoing, provisioning.Change{OutgoingBarred: ptr(false)}, false, false, false},
+	} {
+		var params any = provisioning.BarringParams{Reason: "test"}
+		if step.kind == provisioning.KindSuspend || step.kind == provisioning.KindResume {
+			params = nil
+		}
+		r := e.request(t, l.id, step.kind, params, time.Time{})
+		e.start(t, r.ID)
+		e.complete(t, r.ID, step.ch)
+		got := e.subscription(t, l.id)
+		if got.DataBarred != step.wantData || got.OutgoingBarred != step.wantOut {
+			t.Fatalf("after %s: data barred %v, outgoing barred %v; want %v, %v", step.kind, got.DataBarred, got.OutgoingBarred, step.wantData, step.wantOut)
+		}
+		if listed := len(barredNow()) == 1; listed != step.wantListedAsBarred {
+			t.Errorf("after %s: listed by BarredSubscriptions %v, want %v", step.kind, listed, step.wantListedAsBarred)
+		}
+		stored, err := e.store.Request(e.ctx, r.ID)
+		if err != nil || stored.Kind != step.kind || stored.State != provisioning.StateDone {
+			t.Fatalf("request %+v (%v), want %s done", stored, err, step.kind)
 		}
 	}
 }

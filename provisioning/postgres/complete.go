@@ -27,7 +27,8 @@ const openSub = `(SELECT subscription_id FROM provisioning_requests WHERE id = $
 // ErrSIMNotFound), retires the old one and moves the subscription to it;
 // Voicemail replaces the settings; Forwarding sets the condition, or removes
 // it when Number is ""; Dates sets start and end (UTC days) and bumps the
-// dates version; DataBarred sets whether mobile data is barred; Status sets
+// dates version; DataBarred sets whether mobile data is barred and
+// OutgoingBarred whether outgoing calls and SMS are; Status sets
 // the status, and ended also retires the subscription's SIM (an active SIM
 // is one on a live subscription); Schedule's requests are created.
 //
@@ -208,6 +209,9 @@ func queueChange(b *pgx.Batch, id string, out any, ch provisioning.Change) ([]st
 	}
 	if v := ch.DataBarred; v != nil {
 		exec("set data barred", `UPDATE subscriptions SET data_barred = $2, updated_at = now() WHERE id = `+openSub, *v)
+	}
+	if v := ch.OutgoingBarred; v != nil {
+		exec("set outgoing barred", `UPDATE subscriptions SET outgoing_barred = $2, updated_at = now() WHERE id = `+openSub, *v)
 	}
 	if ch.Status != "" {
 		if ch.Status == provisioning.StatusEnded {

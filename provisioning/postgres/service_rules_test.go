@@ -446,6 +446,54 @@ func TestGiveUpReadsTheNetwork(t *testing.T) {
 	}
 }
 
+// TestGiveUpReadsTheOutgoingBar: a bar_outgoing whose every answer is lost
+// is done when the network shows the outgoing bar with the data bar kept as
+// the line has it (landed compares the whole barring); an unbar_outgoing
+// the network never took fails, and the line stays recorded as barred.
+func TestGiveUpReadsTheOutgoingBar(t *testing.T) {
+	e := newEnv(t)
+	lose := &loseWrites{}
+	svc, sim := e.netService(t, lose)
+	l := e.line(t)
+	e.activeOnNetwork(t, svc, l)
+	apply := func(kind provisioning.Kind) provisioning.Request {
+		t.Helper()
+		r, err := svc.SubmitSystem(e.ctx, l.id, kind, mustJSON(provisioning.BarringParams{Reason: "test"}), "rating:test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range provisioning.MaxAttempts {
+			_ = svc.Apply(e.ctx, r.ID)
+		}
+		got, _ := e.store.Request(e.ctx, r.ID)
+		return got
+	}
+	if got := apply(provisioning.KindBarData); got.State != provisioning.StateDone {
+		t.Fatalf("bar_data: %s (%s)", got.State, got.LastError)
+	}
+
+	lose.set(true, true) // every write lands, every answer is lost
+	got := apply(provisioning.KindBarOutgoing)
+	if got.State != provisioning.StateDone || !strings.Contains(string(got.Outcome), "found_on_network") {
+		t.Errorf("outgoing bar on the network, answers lost: request %s (%s), outcome %s; want done, found on the network", got.State, got.LastError, got.Outcome)
+	}
+	if s := e.subscription(t, l.id); !s.OutgoingBarred || !s.DataBarred {
+		t.Errorf("subscription data barred %v, outgoing barred %v; want both", s.DataBarred, s.OutgoingBarred)
+	}
+	if ns, _ := sim.Subscriber(l.msisdn); ns.Barring != (provisioning.Barring{Data: true, Outgoing: true}) {
+		t.Errorf("network barring %+v, want data and outgoing", ns.Barring)
+	}
+
+	lose.set(false, true) // writes never reach the network
+	got = apply(provisioning.KindUnbarOutgoing)
+	if got.State != provisioning.StateFailed || !strings.Contains(got.LastError, "gave up") {
+		t.Errorf("unbar never on the network: request %s (%s); want failed after MaxAttempts", got.State, got.LastError)
+	}
+	if s := e.subscription(t, l.id); !s.OutgoingBarred {
+		t.Error("a failed unbar_outgoing recorded the bar as lifted")
+	}
+}
+
 // loseWrites breaks the gateway's writes (not its reads): with landing,
 // the write reaches the network and its answer is lost; without, it never
 // leaves.

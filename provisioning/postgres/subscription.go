@@ -19,7 +19,7 @@ import (
 const (
 	subscriptionColumns = `
 	SELECT s.id, s.msisdn, s.iccid, m.imsi, s.status, s.start_date, s.end_date,
-	       s.voicemail_enabled, s.voicemail_language, s.dates_version, s.data_barred,
+	       s.voicemail_enabled, s.voicemail_language, s.dates_version, s.data_barred, s.outgoing_barred,
 	       u.id, u.account_id, u.name, u.email, u.language,
 	       p.id, p.name, p.apn, p.apn_username, p.apn_password,
 	       (SELECT array_agg(h.iccid ORDER BY h.until DESC) FROM subscription_sims h
@@ -50,7 +50,7 @@ func scanSubscription(row pgx.Row, withForwarding bool) (provisioning.Subscripti
 		p   = &sub.Plan
 	)
 	dst := []any{&sub.ID, &sub.MSISDN, &sub.ICCID, &sub.IMSI, &sub.Status, &sub.StartDate, &sub.EndDate,
-		&sub.Voicemail.Enabled, &sub.Voicemail.Language, &sub.DatesVersion, &sub.DataBarred,
+		&sub.Voicemail.Enabled, &sub.Voicemail.Language, &sub.DatesVersion, &sub.DataBarred, &sub.OutgoingBarred,
 		&u.ID, &u.AccountID, &u.Name, &u.Email, &u.Language,
 		&p.ID, &p.Name, &p.APN, &p.APNUsername, &p.APNPassword, &sub.PastICCIDs}
 	if withForwarding {
@@ -125,11 +125,12 @@ func (s *Store) SubscriptionsUsingICCIDs(ctx context.Context, iccids []string) (
 }
 
 // BarredSubscriptions returns the subscriptions that have not ended and
-// have mobile data barred (bar_data), with subscriber and plan as
+// have mobile data barred (bar_data) or outgoing calls and SMS barred
+// (bar_outgoing), with subscriber and plan as
 // LiveSubscriptionsByICCID returns them, in id order: rating re-checks them
 // each period to lift bars that no longer apply.
 func (s *Store) BarredSubscriptions(ctx context.Context) ([]provisioning.Subscription, error) {
-	subs, err := s.liveSubscriptions(ctx, ` AND s.data_barred ORDER BY s.id`)
+	subs, err := s.liveSubscriptions(ctx, ` AND (s.data_barred OR s.outgoing_barred) ORDER BY s.id`)
 	if err != nil {
 		return nil, fmt.Errorf("barred subscriptions: %w", err)
 	}

@@ -35,7 +35,7 @@ func (s subs) Live(_ context.Context, iccids []string) ([]rating.Subscriber, err
 	return out, nil
 }
 
-func (s subs) DataBarred(context.Context) ([]rating.Subscriber, error) { return nil, nil }
+func (s subs) Barred(context.Context) ([]rating.Subscriber, error) { return nil, nil }
 
 func iccid(n int) string {
 	p := fmt.Sprintf("894410%012d", n)

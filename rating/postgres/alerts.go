@@ -81,9 +81,30 @@ func (s *Store) AlertsFired(ctx context.Context, subs []int64, since time.Time) 
 
 // DataBarrings returns what rating last asked about each of subs' data.
 func (s *Store) DataBarrings(ctx context.Context, subs []int64) (map[int64]rating.BarringRequest, error) {
-	rows, err := s.pool.Query(ctx, "SELECT subscription_id, want_barred, requested_at FROM rating_data_barring WHERE subscription_id = ANY($1)", subs)
+	return s.barrings(ctx, "rating_data_barring", subs)
+}
+
+// OutgoingBarrings returns what rating last asked about each of subs'
+// outgoing calls and SMS.
+func (s *Store) OutgoingBarrings(ctx context.Context, subs []int64) (map[int64]rating.BarringRequest, error) {
+	return s.barrings(ctx, "rating_outgoing_barring", subs)
+}
+
+// SetDataBarring records a data barring request rating made.
+func (s *Store) SetDataBarring(ctx context.Context, sub int64, want bool, requestID string, at time.Time) error {
+	return s.setBarring(ctx, "rating_data_barring", sub, want, requestID, at)
+}
+
+// SetOutgoingBarring records an outgoing barring request rating made.
+func (s *Store) SetOutgoingBarring(ctx context.Context, sub int64, want bool, requestID string, at time.Time) error {
+	return s.setBarring(ctx, "rating_outgoing_barring", sub, want, requestID, at)
+}
+
+// barrings reads one of the barring tables (a constant, never input).
+func (s *Store) barrings(ctx context.Context, table string, subs []int64) (map[int64]rating.BarringRequest, error) {
+	rows, err := s.pool.Query(ctx, "SELECT subscription_id, want_barred, requested_at FROM "+table+" WHERE subscription_id = ANY($1)", subs)
 	if err != nil {
-		return nil, fmt.Errorf("data barrings: %w", err)
+		return nil, fmt.Errorf("%s: %w", table, err)
 	}
 	defer rows.Close()
 	out := map[int64]rating.BarringRequest{}
@@ -100,14 +121,15 @@ func (s *Store) DataBarrings(ctx context.Context, subs []int64) (map[int64]ratin
 	return out, rows.Err()
 }
 
-// SetDataBarring records a barring request rating made.
-func (s *Store) SetDataBarring(ctx context.Context, sub int64, want bool, requestID string, at time.Time) error {
+// setBarring records a request in one of the barring tables (a constant,
+// never input).
+func (s *Store) setBarring(ctx context.Context, table string, sub int64, want bool, requestID string, at time.Time) error {
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO rating_data_barring (subscription_id, want_barred, request_id, requested_at) VALUES ($1, $2, $3, $4)
+		INSERT INTO `+table+` (subscription_id, want_barred, request_id, requested_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (subscription_id) DO UPDATE SET want_barred = EXCLUDED.want_barred, request_id = EXCLUDED.request_id, requested_at = EXCLUDED.requested_at`,
 		sub, want, requestID, at)
 	if err != nil {
-		return fmt.Errorf("record data barring: %w", err)
+		return fmt.Errorf("record barring in %s: %w", table, err)
 	}
 	return nil
 }

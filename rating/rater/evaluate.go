@@ -13,7 +13,8 @@ import (
 type state struct {
 	balances map[int64]rating.Money
 	fired    map[rating.FiredKey]bool
-	barring  map[int64]rating.BarringRequest
+	barring  map[int64]rating.BarringRequest // data
+	outgoing map[int64]rating.BarringRequest // outgoing calls and SMS
 }
 
 // evaluateGroup evaluates subs, all on plan; current holds the current
@@ -48,6 +49,9 @@ func (r *Rater) evaluateGroup(ctx context.Context, plan *rating.Plan, subs []rat
 	if st.barring, err = r.store.DataBarrings(ctx, ids); err != nil {
 		return err
 	}
+	if st.outgoing, err = r.store.OutgoingBarrings(ctx, ids); err != nil {
+		return err
+	}
 	for _, s := range subs {
 		if err := r.evaluate(ctx, s, plan, current[s.SubscriptionID], st); err != nil {
 			return err
@@ -57,8 +61,8 @@ func (r *Rater) evaluateGroup(ctx context.Context, plan *rating.Plan, subs []rat
 }
 
 // evaluate fires the alerts s's current period has crossed, once each, and
-// brings its data barring in line with the plan's rule. cur is the current
-// period's charges when the caller just computed them.
+// brings its data and outgoing barring in line with the plan's rules. cur
+// is the current period's charges when the caller just computed them.
 func (r *Rater) evaluate(ctx context.Context, s rating.Subscriber, plan *rating.Plan, cur *rating.PeriodCharges, st state) error {
 	now := r.now()
 	per, ok := plan.PeriodAt(s.Start, s.End, now)
@@ -99,31 +103,71 @@ func (r *Rater) evaluate(ctx context.Context, s rating.Subscriber, plan *rating.
 	if s.Pending {
 		return nil // not on the network yet: nothing to bar or lift
 	}
-	bar, reason, notice := plan.DataBarring(balance, *cur)
-	last, known := st.barring[s.SubscriptionID]
-	want, at := last.Want, last.At
-	switch {
-	case bar == s.DataBarred && (!known || want == bar):
-		return nil // as it should be
-	case !bar && s.DataBarred && !known:
-		return nil // barred by someone else (the back office): not rating's to lift
-	case bar != s.DataBarred && known && want == bar && now.Sub(at) < r.cfg.Resubmit:
-		return nil // asked for, not applied yet
+	dataBar, dataReason, dataNotice := plan.DataBarring(balance, *cur)
+	outBar, outReason, outNotice := plan.OutgoingBarring(balance)
+	dataAsk := r.mustAsk(dataBar, s.DataBarred, st.barring, s.SubscriptionID, now)
+	outAsk := r.mustAsk(outBar, s.OutgoingBarred, st.outgoing, s.SubscriptionID, now)
+	if dataAsk && outAsk && dataBar == outBar && (!outBar || dataReason == outReason) {
+		// One event (the balance ran out, a top-up) bars or lifts both:
+		// one SMS says so, sent when the outgoing request (submitted
+		// last, so applied last on the line) is done. A data allowance
+		// used up as the balance runs out keeps its own notice: the
+		// combined one says the balance ran out.
+		dataNotice, outNotice = "", rating.CombinedBarringNotice(outBar)
 	}
+	if dataAsk {
+		if err := r.askBarring(ctx, s, barringKind{"data", r.network.SetDataBarring, r.store.SetDataBarring}, dataBar, dataReason, dataNotice, now); err != nil {
+			return err
+		}
+	}
+	if outAsk {
+		if err := r.askBarring(ctx, s, barringKind{"outgoing", r.network.SetOutgoingBarring, r.store.SetOutgoingBarring}, outBar, outReason, outNotice, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mustAsk says whether rating must ask the network for bar (true: barred)
+// of a subscription whose bar is barred now, given what rating last asked
+// (asked, keyed by subscription).
+func (r *Rater) mustAsk(bar, barred bool, asked map[int64]rating.BarringRequest, sub int64, now time.Time) bool {
+	last, known := asked[sub]
+	switch {
+	case bar == barred && (!known || last.Want == bar):
+		return false // as it should be
+	case !bar && barred && !known:
+		return false // barred by someone else (the back office): not rating's to lift
+	case bar != barred && known && last.Want == bar && now.Sub(last.At) < r.cfg.Resubmit:
+		return false // asked for, not applied yet
+	}
+	return true
+}
+
+// barringKind is one bar rating sets: its name in logs, how the network is
+// asked, and where rating records that it asked.
+type barringKind struct {
+	name   string
+	submit func(ctx context.Context, s rating.Subscriber, bar bool, reason, notice string) (string, error)
+	record func(ctx context.Context, sub int64, want bool, requestID string, at time.Time) error
+}
+
+// askBarring asks the network to bar (or lift) k for s, and records it.
+func (r *Rater) askBarring(ctx context.Context, s rating.Subscriber, k barringKind, bar bool, reason, notice string, now time.Time) error {
 	if !bar {
 		reason = "lifted"
 	}
-	id, err := r.network.SetDataBarring(ctx, s, bar, reason, notice)
+	id, err := k.submit(ctx, s, bar, reason, notice)
 	if err != nil {
-		return fmt.Errorf("data barring of subscription %d: %w", s.SubscriptionID, err)
+		return fmt.Errorf("%s barring of subscription %d: %w", k.name, s.SubscriptionID, err)
 	}
 	action := "unbar"
 	if bar {
 		action = "bar"
 	}
-	r.m.barring.WithLabelValues(action).Inc()
-	r.log.Info("data barring requested", "subscription", s.SubscriptionID, "action", action, "reason", reason, "request", id)
-	return r.store.SetDataBarring(ctx, s.SubscriptionID, bar, id, now)
+	r.m.barring.WithLabelValues(k.name, action).Inc()
+	r.log.Info(k.name+" barring requested", "subscription", s.SubscriptionID, "action", action, "reason", reason, "request", id)
+	return k.record(ctx, s.SubscriptionID, bar, id, now)
 }
 
 // alertKind is a metric label from the fixed set: allowance,

@@ -207,12 +207,12 @@ func (f *fakeSubs) swap(from, to string) {
 	f.m[to] = s
 }
 
-func (f *fakeSubs) DataBarred(context.Context) ([]rating.Subscriber, error) {
+func (f *fakeSubs) Barred(context.Context) ([]rating.Subscriber, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []rating.Subscriber
 	for _, s := range f.m {
-		if s.DataBarred {
+		if s.DataBarred || s.OutgoingBarred {
 			out = append(out, s)
 		}
 	}
@@ -231,23 +231,33 @@ type noticeCall struct {
 	Data              map[string]any
 }
 
-// fakeNet applies barring at once, as a network that never fails.
+// fakeNet applies barring at once, as a network that never fails. bars
+// are data bars, outBars outgoing ones.
 type fakeNet struct {
 	subs    *fakeSubs
 	mu      sync.Mutex
 	bars    []barCall
+	outBars []barCall
 	notices []noticeCall
 }
 
 func (f *fakeNet) SetDataBarring(_ context.Context, s rating.Subscriber, bar bool, reason, notice string) (string, error) {
+	return f.setBarring(&f.bars, func(cur *rating.Subscriber) { cur.DataBarred = bar }, s, bar, reason, notice)
+}
+
+func (f *fakeNet) SetOutgoingBarring(_ context.Context, s rating.Subscriber, bar bool, reason, notice string) (string, error) {
+	return f.setBarring(&f.outBars, func(cur *rating.Subscriber) { cur.OutgoingBarred = bar }, s, bar, reason, notice)
+}
+
+func (f *fakeNet) setBarring(calls *[]barCall, apply func(*rating.Subscriber), s rating.Subscriber, bar bool, reason, notice string) (string, error) {
 	f.mu.Lock()
-	f.bars = append(f.bars, barCall{s.ICCID, bar, reason, notice})
-	n := len(f.bars)
+	*calls = append(*calls, barCall{s.ICCID, bar, reason, notice})
+	n := len(f.bars) + len(f.outBars)
 	f.mu.Unlock()
 	f.subs.mu.Lock()
 	for k, cur := range f.subs.m {
 		if cur.SubscriptionID == s.SubscriptionID {
-			cur.DataBarred = bar
+			apply(&cur)
 			f.subs.m[k] = cur
 		}
 	}
@@ -262,11 +272,17 @@ func (f *fakeNet) Notify(_ context.Context, id string, s rating.Subscriber, noti
 	return nil
 }
 
-func (f *fakeNet) barsOf(iccid string) []barCall {
+// barsOf are iccid's data bars.
+func (f *fakeNet) barsOf(iccid string) []barCall { return f.callsOf(&f.bars, iccid) }
+
+// outBarsOf are iccid's outgoing bars.
+func (f *fakeNet) outBarsOf(iccid string) []barCall { return f.callsOf(&f.outBars, iccid) }
+
+func (f *fakeNet) callsOf(calls *[]barCall, iccid string) []barCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []barCall
-	for _, b := range f.bars {
+	for _, b := range *calls {
 		if b.ICCID == iccid {
 			out = append(out, b)
 		}

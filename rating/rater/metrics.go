@@ -21,7 +21,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "simcore_rating_alerts_total",
 			Help: "Threshold alerts fired, by kind."}, []string{"kind"}),
 		barring: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "simcore_rating_barring_requests_total",
-			Help: "Data barring requests made, by action (bar, unbar)."}, []string{"action"}),
+			Help: "Barring requests made, by bar (data, outgoing) and action (bar, unbar)."}, []string{"bar", "action"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.batches, m.rerated, m.errors, m.unrated, m.alerts, m.barring)

@@ -1,4 +1,4 @@
-// Package rater keeps charges, alerts and data barring up to date with
+// Package rater keeps charges, alerts and barring up to date with
 // usage: it follows the usage ledger, re-rates the periods a batch touched
 // for the ICCIDs it touched, and acts on the thresholds crossed. It wires
 // rating's rules to their storage and the network through the interfaces
@@ -427,9 +427,10 @@ func (r *Rater) Evaluate(ctx context.Context, iccids []string) error {
 	return r.evaluateAll(ctx, subs)
 }
 
-// RecheckBarred evaluates every subscription whose data is barred.
+// RecheckBarred evaluates every subscription whose data, or outgoing calls
+// and SMS, are barred.
 func (r *Rater) RecheckBarred(ctx context.Context) error {
-	subs, err := r.subs.DataBarred(ctx)
+	subs, err := r.subs.Barred(ctx)
 	if err != nil {
 		return err
 	}

@@ -74,6 +74,9 @@ func TestOperations(t *testing.T) {
 		{"bar data", func(c context.Context, g provisioning.Gateway) error {
 			return g.SetBarring(c, key(), msisdn(1), provisioning.Barring{Data: true})
 		}, func(s *provisioning.NetworkSubscriber) { s.Barring.Data = true }, false},
+		{"bar outgoing calls and SMS", func(c context.Context, g provisioning.Gateway) error {
+			return g.SetBarring(c, key(), msisdn(1), provisioning.Barring{Outgoing: true})
+		}, func(s *provisioning.NetworkSubscriber) { s.Barring.Outgoing = true }, false},
 		{"suspend and resume", func(c context.Context, g provisioning.Gateway) error {
 			if err := g.SetBarring(c, key(), msisdn(1), provisioning.Barring{All: true, Data: true}); err != nil {
 				return err

@@ -138,7 +138,11 @@ func TestRequestShape(t *testing.T) {
 		{"cancel", func() error { return g.SetForwarding(c, "k5", "447700900001", provisioning.ForwardNotReachable, "") },
 			seen{"DELETE", "/prefix/v1/subscribers/447700900001/forwarding/not_reachable", "Bearer " + token, "k5", "", ""}},
 		{"barring", func() error { return g.SetBarring(c, "k6", "447700900001", provisioning.Barring{All: true}) },
-			seen{"PUT", "/prefix/v1/subscribers/447700900001/barring", "Bearer " + token, "k6", "application/json", `{"all":true,"data":false}`}},
+			seen{"PUT", "/prefix/v1/subscribers/447700900001/barring", "Bearer " + token, "k6", "application/json", `{"all":true,"data":false,"outgoing":false}`}},
+		{"outgoing barring", func() error {
+			return g.SetBarring(c, "k6b", "447700900001", provisioning.Barring{Data: true, Outgoing: true})
+		},
+			seen{"PUT", "/prefix/v1/subscribers/447700900001/barring", "Bearer " + token, "k6b", "application/json", `{"all":false,"data":true,"outgoing":true}`}},
 		{"delete", func() error { return g.DeleteSubscriber(c, "k7", "447700900001") },
 			seen{"DELETE", "/prefix/v1/subscribers/447700900001", "Bearer " + token, "k7", "", ""}},
 		{"escaped msisdn", func() error { return g.DeleteSubscriber(c, "k8", "44/77?x") },
