@@ -1,11 +1,13 @@
 package ingest_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2866"
 
@@ -35,7 +37,7 @@ func startWALServer(t *testing.T, dir string, replay bool) walServer {
 		t.Fatal(err)
 	}
 	if replay {
-		if _, err := ingest.ReplayWAL(dir, time.Now().Add(-time.Hour), func(id string, seq uint32) { srv.RestoreMark(id, seq) }); err != nil {
+		if _, err := ingest.ReplayWAL(dir, time.Now().Add(-time.Hour), replayInto(srv)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -45,6 +47,12 @@ func startWALServer(t *testing.T, dir string, replay bool) walServer {
 	ws := walServer{srv: srv, wal: wal}
 	t.Cleanup(ws.stop)
 	return ws
+}
+
+// replayInto restores srv's session marks from each logged record, as
+// cmd/simcore does at start.
+func replayInto(srv *iradius.Server) func(ingest.WALRecord) {
+	return func(r ingest.WALRecord) { srv.RestoreMark(r.RecordID, r.Sequence, r.Closed, r.Logged) }
 }
 
 // stop stops the receiver, then the log: what was accepted is in complete
@@ -57,7 +65,7 @@ func (ws walServer) stop() {
 // walLines counts the records in the complete segments of dir.
 func walLines(t *testing.T, dir string) int {
 	t.Helper()
-	n, err := ingest.ReplayWAL(dir, time.Time{}, func(string, uint32) {})
+	n, err := ingest.ReplayWAL(dir, time.Time{}, func(ingest.WALRecord) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,4 +173,71 @@ func TestRADIUSThroughWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkUsage("segment replayed", 3, 150, 3500, 7900)
+}
+
+// TestRADIUSRestoredSessionsEvictedAsTheyWere: sessions whose marks were
+// rebuilt from the log at start are counted, when evicted, by what they
+// were. Restored marks used to be neither stopped nor dated, so evicting
+// sessions that had long stopped counted them as active, raised
+// SimcoreRADIUSSessionsEvicted and told the operator to raise
+// --radius-sessions for nothing.
+func TestRADIUSRestoredSessionsEvictedAsTheyWere(t *testing.T) {
+	t.Parallel()
+	const imsi = "001010000000077"
+	dir := t.TempDir()
+	ws := startWALServer(t, dir, false)
+	for _, s := range []string{"a", "b"} {
+		for _, p := range []*radius.Packet{
+			acctRequest(t, rfc2866.AcctStatusType_Value_Start, s, imsi, 0, 0, 0),
+			acctRequest(t, rfc2866.AcctStatusType_Value_InterimUpdate, s, imsi, 60, 1000, 2000),
+			acctRequest(t, rfc2866.AcctStatusType_Value_Stop, s, imsi, 120, 3000, 7000),
+		} {
+			if send(t, ws.srv.Addr(), p, 10*time.Second) == nil {
+				t.Fatalf("session %s: no Accounting-Response", s)
+			}
+		}
+	}
+	ws.stop()
+
+	wal, err := ingest.OpenWAL(ingest.WALConfig{Dir: dir, RotateEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	srv, err := iradius.New(iradius.Config{Addr: "127.0.0.1:0", Secret: radiusSecret, MaxSessions: 2, Registry: reg}, wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ingest.ReplayWAL(dir, time.Now().Add(-time.Hour), replayInto(srv)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(); wal.Close() })
+	for _, s := range []string{"c", "d"} {
+		if send(t, srv.Addr(), acctRequest(t, rfc2866.AcctStatusType_Value_InterimUpdate, s, imsi, 60, 1000, 2000), 10*time.Second) == nil {
+			t.Fatalf("session %s: no Accounting-Response", s)
+		}
+	}
+	evicted := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "simcore_radius_sessions_evicted_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "state" && m.GetCounter().GetValue() > 0 {
+					evicted[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if want := map[string]float64{"stopped": 2}; !maps.Equal(evicted, want) {
+		t.Fatalf("evicted by state %v, want %v: the restored sessions had stopped", evicted, want)
+	}
 }

@@ -65,7 +65,19 @@ func (s *Spool) ingestSegment(ctx context.Context, name string) (Summary, error)
 	return s.Pipeline.IngestRecords(ctx, walSource, readSegment(data, name))
 }
 
-// ReplayWAL calls fn with the record id and sequence of every record of
+// WALRecord is what ReplayWAL reads of a logged record.
+type WALRecord struct {
+	RecordID string
+	Sequence uint32
+	// Closed: the record closed its session (closing cause 0, normal
+	// release: a RADIUS Stop; its partial records carry 17).
+	Closed bool
+	// Logged is when the record's segment was opened (zero when its name
+	// does not say): it was logged within the segment's life.
+	Logged time.Time
+}
+
+// ReplayWAL calls fn with every record of
 // the log's complete segments in dir and in dir/done that were opened at
 // or after since (by the time in their names), oldest segment first. The
 // RADIUS receiver rebuilds its session high-water marks from them at
@@ -76,7 +88,7 @@ func (s *Spool) ingestSegment(ctx context.Context, name string) (Summary, error)
 // move a segment to done/ meanwhile. dir is listed before done/, so every
 // segment is in one listing or both, and one gone from dir is read from
 // done/ (one in rejected/ by then is skipped: the spool could not read it).
-func ReplayWAL(dir string, since time.Time, fn func(recordID string, sequence uint32)) (int, error) {
+func ReplayWAL(dir string, since time.Time, fn func(WALRecord)) (int, error) {
 	done := filepath.Join(dir, "done")
 	var names []string
 	for _, d := range []string{dir, done} {
@@ -101,9 +113,10 @@ func ReplayWAL(dir string, since time.Time, fn func(recordID string, sequence ui
 	slices.Sort(names) // by opening time: the names begin with it
 	n := 0
 	for _, name := range slices.Compact(names) {
-		m, err := replaySegment(filepath.Join(dir, name), fn)
+		logged, _ := segmentTime(name)
+		m, err := replaySegment(filepath.Join(dir, name), logged, fn)
 		if errors.Is(err, os.ErrNotExist) {
-			m, err = replaySegment(filepath.Join(done, name), fn)
+			m, err = replaySegment(filepath.Join(done, name), logged, fn)
 		}
 		n += m
 		if errors.Is(err, os.ErrNotExist) {
@@ -127,7 +140,7 @@ func segmentTime(name string) (time.Time, bool) {
 	return t, err == nil
 }
 
-func replaySegment(path string, fn func(string, uint32)) (int, error) {
+func replaySegment(path string, logged time.Time, fn func(WALRecord)) (int, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, fmt.Errorf("wal replay: %w", err)
@@ -141,18 +154,22 @@ func replaySegment(path string, fn func(string, uint32)) (int, error) {
 			data = nil
 		}
 		id, seq, ok := scanIdentity(line)
+		// AppendNDJSON leaves out a closing cause of 0.
+		closed := !bytes.Contains(line, closingCauseField)
 		if !ok {
 			rec, reason, _ := decodeNDJSON(trimEOL(line))
 			if reason != "" {
 				continue // not a record: the spool quarantines it
 			}
-			id, seq = rec.RecordID, rec.Sequence
+			id, seq, closed = rec.RecordID, rec.Sequence, rec.ClosingCause == 0
 		}
-		fn(id, seq)
+		fn(WALRecord{RecordID: id, Sequence: seq, Closed: closed, Logged: logged})
 		n++
 	}
 	return n, nil
 }
+
+var closingCauseField = []byte(`,"closing_cause":`)
 
 // scanIdentity reads record_id and sequence from a line as AppendNDJSON
 // writes it (record_id first; no escapes in it), without decoding the

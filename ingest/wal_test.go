@@ -269,6 +269,9 @@ func TestReplayWALReadsRecentSegments(t *testing.T) {
 		var b []byte
 		for i := from; i < from+n; i++ {
 			r := walRecord(i)
+			if i%2 == 0 {
+				r.ClosingCause = 0 // a Stop
+			}
 			b = AppendNDJSON(b, &r)
 		}
 		if err := os.WriteFile(path, b, 0o644); err != nil {
@@ -287,9 +290,20 @@ func TestReplayWALReadsRecentSegments(t *testing.T) {
 	seg(filepath.Join(dir, name(now, 3)), 5, 4, now)
 	seg(filepath.Join(dir, "usage.ndjson"), 100, 1, now) // not a segment
 	var ids []uint32
-	n, err := ReplayWAL(dir, now.Add(-time.Hour), func(id string, seq uint32) {
-		if want := walRecord(int(seq)).RecordID; id != want {
-			t.Errorf("record id %q with sequence %d, want %q", id, seq, want)
+	n, err := ReplayWAL(dir, now.Add(-time.Hour), func(r WALRecord) {
+		seq := r.Sequence
+		if want := walRecord(int(seq)).RecordID; r.RecordID != want {
+			t.Errorf("record id %q with sequence %d, want %q", r.RecordID, seq, want)
+		}
+		if want := seq%2 == 0; r.Closed != want {
+			t.Errorf("record %d: closed %v, want %v (closing cause 0 is a Stop)", seq, r.Closed, want)
+		}
+		opened := now.Add(-time.Minute)
+		if seq >= 5 {
+			opened = now
+		}
+		if !r.Logged.Equal(opened.UTC()) {
+			t.Errorf("record %d: logged %v, want its segment's opening %v", seq, r.Logged, opened.UTC())
 		}
 		ids = append(ids, seq)
 	})
@@ -324,7 +338,8 @@ func TestReplayWALFollowsAMovedSegment(t *testing.T) {
 		}
 	}
 	var ids []uint32
-	n, err := ReplayWAL(dir, now.Add(-time.Hour), func(_ string, seq uint32) {
+	n, err := ReplayWAL(dir, now.Add(-time.Hour), func(r WALRecord) {
+		seq := r.Sequence
 		if len(ids) == 0 { // the spool stores the second segment meanwhile
 			if err := os.Rename(filepath.Join(dir, names[1]), filepath.Join(dir, "done", names[1])); err != nil {
 				t.Fatal(err)
@@ -355,7 +370,7 @@ func BenchmarkReplayWAL(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ReplayWAL(dir, time.Time{}, func(string, uint32) {}); err != nil {
+		if _, err := ReplayWAL(dir, time.Time{}, func(WALRecord) {}); err != nil {
 			b.Fatal(err)
 		}
 	}

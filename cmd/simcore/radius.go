@@ -106,7 +106,7 @@ func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, 
 		return nil, errors.Join(err, wal.Close())
 	}
 	start := time.Now()
-	n, err := ingest.ReplayWAL(spool, start.Add(-rf.walReplay), func(id string, seq uint32) { s.RestoreMark(id, seq) })
+	n, err := ingest.ReplayWAL(spool, start.Add(-rf.walReplay), func(r ingest.WALRecord) { s.RestoreMark(r.RecordID, r.Sequence, r.Closed, r.Logged) })
 	if err != nil {
 		return nil, errors.Join(err, wal.Close())
 	}

@@ -3,6 +3,7 @@ package radius
 import (
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestGarbledCountersNeverRaiseTheMark: an update whose Gigawords are
@@ -27,8 +28,8 @@ func TestGarbledCountersNeverRaiseTheMark(t *testing.T) {
 			sink := &recordingSink{}
 			s := startServer(t, sink)
 			if tc.restore {
-				s.RestoreMark(uid+"/t60i1000o2000", 1)
-				s.RestoreMark(uid+"/t120i"+strconv.FormatUint(garbage, 10)+"o4000", 2)
+				s.RestoreMark(uid+"/t60i1000o2000", 1, false, time.Time{})
+				s.RestoreMark(uid+"/t120i"+strconv.FormatUint(garbage, 10)+"o4000", 2, false, time.Time{})
 			} else {
 				mustAnswer(t, s, usage{status: interim, sessionS: 60, in: 1000, out: 2000})
 				mustAnswer(t, s, usage{status: interim, sessionS: 120, in: 2000, inGiga: 1<<32 - 1, out: 4000})

@@ -73,10 +73,10 @@ func TestRecordIdentityIsDeterministic(t *testing.T) {
 	// the retransmission without a record.
 	sink := &recordingSink{}
 	s := startServer(t, sink)
-	if !s.RestoreMark(fresh.RecordID, fresh.Sequence) {
+	if !s.RestoreMark(fresh.RecordID, fresh.Sequence, false, time.Time{}) {
 		t.Fatalf("RestoreMark(%q) = false", fresh.RecordID)
 	}
-	if s.RestoreMark("cdr-17", 1) {
+	if s.RestoreMark("cdr-17", 1, false, time.Time{}) {
 		t.Error("RestoreMark accepted a record id this package did not make")
 	}
 	if exchange(t, s.Addr(), acctPacket(t, testSecret, resent), 5*time.Second) == nil {

@@ -207,8 +207,10 @@ func parseRecordID(id string) (session string, sessionS uint32, in, out uint64, 
 // returns false, changing nothing, for a record id this package did not
 // make. A record whose counters are garbled (beyond
 // metering.MaxRecordOctets) changes nothing either, as when it was
-// accepted.
-func (s *Server) RestoreMark(recordID string, sequence uint32) bool {
+// accepted. stopped says the record was its session's Stop, and at when it
+// was accepted (zero: now): an evicted mark is counted by what its session
+// was (stopped, idle or active), restored or not.
+func (s *Server) RestoreMark(recordID string, sequence uint32, stopped bool, at time.Time) bool {
 	session, st, in, out, ok := parseRecordID(recordID)
 	if !ok {
 		return false
@@ -223,6 +225,12 @@ func (s *Server) RestoreMark(recordID string, sequence uint32) bool {
 	mk.in = max(mk.in, in)
 	mk.out = max(mk.out, out)
 	mk.seq = max(mk.seq, sequence)
-	mk.last.Store(time.Now().Unix())
+	if at.IsZero() {
+		at = time.Now()
+	}
+	mk.last.Store(max(mk.last.Load(), at.Unix()))
+	if stopped {
+		mk.stopped.Store(true)
+	}
 	return true
 }
