@@ -35,16 +35,21 @@ test: services
 ## development machine (go test -fuzz takes one target at a time). Budgets are counts, not
 ## durations: a -fuzztime duration races Go's fuzz coordinator (golang/go#75804, fixed in
 ## Go 1.27) and fails a clean run with "context deadline exceeded" now and then.
-## FUZZTIME=30s (or 1000000x) overrides every budget for a longer run.
+## FUZZTIME=30s (or 1000000x) overrides every budget for a longer run. An optional fourth field
+## is the minimization budget (default 10000x): 0 for the targets that go through the real
+## stores, where each execution is a request and minimizing one new input would take minutes.
 FUZZTIME ?=
 FUZZ_TARGETS := ingest/ber:FuzzDecode:180000x ingest/radius:FuzzPacket:120000x ingest/radius:FuzzParseClients:50000x ingest:FuzzCSVParse:3000x \
 	ingest:FuzzSplitter:40000x ingest:FuzzDecodeFlatNDJSON:75000x workers/smpp:FuzzParseReceiptText:90000x \
-	workers/smpp:FuzzDecodeDeliverSM:95000x netsim/hlr:FuzzHandler:80000x rating:FuzzParseCatalogue:10000x
+	workers/smpp:FuzzDecodeDeliverSM:95000x netsim/hlr:FuzzHandler:80000x rating:FuzzParseCatalogue:10000x \
+	netsim/mailsink:FuzzDecode:110000x ingest:FuzzRecordsAccounted:40000x ingest:FuzzMappedParse:30000x \
+	workers/gateway:FuzzAnswer:12000x ingest:FuzzPush:20000x:0 portal/http:FuzzRequest:8000x:0
 fuzz:
 	@set -e; log=$$(mktemp); trap 'rm -f "$$log"' EXIT; all='$(FUZZTIME)'; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; budget=$${all:-$${rest#*:}}; \
+		pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; rest=$${rest#*:}; budget=$${all:-$${rest%%:*}}; \
+		min=10000x; [ "$$rest" = "$${rest#*:}" ] || min=$${rest#*:}; \
 		echo "fuzz $$fn ./$$pkg ($$budget)"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $$budget -fuzzminimizetime 10000x ./$$pkg/ > "$$log" 2>&1 || { cat "$$log"; exit 1; }; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $$budget -fuzzminimizetime $$min ./$$pkg/ > "$$log" 2>&1 || { cat "$$log"; exit 1; }; \
 	done
 
 vet:

@@ -49,7 +49,7 @@ type testEnv struct {
 // by wrap, if set, to inject faults) and starts a pipeline with cfg. Writer,
 // Log and Registry are filled in; MaxBatch, MaxWait and ChunkSize default to
 // small values so a few thousand records make several batches.
-func newTestEnv(t *testing.T, cfg ingest.Config, wrap func(ingest.BatchWriter) ingest.BatchWriter) *testEnv {
+func newTestEnv(t testing.TB, cfg ingest.Config, wrap func(ingest.BatchWriter) ingest.BatchWriter) *testEnv {
 	t.Helper()
 	ctx := testenv.Context(t, 2*time.Minute)
 
@@ -77,7 +77,7 @@ func newTestEnv(t *testing.T, cfg ingest.Config, wrap func(ingest.BatchWriter) i
 // newPeerEnv starts another pipeline, with a writer of its own, on the
 // stores of of: a second ingest process against the same ClickHouse and
 // PostgreSQL.
-func newPeerEnv(t *testing.T, of *testEnv, cfg ingest.Config) *testEnv {
+func newPeerEnv(t testing.TB, of *testEnv, cfg ingest.Config) *testEnv {
 	t.Helper()
 	ctx := testenv.Context(t, 2*time.Minute)
 	conn, err := clickhouse.Open(ctx, of.chCfg)
@@ -90,7 +90,7 @@ func newPeerEnv(t *testing.T, of *testEnv, cfg ingest.Config) *testEnv {
 	return env
 }
 
-func startTestEnv(t *testing.T, conn driver.Conn, pgURL string, cfg ingest.Config, wrap func(ingest.BatchWriter) ingest.BatchWriter) *testEnv {
+func startTestEnv(t testing.TB, conn driver.Conn, pgURL string, cfg ingest.Config, wrap func(ingest.BatchWriter) ingest.BatchWriter) *testEnv {
 	t.Helper()
 	ctx := testenv.Context(t, 2*time.Minute)
 	pool, err := pgxpool.New(context.Background(), pgURL)
@@ -100,6 +100,12 @@ func startTestEnv(t *testing.T, conn driver.Conn, pgURL string, cfg ingest.Confi
 	t.Cleanup(pool.Close)
 
 	log := testLogger(t)
+	if _, fuzzing := t.(*testing.F); fuzzing {
+		// A fuzz run's inputs are hostile by design: the pipeline's
+		// warnings about them would pile up in F's output for the whole
+		// run. The fuzz target checks outcomes, not logs.
+		log = slog.New(slog.DiscardHandler)
+	}
 	w, err := clickhouse.NewWriter(ctx, clickhouse.WriterConfig{
 		Conn: conn, Ledger: postgres.NewLedger(pool), MaxAge: 90 * 24 * time.Hour, Log: log,
 	})
@@ -152,11 +158,11 @@ func startTestEnv(t *testing.T, conn driver.Conn, pgURL string, cfg ingest.Confi
 	return &testEnv{ch: conn, p: p, reg: reg, log: log, pgURL: pgURL, stop: stop}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))

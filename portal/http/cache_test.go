@@ -80,7 +80,7 @@ func (o observedUsage) SetLive(live bool) { o.Cache.SetLive(live); o.live <- liv
 
 // startCaches puts the caches in front of the account store and usage,
 // starts their followers and waits until both listen.
-func startCaches(t *testing.T, ctx context.Context, pool *pgxpool.Pool, reg prometheus.Registerer, ac *portal.Config, usage phttp.UsageReader) (*caches, phttp.UsageReader) {
+func startCaches(t testing.TB, ctx context.Context, pool *pgxpool.Pool, reg prometheus.Registerer, ac *portal.Config, usage phttp.UsageReader) (*caches, phttp.UsageReader) {
 	t.Helper()
 	c := &caches{users: make(chan forgot, 1000), iccids: make(chan forgot, 1000)}
 	var err error

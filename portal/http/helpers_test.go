@@ -63,7 +63,7 @@ func migrationsVersion() string {
 // database, Redis key prefix and task-queue database, the shared ClickHouse
 // test database, and a real SMTP sink.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	url      string
 	pool     *pgxpool.Pool
@@ -107,7 +107,7 @@ func withAccounts(f func(*portal.Config)) envOption {
 
 // withTrustedProxies makes the API believe X-Forwarded-For from list
 // (ParseTrustedProxies); the test client connects from loopback.
-func withTrustedProxies(t *testing.T, list string) envOption {
+func withTrustedProxies(t testing.TB, list string) envOption {
 	p, err := phttp.ParseTrustedProxies(list)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func withLines(f func(*provpg.Store) phttp.Lines) envOption {
 	return func(c *envConfig) { c.lines = f }
 }
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	ctx := testenv.Context(t, 3*time.Minute)
 	pgURL := testenv.Postgres(t, "portal_http", migrationsVersion(), migrateAll)
@@ -291,14 +291,14 @@ type response struct {
 	body   []byte
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
 	}
 }
 
-func (r response) problem(t *testing.T) phttp.Problem {
+func (r response) problem(t testing.TB) phttp.Problem {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Fatalf("Content-Type %q, want application/problem+json; body %s", ct, r.body)

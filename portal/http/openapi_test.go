@@ -27,7 +27,7 @@ var (
 	docMu   sync.Mutex // the validator's caches are not documented as safe for concurrent use
 )
 
-func openAPIValidator(t *testing.T) validator.Validator {
+func openAPIValidator(t testing.TB) validator.Validator {
 	t.Helper()
 	docOnce.Do(func() {
 		doc, err := libopenapi.NewDocument(portal.OpenAPI)
@@ -51,7 +51,7 @@ func openAPIValidator(t *testing.T) validator.Validator {
 // checkAgainstOpenAPI fails the test when res (with body) does not match
 // what the document says req's operation answers. Requests to paths the
 // document does not have must have been answered 404 or 405.
-func checkAgainstOpenAPI(t *testing.T, req *http.Request, res *http.Response, body []byte) {
+func checkAgainstOpenAPI(t testing.TB, req *http.Request, res *http.Response, body []byte) {
 	t.Helper()
 	v := openAPIValidator(t)
 	copyRes := *res

@@ -23,7 +23,7 @@ var (
 	chErr  error
 )
 
-func usageReader(t *testing.T) *chstore.Reader {
+func usageReader(t testing.TB) *chstore.Reader {
 	t.Helper()
 	addr := testenv.ClickHouseAddr(t)
 	chOnce.Do(func() {
