@@ -114,6 +114,12 @@ func (r *Rater) evaluate(ctx context.Context, s rating.Subscriber, plan *rating.
 		// used up as the balance runs out keeps its own notice: the
 		// combined one says the balance ran out.
 		dataNotice, outNotice = "", rating.CombinedBarringNotice(outBar)
+	} else if outAsk && !dataAsk && dataWentAhead(plan, outBar, st, s.SubscriptionID) {
+		// The data request of that one event went without a notice and
+		// the outgoing one failed to be submitted (the database away, the
+		// rater stopping): the outgoing request asked now still says both,
+		// or the subscriber never hears of data.
+		outNotice = rating.CombinedBarringNotice(outBar)
 	}
 	if dataAsk {
 		if err := r.askBarring(ctx, s, barringKind{"data", r.network.SetDataBarring, r.store.SetDataBarring}, dataBar, dataReason, dataNotice, now); err != nil {
@@ -126,6 +132,23 @@ func (r *Rater) evaluate(ctx context.Context, s rating.Subscriber, plan *rating.
 		}
 	}
 	return nil
+}
+
+// dataWentAhead says whether rating has asked for sub's data bar (bar
+// true) or its lifting as it now asks for the outgoing one, and had not
+// asked that of the outgoing bar since: on a plan that bars both when the
+// balance runs out, that is one event whose outgoing request was never
+// submitted, and whose data request left the notice to it.
+func dataWentAhead(plan *rating.Plan, bar bool, st state, sub int64) bool {
+	if plan.BarData != rating.BarBalanceExhausted || plan.BarOutgoing != rating.BarBalanceExhausted {
+		return false
+	}
+	data, ok := st.barring[sub]
+	if !ok || data.Want != bar {
+		return false
+	}
+	out, ok := st.outgoing[sub]
+	return !ok || out.Want != bar && !out.At.After(data.At)
 }
 
 // mustAsk says whether rating must ask the network for bar (true: barred)

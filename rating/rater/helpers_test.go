@@ -239,6 +239,9 @@ type fakeNet struct {
 	bars    []barCall
 	outBars []barCall
 	notices []noticeCall
+	// outErr, when set, fails the next outgoing barring submit (nothing
+	// recorded), as a database that is down or a rater stopping would.
+	outErr error
 }
 
 func (f *fakeNet) SetDataBarring(_ context.Context, s rating.Subscriber, bar bool, reason, notice string) (string, error) {
@@ -246,6 +249,13 @@ func (f *fakeNet) SetDataBarring(_ context.Context, s rating.Subscriber, bar boo
 }
 
 func (f *fakeNet) SetOutgoingBarring(_ context.Context, s rating.Subscriber, bar bool, reason, notice string) (string, error) {
+	f.mu.Lock()
+	err := f.outErr
+	f.outErr = nil
+	f.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
 	return f.setBarring(&f.outBars, func(cur *rating.Subscriber) { cur.OutgoingBarred = bar }, s, bar, reason, notice)
 }
 

@@ -1,6 +1,7 @@
 package rater_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -161,5 +162,73 @@ func TestOutgoingAndDataBarForDifferentReasons(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantOut, e.net.outBarsOf(iccid)); diff != "" {
 		t.Errorf("outgoing bars (-want +got):\n%s", diff)
+	}
+}
+
+// TestOutgoingBarAfterFailedSubmitKeepsCombinedNotice: when the balance
+// runs out (or is topped up) and the data request is submitted but the
+// outgoing one fails (the database away, the rater stopping), the data
+// request went without a notice, counting on the outgoing one's combined
+// notice. The next evaluation asks for the outgoing bar alone, and must
+// still send the combined notice: with the outgoing bar's own, the
+// subscriber is never told that data was barred (or lifted).
+func TestOutgoingBarAfterFailedSubmitKeepsCombinedNotice(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		bar        bool
+		wantNotice string
+	}{
+		{name: "bar", bar: true, wantNotice: "outgoing_data_barred"},
+		{name: "lift", bar: false, wantNotice: "outgoing_data_resumed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := day("2026-11-20").Add(12 * time.Hour)
+			e := newEnv(t, now)
+			iccid := newICCID()
+			e.subscribe(iccid, "travel-payg-all", day("2026-11-05"))
+			if !tc.bar {
+				// 5 minutes at 0.12 with no credit: both barred together.
+				e.write(rec(iccid, metering.TypeVoice, day("2026-11-06"), home, 0, 300))
+				if n, m := len(e.net.barsOf(iccid)), len(e.net.outBarsOf(iccid)); n != 1 || m != 1 {
+					t.Fatalf("at -0.60: %d data bars, %d outgoing bars; want 1 each", n, m)
+				}
+				if _, _, err := e.acct.AddCredit(e.ctx, iccid, rating.CreditDirect, "10.00", "", "topup-"+iccid, "test"); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if _, err := e.writer.WriteBatch(e.ctx, &metering.Batch{Records: []metering.Record{rec(iccid, metering.TypeVoice, day("2026-11-06"), home, 0, 300)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.net.mu.Lock()
+			e.net.outErr = errors.New("connection refused")
+			e.net.mu.Unlock()
+			var err error
+			if tc.bar {
+				_, err = e.rater.CatchUp(e.ctx)
+			} else {
+				err = e.rater.Evaluate(e.ctx, []string{iccid})
+			}
+			if err == nil {
+				t.Fatal("evaluation with the outgoing submit failing: no error")
+			}
+			data := e.net.barsOf(iccid)
+			if last := data[len(data)-1]; last.Bar != tc.bar || last.Notice != "" {
+				t.Fatalf("data request %+v, want bar %v with no notice (the outgoing one carries it)", last, tc.bar)
+			}
+
+			e.setClock(now.Add(time.Minute))
+			if err := e.rater.Evaluate(e.ctx, []string{iccid}); err != nil {
+				t.Fatal(err)
+			}
+			out := e.net.outBarsOf(iccid)
+			if last := out[len(out)-1]; last.Bar != tc.bar || last.Notice != tc.wantNotice {
+				t.Errorf("outgoing request asked again %+v, want bar %v with notice %q", last, tc.bar, tc.wantNotice)
+			}
+			if n := len(e.net.barsOf(iccid)); n != len(data) {
+				t.Errorf("data asked again (%d requests, want %d)", n, len(data))
+			}
+		})
 	}
 }
