@@ -64,6 +64,9 @@ type Spool struct {
 
 	// rename is os.Rename when nil; tests inject failures with it.
 	rename func(oldpath, newpath string) error
+	// afterClaim, when set, runs between taking a file and ingesting it
+	// (tests).
+	afterClaim func(name string)
 }
 
 // unmovedFile is a handled file still waiting for its move to done/ or
@@ -80,6 +83,9 @@ type unmovedFile struct {
 	// release lets go of the file's lock (claim), kept until the move so
 	// that other processes' spools do not ingest it again.
 	release func()
+	// held is the file that was read: a file of the same name renamed
+	// over it meanwhile (a feed reusing a name) is not moved unread.
+	held os.FileInfo
 }
 
 type aheadFile struct {
@@ -259,11 +265,19 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 			}
 			s.forgetUnmoved(f.name, u) // replaced by a new file of that name
 		}
-		release, ok := s.claim(f.name)
+		file, ok := s.claim(f.name)
 		if !ok {
 			continue // another process's spool has it, or had it and moved it
 		}
-		err := s.ingestFile(ctx, f.name, f.size, f.mod)
+		release := func() {
+			if file != nil {
+				file.Close()
+			}
+		}
+		if s.afterClaim != nil {
+			s.afterClaim(f.name)
+		}
+		err := s.ingestFile(ctx, f.name, file, f.size, f.mod)
 		if u, ok := s.unmoved[f.name]; ok && u.release == nil {
 			u.release = release // held until the move succeeds
 			s.unmoved[f.name] = u
@@ -279,16 +293,28 @@ func (s *Spool) ScanOnce(ctx context.Context) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-func (s *Spool) ingestFile(ctx context.Context, name string, size int64, mod time.Time) error {
+func (s *Spool) ingestFile(ctx context.Context, name string, file *os.File, size int64, mod time.Time) error {
 	start := time.Now()
 	var (
-		sum Summary
-		err error
+		sum  Summary
+		err  error
+		held os.FileInfo // the file read, which the move must find under name
 	)
+	if file == nil {
+		// Not taken (claim could not open it): the ingest opens the name
+		// and reports what is wrong.
+		if file, err = os.Open(filepath.Join(s.Dir, name)); err != nil {
+			return fmt.Errorf("spool ingest %s: %w", name, err)
+		}
+		defer file.Close()
+	}
+	if held, err = file.Stat(); err != nil {
+		return fmt.Errorf("spool ingest %s: %w", name, err)
+	}
 	if IsWALSegment(name) {
-		sum, err = s.ingestSegment(ctx, name)
+		sum, err = s.ingestSegment(ctx, name, file)
 	} else {
-		sum, err = s.ingestStream(ctx, name)
+		sum, err = s.ingestStream(ctx, name, file)
 	}
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, ErrStopped) {
@@ -297,14 +323,14 @@ func (s *Spool) ingestFile(ctx context.Context, name string, size int64, mod tim
 		}
 		var fatal *FileError
 		if errors.As(err, &fatal) {
-			return s.reject(name, size, mod, err)
+			return s.reject(name, held, size, mod, err)
 		}
 		return fmt.Errorf("spool ingest %s: %w", name, err)
 	}
 	s.Pipeline.CountFile("spool", "ingested")
 	s.Log.Info("spool file ingested", "file", name, "read", sum.Read, "stored", sum.Stored, "duplicates", sum.Duplicates, "rejected", sum.Rejected, "took", time.Since(start).Round(time.Millisecond))
 	b, _ := json.Marshal(sum)
-	return s.moveOut(unmovedFile{size: size, mod: mod, to: "done", ext: ".summary.json", note: append(b, '\n')}, name)
+	return s.moveOut(unmovedFile{size: size, mod: mod, to: "done", ext: ".summary.json", note: append(b, '\n'), held: held}, name)
 }
 
 // claim locks file name of the spool for this process until release, so
@@ -317,13 +343,13 @@ func (s *Spool) ingestFile(ctx context.Context, name string, size int64, mod tim
 // process, so a file whose ingest died is taken by the next scan. Where
 // the filesystem refuses flock, the file is ingested without it, as by a
 // lone spool.
-func (s *Spool) claim(name string) (release func(), ok bool) {
+func (s *Spool) claim(name string) (f *os.File, ok bool) {
 	path := filepath.Join(s.Dir, name)
 	f, err := os.Open(path)
 	if err != nil {
-		// Gone: moved by the process that ingested it. Anything else the
-		// ingest's own open reports.
-		return func() {}, !errors.Is(err, os.ErrNotExist)
+		// Gone: moved by the process that ingested it. Anything else is
+		// an error for the ingest to report (f nil: it opens the name).
+		return nil, !errors.Is(err, os.ErrNotExist)
 	}
 	switch err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); {
 	case errors.Is(err, syscall.EWOULDBLOCK):
@@ -331,7 +357,7 @@ func (s *Spool) claim(name string) (release func(), ok bool) {
 		return nil, false
 	case err != nil:
 		s.Log.Debug("spool file not locked", "file", name, "err", err)
-		return func() { f.Close() }, true
+		return f, true
 	}
 	// Locked, but perhaps only after another process ingested the file
 	// and moved it away (this open came before its move).
@@ -341,7 +367,7 @@ func (s *Spool) claim(name string) (release func(), ok bool) {
 		f.Close()
 		return nil, false
 	}
-	return func() { f.Close() }, true
+	return f, true
 }
 
 // moveOut moves a handled file to u.to (done/ or rejected/) with its note
@@ -390,6 +416,16 @@ func (s *Spool) move(u *unmovedFile, name string) error {
 	// failure to write it (a full disk) does not keep the file in the
 	// spool; it is reported once the file has moved (a failed move is
 	// retried, summary and all).
+	if u.held != nil {
+		if now, err := os.Stat(filepath.Join(s.Dir, name)); err == nil && !os.SameFile(u.held, now) {
+			// The file read is gone from the spool: a new file took its
+			// name. Its note goes to to/ alone; the new file stays for
+			// the next scan.
+			_ = os.WriteFile(dst+u.ext, u.note, 0o644)
+			s.Log.Warn("spool file replaced while it was handled; the new file stays for the next scan", "file", name, "note", filepath.Base(dst+u.ext))
+			return nil
+		}
+	}
 	noteErr := os.WriteFile(dst+u.ext, u.note, 0o644)
 	if noteErr != nil {
 		if fi, err := os.Lstat(dst + u.ext); err == nil && fi.Mode().IsRegular() {
@@ -442,23 +478,18 @@ func (s *Spool) PruneDone(before time.Time) (int, error) {
 
 // ingestStream ingests a file dropped into the spool in the format its
 // name says.
-func (s *Spool) ingestStream(ctx context.Context, name string) (Summary, error) {
+func (s *Spool) ingestStream(ctx context.Context, name string, f *os.File) (Summary, error) {
 	format, ok := FormatForName(name, s.Mapping != nil)
 	if !ok {
 		return Summary{}, &FileError{fmt.Errorf("unknown format for %q: want .csv, .ndjson, .jsonl, .ber or .cdr (or a mapping file)", name)}
 	}
-	f, err := os.Open(filepath.Join(s.Dir, name))
-	if err != nil {
-		return Summary{}, fmt.Errorf("spool open %s: %w", name, err)
-	}
-	defer f.Close()
 	return s.Pipeline.Ingest(ctx, Source{Kind: "spool", Name: name, Format: format, Mapping: s.Mapping, R: f})
 }
 
-func (s *Spool) reject(name string, size int64, mod time.Time, why error) error {
+func (s *Spool) reject(name string, held os.FileInfo, size int64, mod time.Time, why error) error {
 	s.Log.Warn("spool file rejected", "file", name, "err", why)
 	s.Pipeline.CountFile("spool", "rejected")
-	return s.moveOut(unmovedFile{size: size, mod: mod, to: "rejected", ext: ".reason.txt", note: []byte(why.Error() + "\n")}, name)
+	return s.moveOut(unmovedFile{size: size, mod: mod, to: "rejected", ext: ".reason.txt", note: []byte(why.Error() + "\n"), held: held}, name)
 }
 
 func (s *Spool) renameFile(oldpath, newpath string) error {

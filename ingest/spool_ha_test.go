@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,4 +117,50 @@ func filesCounted(t *testing.T, e *testEnv, outcome string) float64 {
 		}
 	}
 	return v
+}
+
+// TestSpoolFileReplacedWhileIngested: a feed that renames a new file over
+// a name the spool is ingesting (a reused name) must lose neither file.
+// The spool read the name again after taking the file, so it ingested the
+// new file and moved it away, and the first file's records were never
+// read; with two processes, both could ingest the new one. The file taken
+// is the file read; the new one stays for the next scan.
+func TestSpoolFileReplacedWhileIngested(t *testing.T) {
+	e := newTestEnv(t, ingest.Config{}, nil)
+	dir := t.TempDir()
+	st := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	header := "record_id,type,iccid,start_time\n"
+	write := func(path, id string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(header+id+",data,"+"8944100000000000018,"+st+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Minute)
+		if err := os.Chtimes(path, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "f.csv"), "first")
+	replaced := false
+	sp := &ingest.Spool{Dir: dir, Pipeline: e.p, Log: e.log, Settle: time.Millisecond}
+	ingest.SetAfterClaim(sp, func(name string) {
+		if !replaced {
+			replaced = true
+			write(filepath.Join(dir, ".next"), "second")
+			if err := os.Rename(filepath.Join(dir, ".next"), filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	for range 3 {
+		if _, err := sp.ScanOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.storedCount(t); n != 2 {
+		t.Fatalf("%d records stored, want 2: both the file taken and the one renamed over it", n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "f.csv")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("f.csv still in the spool after three scans: %v", err)
+	}
 }

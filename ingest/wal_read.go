@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,9 +57,9 @@ func segmentItem(raw []byte, line int64, name string) Item {
 // ingestSegment stores a segment of the RADIUS write-ahead log: its
 // records through IngestRecords (ICCID resolved from the IMSI, validated,
 // stored once by identity, or quarantined as the direct path would).
-func (s *Spool) ingestSegment(ctx context.Context, name string) (Summary, error) {
+func (s *Spool) ingestSegment(ctx context.Context, name string, f *os.File) (Summary, error) {
 	// Segments are at most MaxRecords lines (about 20 MB at 50,000).
-	data, err := os.ReadFile(filepath.Join(s.Dir, name))
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return Summary{}, fmt.Errorf("spool read %s: %w", name, err)
 	}

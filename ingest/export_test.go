@@ -1,0 +1,5 @@
+package ingest
+
+// SetAfterClaim makes s call f between taking a file and ingesting it, for
+// tests that change the spool at that moment.
+func SetAfterClaim(s *Spool, f func(name string)) { s.afterClaim = f }
