@@ -41,20 +41,11 @@ func TestDataBarringEndToEnd(t *testing.T) {
 	}
 	system := func(t *testing.T, kind provisioning.Kind, p provisioning.BarringParams) provisioning.Request {
 		t.Helper()
-		b, _ := json.Marshal(p)
-		r, err := e.svc.SubmitSystem(ctx, sub, kind, b, "rating:test")
-		if err != nil {
-			t.Fatalf("SubmitSystem %s: %v", kind, err)
-		}
-		return e.wait(t, r.ID, provisioning.StateDone)
+		return e.submitSystem(t, ctx, sub, kind, p)
 	}
 	noticeArrives := func(t *testing.T, key string) {
 		t.Helper()
-		text, err := provisioning.RenderSMS(provisioning.Notification{Key: key, Language: "ru"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.waitFor(t, func() bool { return fullSMSTo(e.smsc, msisdn(line), text) == 1 }, "no %s notice in Russian reached the SMSC", key)
+		e.noticeArrives(t, line, key, "ru")
 	}
 
 	barring(t, provisioning.Barring{}, false)
@@ -126,6 +117,29 @@ func fullSMSTo(s *smsc.Server, to, text string) int {
 	return n
 }
 
+// submitSystem submits a system request (as rating does) for sub and
+// waits until it is done.
+func (e *env) submitSystem(t *testing.T, ctx context.Context, sub int64, kind provisioning.Kind, p provisioning.BarringParams) provisioning.Request {
+	t.Helper()
+	b, _ := json.Marshal(p)
+	r, err := e.svc.SubmitSystem(ctx, sub, kind, b, "rating:test")
+	if err != nil {
+		t.Fatalf("SubmitSystem %s: %v", kind, err)
+	}
+	return e.wait(t, r.ID, provisioning.StateDone)
+}
+
+// noticeArrives waits until notice key, in lang, has reached the SMSC for
+// line, whole and once.
+func (e *env) noticeArrives(t *testing.T, line int, key, lang string) {
+	t.Helper()
+	text, err := provisioning.RenderSMS(provisioning.Notification{Key: key, Language: lang})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(t, func() bool { return fullSMSTo(e.smsc, msisdn(line), text) == 1 }, "no %s notice in %s reached the SMSC", key, lang)
+}
+
 // TestOutgoingBarringEndToEnd: rating's outgoing bar (calls and SMS) goes
 // through the worker to the HLR beside the data bar, each kind leaving the
 // other bar as it is, a suspension and resumption keeping both; the
@@ -152,20 +166,11 @@ func TestOutgoingBarringEndToEnd(t *testing.T) {
 	}
 	system := func(t *testing.T, kind provisioning.Kind, p provisioning.BarringParams) provisioning.Request {
 		t.Helper()
-		b, _ := json.Marshal(p)
-		r, err := e.svc.SubmitSystem(ctx, sub, kind, b, "rating:test")
-		if err != nil {
-			t.Fatalf("SubmitSystem %s: %v", kind, err)
-		}
-		return e.wait(t, r.ID, provisioning.StateDone)
+		return e.submitSystem(t, ctx, sub, kind, p)
 	}
 	noticeArrives := func(t *testing.T, key string) {
 		t.Helper()
-		text, err := provisioning.RenderSMS(provisioning.Notification{Key: key, Language: "he"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.waitFor(t, func() bool { return fullSMSTo(e.smsc, msisdn(line), text) == 1 }, "no %s notice in Hebrew reached the SMSC", key)
+		e.noticeArrives(t, line, key, "he")
 	}
 
 	barring(t, provisioning.Barring{})
