@@ -179,6 +179,38 @@ func TestSMSLength(t *testing.T) {
 	}
 }
 
+// TestBalanceNoticesSayTopUp checks the notices of docs/rating.md that tell
+// the subscriber to top up do so in every language: a subscriber whose
+// outgoing calls are barred must learn how to lift the bar.
+func TestBalanceNoticesSayTopUp(t *testing.T) {
+	t.Parallel()
+	topUp := map[string]string{"en": "Top up", "da": "Tank op", "he": "להטעין", "ru": "Пополните"}
+	tests := []struct{ name, key string }{
+		{"balance exhausted with data barred", "balance_exhausted"},
+		{"balance used up", "balance_used_up"},
+		{"outgoing barred", "outgoing_barred"},
+		{"outgoing and data barred", "outgoing_data_barred"},
+	}
+	for _, tt := range tests {
+		for _, lang := range NotificationLanguages() {
+			t.Run(tt.name+"/"+lang, func(t *testing.T) {
+				t.Parallel()
+				want, ok := topUp[lang]
+				if !ok {
+					t.Fatalf("no top-up phrase for %s: add one", lang)
+				}
+				sms, err := RenderSMS(Notification{Key: tt.key, Language: lang, Data: sampleData()[tt.key]})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(sms, want) {
+					t.Errorf("%s %s says nothing of topping up (%q): %q", lang, tt.key, want, sms)
+				}
+			})
+		}
+	}
+}
+
 func TestFallbackLanguage(t *testing.T) {
 	t.Parallel()
 	data := sampleData()["service_resumed"]
