@@ -117,8 +117,8 @@ func (r *Rater) evaluate(ctx context.Context, s rating.Subscriber, plan *rating.
 	} else if outAsk && !dataAsk && dataWentAhead(plan, outBar, st, s.SubscriptionID) {
 		// The data request of that one event went without a notice and
 		// the outgoing one failed to be submitted (the database away, the
-		// rater stopping): the outgoing request asked now still says both,
-		// or the subscriber never hears of data.
+		// rater stopping) or was not applied: the outgoing request asked
+		// now still says both, or the subscriber never hears of data.
 		outNotice = rating.CombinedBarringNotice(outBar)
 	}
 	if dataAsk {
@@ -135,10 +135,12 @@ func (r *Rater) evaluate(ctx context.Context, s rating.Subscriber, plan *rating.
 }
 
 // dataWentAhead says whether rating has asked for sub's data bar (bar
-// true) or its lifting as it now asks for the outgoing one, and had not
-// asked that of the outgoing bar since: on a plan that bars both when the
-// balance runs out, that is one event whose outgoing request was never
-// submitted, and whose data request left the notice to it.
+// true) or its lifting as it now asks for the outgoing one, on a plan that
+// bars both when the balance runs out: one event whose data request left
+// the notice to the outgoing one. Either the outgoing request was never
+// submitted (not asked since the data one), or it was, at the same time
+// or after it, and is asked again because it was not applied (its notice,
+// sent only with a change that is done, went nowhere).
 func dataWentAhead(plan *rating.Plan, bar bool, st state, sub int64) bool {
 	if plan.BarData != rating.BarBalanceExhausted || plan.BarOutgoing != rating.BarBalanceExhausted {
 		return false
@@ -148,7 +150,13 @@ func dataWentAhead(plan *rating.Plan, bar bool, st state, sub int64) bool {
 		return false
 	}
 	out, ok := st.outgoing[sub]
-	return !ok || out.Want != bar && !out.At.After(data.At)
+	if !ok {
+		return true
+	}
+	if out.Want != bar {
+		return !out.At.After(data.At)
+	}
+	return !data.At.After(out.At)
 }
 
 // mustAsk says whether rating must ask the network for bar (true: barred)

@@ -232,3 +232,65 @@ func TestOutgoingBarAfterFailedSubmitKeepsCombinedNotice(t *testing.T) {
 		})
 	}
 }
+
+// TestOutgoingBarAskedAgainKeepsCombinedNotice: when the balance runs out
+// (or is topped up) both bars are asked for, the data request without a
+// notice and the outgoing one with the combined notice. The network applies
+// the data request, but the outgoing one is never applied (it failed at the
+// gateway: its notice, sent only with a change that is done, went nowhere).
+// Asked again after 5 minutes, the outgoing request must still carry the
+// combined notice, or the subscriber never hears of data.
+func TestOutgoingBarAskedAgainKeepsCombinedNotice(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		bar        bool
+		wantNotice string
+	}{
+		{name: "bar", bar: true, wantNotice: "outgoing_data_barred"},
+		{name: "lift", bar: false, wantNotice: "outgoing_data_resumed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := day("2026-11-20").Add(12 * time.Hour)
+			e := newEnv(t, now)
+			iccid := newICCID()
+			e.subscribe(iccid, "travel-payg-all", day("2026-11-05"))
+			// 5 minutes at 0.12 with no credit: both barred together.
+			e.write(rec(iccid, metering.TypeVoice, day("2026-11-06"), home, 0, 300))
+			if !tc.bar {
+				if _, _, err := e.acct.AddCredit(e.ctx, iccid, rating.CreditDirect, "10.00", "", "topup-"+iccid, "test"); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.rater.Evaluate(e.ctx, []string{iccid}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := e.net.outBarsOf(iccid)
+			if last := out[len(out)-1]; last.Bar != tc.bar || last.Notice != tc.wantNotice {
+				t.Fatalf("outgoing request %+v, want bar %v with notice %q", last, tc.bar, tc.wantNotice)
+			}
+			data := e.net.barsOf(iccid)
+
+			// The outgoing request is never applied; the data one was.
+			e.subs.mu.Lock()
+			s := e.subs.m[iccid]
+			s.OutgoingBarred = !tc.bar
+			e.subs.m[iccid] = s
+			e.subs.mu.Unlock()
+			e.setClock(now.Add(10 * time.Minute))
+			if err := e.rater.Evaluate(e.ctx, []string{iccid}); err != nil {
+				t.Fatal(err)
+			}
+			again := e.net.outBarsOf(iccid)
+			if len(again) != len(out)+1 {
+				t.Fatalf("outgoing requests %+v, want the unapplied one asked again", again)
+			}
+			if last := again[len(again)-1]; last.Bar != tc.bar || last.Notice != tc.wantNotice {
+				t.Errorf("outgoing request asked again %+v, want bar %v with notice %q", last, tc.bar, tc.wantNotice)
+			}
+			if n := len(e.net.barsOf(iccid)); n != len(data) {
+				t.Errorf("data asked again (%d requests, want %d)", n, len(data))
+			}
+		})
+	}
+}
