@@ -67,6 +67,11 @@ type Spool struct {
 	// afterClaim, when set, runs between taking a file and ingesting it
 	// (tests).
 	afterClaim func(name string)
+	// flock is syscall.Flock when nil; tests refuse locks with it.
+	flock func(fd, how int) error
+	// lockRefused: the filesystem refused a lock, and the log said so
+	// once.
+	lockRefused bool
 }
 
 // unmovedFile is a handled file still waiting for its move to done/ or
@@ -351,12 +356,19 @@ func (s *Spool) claim(name string) (f *os.File, ok bool) {
 		// an error for the ingest to report (f nil: it opens the name).
 		return nil, !errors.Is(err, os.ErrNotExist)
 	}
-	switch err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); {
+	lock := s.flock
+	if lock == nil {
+		lock = syscall.Flock
+	}
+	switch err := lock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); {
 	case errors.Is(err, syscall.EWOULDBLOCK):
 		f.Close()
 		return nil, false
 	case err != nil:
-		s.Log.Debug("spool file not locked", "file", name, "err", err)
+		if !s.lockRefused {
+			s.lockRefused = true
+			s.Log.Warn("spool files cannot be locked on this filesystem; another ingest process on the same spool would ingest the same files (stored once, but with two summaries)", "file", name, "err", err)
+		}
 		return f, true
 	}
 	// Locked, but perhaps only after another process ingested the file

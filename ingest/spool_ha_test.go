@@ -1,12 +1,16 @@
 package ingest_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,5 +166,36 @@ func TestSpoolFileReplacedWhileIngested(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "f.csv")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("f.csv still in the spool after three scans: %v", err)
+	}
+}
+
+// TestSpoolWarnsWhenFilesCannotBeLocked: on a filesystem that refuses
+// flock (NFS v3 without its lock manager), files are ingested without the
+// lock, and two processes on that spool would both ingest every file. The
+// refusal was logged at debug level only, so an operator running two
+// never learned why each file had two summaries; it is now a warning,
+// once.
+func TestSpoolWarnsWhenFilesCannotBeLocked(t *testing.T) {
+	e := newTestEnv(t, ingest.Config{}, nil)
+	dir := t.TempDir()
+	st := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	for i := range 2 {
+		path := filepath.Join(dir, fmt.Sprintf("f%d.csv", i))
+		if err := os.WriteFile(path, []byte(fmt.Sprintf("record_id,type,iccid,start_time\nl%d,data,8944100000000000018,%s\n", i, st)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Minute)
+		if err := os.Chtimes(path, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	sp := &ingest.Spool{Dir: dir, Pipeline: e.p, Log: slog.New(slog.NewTextHandler(&logs, nil)), Settle: time.Millisecond}
+	ingest.SetFlock(sp, func(int, int) error { return syscall.ENOLCK })
+	if n, err := sp.ScanOnce(t.Context()); err != nil || n != 2 {
+		t.Fatalf("ScanOnce = %d, %v; want both files ingested without the lock", n, err)
+	}
+	if n := strings.Count(logs.String(), "level=WARN msg=\"spool files cannot be locked"); n != 1 {
+		t.Fatalf("%d warnings that files cannot be locked, want 1:\n%s", n, logs.String())
 	}
 }
