@@ -2,6 +2,7 @@ package rating
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -81,11 +82,26 @@ type Plan struct {
 	BarData string `yaml:"bar_data" json:"bar_data"`
 	// BarOutgoing says when outgoing calls and SMS are barred (emergency
 	// calls stay allowed, incoming calls and SMS keep working): "never" or
-	// "balance_exhausted" (balance at or below zero).
-	BarOutgoing string `yaml:"bar_outgoing" json:"bar_outgoing"`
+	// "balance_exhausted" (balance at or below zero). Stored only when
+	// not never (Plan.MarshalJSON).
+	BarOutgoing string `yaml:"bar_outgoing" json:"bar_outgoing,omitempty"`
 
 	periodDays int
 	priceList  *PriceList
+}
+
+// MarshalJSON leaves bar_outgoing out when it is never, its default. A
+// simcore from before outgoing barring refuses a field it does not know:
+// in a rolling upgrade its raters load the catalogue a newer `plans
+// import` stored, and would rate nothing. A plan that does bar outgoing
+// calls keeps the field, and such a catalogue is refused by them.
+func (p Plan) MarshalJSON() ([]byte, error) {
+	type plan Plan // without this method
+	q := plan(p)
+	if q.BarOutgoing == BarNever {
+		q.BarOutgoing = ""
+	}
+	return json.Marshal(q)
 }
 
 // Allowances are the quantities a plan includes per period.
