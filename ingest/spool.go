@@ -423,11 +423,6 @@ func (s *Spool) move(u *unmovedFile, name string) error {
 		u.dst = uniquePath(filepath.Join(s.Dir, u.to, name))
 	}
 	dst := u.dst
-	// The summary goes first, so that whoever watches done/ finds it
-	// with the file. It is a copy of what the log says of the file, so a
-	// failure to write it (a full disk) does not keep the file in the
-	// spool; it is reported once the file has moved (a failed move is
-	// retried, summary and all).
 	if u.held != nil {
 		if now, err := os.Stat(filepath.Join(s.Dir, name)); err == nil && !os.SameFile(u.held, now) {
 			// The file read is gone from the spool: a new file took its
@@ -438,6 +433,11 @@ func (s *Spool) move(u *unmovedFile, name string) error {
 			return nil
 		}
 	}
+	// The summary goes first, so that whoever watches done/ finds it
+	// with the file. It is a copy of what the log says of the file, so a
+	// failure to write it (a full disk) does not keep the file in the
+	// spool; it is reported once the file has moved (a failed move is
+	// retried, summary and all).
 	noteErr := os.WriteFile(dst+u.ext, u.note, 0o644)
 	if noteErr != nil {
 		if fi, err := os.Lstat(dst + u.ext); err == nil && fi.Mode().IsRegular() {
