@@ -9,7 +9,8 @@
 #       hourly and daily rollups, the ledger), with its peak RSS;
 #   (c) the ceiling: ClickHouse alone doing simcore's server-side work
 #       (INSERT ... SELECT of the stored rows into a fresh usage_records with
-#       its hourly and daily views), to show where the time goes;
+#       its hourly and daily views, fed side by side as simcore's inserts
+#       feed them), to show where the time goes;
 #   (d) a 30-day by-day usage query for one ICCID over that data, p50/p99.
 # Prints the rates and their ratio. Needs `make services` and `make build`.
 set -euo pipefail
@@ -66,7 +67,7 @@ SC_ROWS=$("${CH[@]}" -q "SELECT count() FROM $DB.usage_records")
 # (c) ClickHouse alone: the same rows into a fresh schema with its views
 SIMCORE_CLICKHOUSE_DATABASE=${DB}_ceiling "$BIN" migrate 2>/dev/null
 t0=$(now)
-"${CH[@]}" -q "INSERT INTO ${DB}_ceiling.usage_records SELECT * FROM $DB.usage_records"
+"${CH[@]}" --parallel_view_processing=1 -q "INSERT INTO ${DB}_ceiling.usage_records SELECT * FROM $DB.usage_records"
 t1=$(now)
 CEIL_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 "${CH[@]}" -q "DROP DATABASE ${DB}_ceiling"
