@@ -67,6 +67,22 @@
 // type is not part of it: a Stop that reports the counters of an earlier
 // Interim-Update adds no usage.
 //
+// Reused ids. A NAS restarts its Acct-Session-Id counter, so a later
+// session can carry an earlier one's unique id, with counters that start
+// again from zero. An update is taken for such a new session when the
+// mark's session was stopped and the update says (its time less its
+// session time) that its session began at least a minute after that Stop,
+// or when the NAS sent Accounting-On or -Off after the mark last moved and
+// the update's session began after that: the mark starts again from zero
+// (simcore_radius_sessions_reused_total{cause}). A late update of the old
+// session began before its end and is measured as before; one that comes
+// after the new session began adds nothing and leaves the new mark alone.
+// A NAS that sends no Acct-Delay-Time and retransmits a Start more than a
+// minute late can have that Start taken for a new session. Accounting-On
+// is remembered in memory only: after a restart of simcore, a reused id
+// is recognised by its old session's Stop alone. On restore, a record with
+// sequence 1 starts its session's mark again, as it did when accepted.
+//
 // Restarts. RestoreMark raises a session's mark from a record the Sink
 // accepted before a restart (cmd/simcore replays the write-ahead log's
 // recent segments into it), so the next update is measured from where the

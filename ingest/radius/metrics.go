@@ -29,6 +29,7 @@ type metrics struct {
 	latency  prometheus.Histogram
 	sessions prometheus.GaugeFunc // read from the marks at each scrape
 	evicted  *prometheus.CounterVec
+	reused   *prometheus.CounterVec
 }
 
 // newMetrics makes the server's metrics and has m count its evictions.
@@ -42,6 +43,10 @@ func newMetrics(m *marks) metrics {
 			Name: "simcore_radius_sessions_evicted_total",
 			Help: "Sessions whose high-water marks were evicted to make room (--radius-sessions), by what the session was: stopped, idle (no update for an hour: most likely a lost Stop) or active (its next update counts its usage again: raise --radius-sessions).",
 		}, []string{"state"}),
+		reused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "simcore_radius_sessions_reused_total",
+			Help: "Updates taken for a new session with an earlier session's id (the NAS reused Acct-Session-Id), by what ended the earlier one: its stop, or its NAS's restart (Accounting-On/Off).",
+		}, []string{"cause"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simcore_radius_requests_total",
 			Help: "RADIUS requests received, by accounting type and outcome.",
@@ -57,11 +62,14 @@ func newMetrics(m *marks) metrics {
 		byState[st] = met.evicted.WithLabelValues(st) // each series from the start
 	}
 	m.evicted = func(state string) { byState[state].Inc() }
+	for _, c := range []string{reusedAfterStop, reusedAfterNASRestart} {
+		met.reused.WithLabelValues(c)
+	}
 	return met
 }
 
 func (m metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.sessions, m.evicted} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.sessions, m.evicted, m.reused} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

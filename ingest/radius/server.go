@@ -88,6 +88,7 @@ type Server struct {
 	log     *slog.Logger
 	sink    Sink
 	marks   *marks
+	nasEnds nasEnds
 	met     metrics
 	sinkLog sinkLog
 
@@ -399,9 +400,14 @@ func (s *Server) handlePacket(ctx context.Context, raw, secret []byte, recv time
 		if outcome == outcomeSinkError {
 			return nil
 		}
+	case rfc2866.AcctStatusType_Value_AccountingOn, rfc2866.AcctStatusType_Value_AccountingOff:
+		// The NAS (re)started or is stopping: its sessions are over, and
+		// it may reuse their ids (see mark.newSession). No usage.
+		s.nasEnds.set(ev.nodeID, ev.at.Unix())
+		s.met.count(typ, outcomeIgnored)
 	default:
-		// Accounting-On/Off and others carry no usage; answering stops
-		// the NAS from retransmitting them.
+		// Other types carry no usage; answering stops the NAS from
+		// retransmitting them.
 		s.met.count(typ, outcomeIgnored)
 	}
 	resp, err := p.Response(radius.CodeAccountingResponse).Encode()
@@ -418,6 +424,12 @@ func (s *Server) account(ctx context.Context, ev *event) string {
 	mk := s.marks.get(ev.sessionID)
 	mk.mu.Lock()
 	defer mk.mu.Unlock()
+	if cause, ok := mk.newSession(ev, s.nasEnds.get(ev.nodeID)); ok {
+		mk.startOver(began(ev))
+		s.met.reused.WithLabelValues(cause).Inc()
+	} else if mk.earlier(ev) {
+		return outcomeNoDelta
+	}
 	rec, ok := mk.delta(ev)
 	if !ok {
 		return outcomeNoDelta
@@ -436,6 +448,43 @@ func (s *Server) account(ctx context.Context, ev *event) string {
 	mk.commit(ev)
 	s.sinkLog.success(s.log)
 	return outcomeAccepted
+}
+
+// maxNASEnds bounds the NASes whose last restart is remembered; an
+// authenticated NAS may send any NAS-Identifier.
+const maxNASEnds = 4096
+
+// nasEnds remembers when each NAS (by node id) last sent Accounting-On or
+// -Off (Unix seconds). In memory only: a restart of simcore forgets them.
+type nasEnds struct {
+	mu sync.Mutex
+	at map[string]int64
+}
+
+func (n *nasEnds) set(node string, at int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.at == nil {
+		n.at = make(map[string]int64)
+	}
+	if _, ok := n.at[node]; !ok && len(n.at) >= maxNASEnds {
+		// Forget the NAS that restarted longest ago (rare: once per NAS
+		// restart, over a few thousand entries).
+		oldest, first := "", true
+		for k, v := range n.at {
+			if first || v < n.at[oldest] {
+				oldest, first = k, false
+			}
+		}
+		delete(n.at, oldest)
+	}
+	n.at[node] = at
+}
+
+func (n *nasEnds) get(node string) int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.at[node]
 }
 
 // sinkLogEvery is how often a sink that keeps failing is logged.

@@ -28,6 +28,10 @@ type mark struct {
 	sessionS uint32
 	in, out  uint64
 	seq      uint32 // records emitted for the session
+	// stopAt is when the session's Stop happened (Unix seconds), once one
+	// was accepted; begun, when a later session of the same id began
+	// (0: none did). See newSession.
+	stopAt, begun int64
 
 	// Read when the mark is evicted, without mu.
 	stopped atomic.Bool  // a Stop of the session was accepted
@@ -101,6 +105,63 @@ func (m *marks) len() int {
 	return m.order.Len()
 }
 
+// reuseGap is how long after a session's Stop an update must say its
+// session began to be a new session of the same id: a NAS that sends no
+// Acct-Delay-Time retransmits an unanswered packet with its arrival as its
+// time, and retransmissions end well within a minute.
+const reuseGap = 60
+
+// nasRestartSlack allows for the whole seconds of Acct-Session-Time and
+// Acct-Delay-Time when a session began right after its NAS restarted.
+const nasRestartSlack = 2
+
+// Why an update was taken for a new session with an old session's id
+// (simcore_radius_sessions_reused_total{cause}).
+const (
+	reusedAfterStop       = "stop"
+	reusedAfterNASRestart = "nas_restart"
+)
+
+// began is when ev's session began (Unix seconds), as ev tells it: its
+// time less its session time.
+func began(ev *event) int64 { return ev.at.Unix() - int64(ev.sessionS) }
+
+// newSession reports whether ev is an update of a later session than the
+// one mk measured, one whose NAS reused the unique id (Acct-Session-Id is
+// not unique across NAS restarts): mk's session was stopped, or its NAS
+// restarted (Accounting-On or -Off at nasEnd, Unix seconds; 0: not heard
+// of since mk last moved), and ev's session began after that. A late
+// update of the ended session began before its end and is not one.
+// The caller holds mk.mu.
+func (mk *mark) newSession(ev *event, nasEnd int64) (cause string, ok bool) {
+	if mk.seq == 0 {
+		return "", false // nothing measured: nothing to start again from
+	}
+	b := began(ev)
+	if mk.stopped.Load() && mk.stopAt != 0 && b >= mk.stopAt+reuseGap {
+		return reusedAfterStop, true
+	}
+	if nasEnd > mk.last.Load() && b >= nasEnd-nasRestartSlack {
+		return reusedAfterNASRestart, true
+	}
+	return "", false
+}
+
+// startOver makes mk the mark of a new session of its id, begun at b
+// (Unix seconds). The caller holds mk.mu.
+func (mk *mark) startOver(b int64) {
+	mk.sessionS, mk.in, mk.out, mk.seq = 0, 0, 0, 0
+	mk.stopAt, mk.begun = 0, b
+	mk.stopped.Store(false)
+}
+
+// earlier reports whether ev belongs to a session of mk's id that ended
+// before mk's began (a late retransmission to the earlier session): it
+// adds nothing, and must not raise the mark. The caller holds mk.mu.
+func (mk *mark) earlier(ev *event) bool {
+	return mk.begun != 0 && began(ev) < mk.begun-reuseGap
+}
+
 // delta returns the record that brings mk up to ev, and false when ev adds
 // nothing (duplicate, stale or all-zero update). The caller holds mk.mu.
 func (mk *mark) delta(ev *event) (metering.Record, bool) {
@@ -145,6 +206,7 @@ func (mk *mark) commit(ev *event) {
 	mk.seq++
 	mk.last.Store(ev.at.Unix())
 	if ev.status == rfc2866.AcctStatusType_Value_Stop {
+		mk.stopAt = ev.at.Unix()
 		mk.stopped.Store(true)
 	}
 }
@@ -218,18 +280,25 @@ func (s *Server) RestoreMark(recordID string, sequence uint32, stopped bool, at 
 	if garbled(in) || garbled(out) {
 		return true // quarantined when it was accepted; see Server.account
 	}
+	if at.IsZero() {
+		at = time.Now()
+	}
 	mk := s.marks.get(session)
 	mk.mu.Lock()
 	defer mk.mu.Unlock()
+	if sequence == 1 && mk.seq > 0 {
+		// Its session's first record: the mark was new when it was
+		// accepted (a session that reused the id, or a mark evicted
+		// before), so it is not more of what was restored so far.
+		mk.startOver(at.Unix() - int64(st))
+	}
 	mk.sessionS = max(mk.sessionS, st)
 	mk.in = max(mk.in, in)
 	mk.out = max(mk.out, out)
 	mk.seq = max(mk.seq, sequence)
-	if at.IsZero() {
-		at = time.Now()
-	}
 	mk.last.Store(max(mk.last.Load(), at.Unix()))
 	if stopped {
+		mk.stopAt = at.Unix()
 		mk.stopped.Store(true)
 	}
 	return true
