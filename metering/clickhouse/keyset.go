@@ -117,3 +117,10 @@ func (s *keySet) evictBefore(day int32) int {
 }
 
 func unixDay(sec int64) int32 { return int32(sec / 86400) }
+
+// hasAll sets found[i] to whether keys[i] is a member.
+func (s *keySet) hasAll(keys []metering.Key, found []bool) {
+	for i, k := range keys {
+		found[i] = s.has(k)
+	}
+}

@@ -38,6 +38,13 @@ func TestKeySetAgreesWithMap(t *testing.T) {
 				t.Fatalf("%s: has(%v) = %v, want %v", stage, k, s.has(k), has(ref, k))
 			}
 		}
+		found := make([]bool, len(keys))
+		s.hasAll(keys, found)
+		for i, k := range keys {
+			if found[i] != has(ref, k) {
+				t.Fatalf("%s: hasAll: %v found = %v, want %v", stage, k, found[i], has(ref, k))
+			}
+		}
 		for range 1000 {
 			k := metering.Key{Hi: rng.Uint64(), Lo: rng.Uint64()}
 			if s.has(k) != has(ref, k) {
