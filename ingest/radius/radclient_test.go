@@ -57,6 +57,41 @@ Calling-Station-Id = "447700900456"
 	}
 }
 
+// TestRadclientNASRestart: radclient plays a NAS that restarts
+// (Accounting-On) and gives a new session the id of one that was running:
+// both sessions are counted.
+func TestRadclientNASRestart(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("radclient")
+	if err != nil {
+		t.Fatalf("radclient not found (apt-get install freeradius-utils): %v", err)
+	}
+	sink := &recordingSink{}
+	s := startServer(t, sink)
+	nas := "NAS-IP-Address = 10.9.9.9\nNAS-Port = 3\n"
+	session := nas + `User-Name = "234150999999999@iot.example"
+Acct-Session-Id = "rc-restart"
+3GPP-IMSI = "234150999999999"
+`
+	for _, u := range []string{
+		session + "Acct-Status-Type = Start\nAcct-Delay-Time = 300\n",
+		session + "Acct-Status-Type = Interim-Update\nAcct-Session-Time = 240\nAcct-Input-Octets = 1000\nAcct-Output-Octets = 2000\nAcct-Delay-Time = 60\n",
+		nas + "Acct-Status-Type = Accounting-On\n",
+		session + "Acct-Status-Type = Start\n",
+		session + "Acct-Status-Type = Interim-Update\nAcct-Session-Time = 1\nAcct-Input-Octets = 500\nAcct-Output-Octets = 700\n",
+	} {
+		cmd := exec.CommandContext(t.Context(), bin, "-r", "1", "-t", "10", s.Addr(), "acct", string(testSecret))
+		cmd.Stdin = strings.NewReader(u)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Accounting-Response") {
+			t.Fatalf("radclient: %v\n%s", err, out)
+		}
+	}
+	if dur, up, down := sink.totals(); dur != 241 || up != 1500 || down != 2700 {
+		t.Errorf("totals = %d s, %d up, %d down; want 241, 1500, 2700 (240 s, 1000, 2000 before the restart and 1 s, 500, 700 after)", dur, up, down)
+	}
+}
+
 // TestRadclientClients drives a server with a clients file with radclient
 // from 127.0.0.1: answered with that host's secret, dropped with the
 // secret of the prefix around it.
