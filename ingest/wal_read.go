@@ -76,6 +76,11 @@ type WALRecord struct {
 	// Logged is when the record's segment was opened (zero when its name
 	// does not say): it was logged within the segment's life.
 	Logged time.Time
+	// At is when the update the record measures happened (its start_time
+	// plus duration_s, whole seconds; zero when the line does not say):
+	// the time the RADIUS receiver's mark kept when it accepted the
+	// record, which Logged is not for an update that came late.
+	At time.Time
 }
 
 // ReplayWAL calls fn with every record of
@@ -155,6 +160,7 @@ func replaySegment(path string, logged time.Time, fn func(WALRecord)) (int, erro
 			data = nil
 		}
 		id, seq, ok := scanIdentity(line)
+		at := eventTime(line)
 		// The fast path only for a line whole as AppendNDJSON ends it and
 		// without NUL bytes: a corrupt one (zero-filled pages after a
 		// power loss) goes through the decoder, which the spool's reading
@@ -170,14 +176,47 @@ func replaySegment(path string, logged time.Time, fn func(WALRecord)) (int, erro
 				continue // not a record: the spool quarantines it
 			}
 			id, seq, closed = rec.RecordID, rec.Sequence, rec.ClosingCause == 0
+			at = rec.StartTime.Add(time.Duration(rec.DurationS) * time.Second)
 		}
-		fn(WALRecord{RecordID: id, Sequence: seq, Closed: closed, Logged: logged})
+		fn(WALRecord{RecordID: id, Sequence: seq, Closed: closed, Logged: logged, At: at})
 		n++
 	}
 	return n, nil
 }
 
 var closingCauseField = []byte(`,"closing_cause":`)
+
+// eventTime reads start_time plus duration_s from a line as AppendNDJSON
+// writes it, or returns the zero time.
+func eventTime(line []byte) time.Time {
+	const startKey, durKey = `,"start_time":"`, `","duration_s":`
+	i := bytes.Index(line, []byte(startKey))
+	if i < 0 {
+		return time.Time{}
+	}
+	rest := line[i+len(startKey):]
+	j := bytes.Index(rest, []byte(durKey))
+	if j < 0 {
+		return time.Time{}
+	}
+	start, ok := parseUTCSeconds(rest[:j])
+	if !ok {
+		var err error
+		if start, err = time.Parse(time.RFC3339Nano, string(rest[:j])); err != nil {
+			return time.Time{}
+		}
+	}
+	digits := rest[j+len(durKey):]
+	n := 0
+	for n < len(digits) && digits[n] >= '0' && digits[n] <= '9' {
+		n++
+	}
+	d, err := strconv.ParseUint(string(digits[:n]), 10, 32)
+	if err != nil {
+		return time.Time{}
+	}
+	return start.Add(time.Duration(d) * time.Second)
+}
 
 // scanIdentity reads record_id and sequence from a line as AppendNDJSON
 // writes it (record_id first; no escapes in it), without decoding the
@@ -207,4 +246,37 @@ func scanIdentity(line []byte) (id string, seq uint32, ok bool) {
 		seq = uint32(v)
 	}
 	return id, seq, true
+}
+
+// parseUTCSeconds reads "2006-01-02T15:04:05Z", the form AppendNDJSON gives
+// a whole-second UTC time (every RADIUS record's), without time.Parse: the
+// replay reads one per logged record. ok is false for any other form.
+func parseUTCSeconds(b []byte) (time.Time, bool) {
+	if len(b) != 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) (int, bool) {
+		v := 0
+		for _, c := range b[i : i+n] {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(5, 2)
+	d, ok3 := num(8, 2)
+	h, ok4 := num(11, 2)
+	mi, ok5 := num(14, 2)
+	sec, ok6 := num(17, 2)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC)
+	if t.Day() != d { // 31 April and the like: time.Date normalises them
+		return time.Time{}, false
+	}
+	return t, true
 }

@@ -106,13 +106,27 @@ func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, 
 		return nil, errors.Join(err, wal.Close())
 	}
 	start := time.Now()
-	n, err := ingest.ReplayWAL(spool, start.Add(-rf.walReplay), func(r ingest.WALRecord) { s.RestoreMark(r.RecordID, r.Sequence, r.Closed, r.Logged) })
+	n, err := ingest.ReplayWAL(spool, start.Add(-rf.walReplay), restoreInto(s))
 	if err != nil {
 		return nil, errors.Join(err, wal.Close())
 	}
 	log.Info("radius session marks rebuilt from the write-ahead log", "records", n, "window", rf.walReplay,
 		"took", time.Since(start).Round(time.Millisecond))
 	return &radiusReceiver{srv: s, wal: wal, log: log, auth: auth, reloads: reloads, reloadOK: reloadOK}, nil
+}
+
+// restoreInto rebuilds s's session marks from logged records, each at its
+// update's time as when it was accepted (the segment's opening when the
+// line does not say): a session's first record that came late must not
+// make its later updates look older than the session.
+func restoreInto(s *iradius.Server) func(ingest.WALRecord) {
+	return func(r ingest.WALRecord) {
+		at := r.At
+		if at.IsZero() {
+			at = r.Logged
+		}
+		s.RestoreMark(r.RecordID, r.Sequence, r.Closed, at)
+	}
 }
 
 // radiusAuth is who may send RADIUS accounting: any address with the one

@@ -74,14 +74,19 @@
 // session time) that its session began at least a minute after that Stop,
 // or when the NAS sent Accounting-On or -Off after the mark last moved and
 // the update's session began after that: the mark starts again from zero
-// (simcore_radius_sessions_reused_total{cause}). A late update of the old
-// session began before its end and is measured as before; one that comes
-// after the new session began adds nothing and leaves the new mark alone.
-// A NAS that sends no Acct-Delay-Time and retransmits a Start more than a
-// minute late can have that Start taken for a new session. Accounting-On
-// is remembered in memory only: after a restart of simcore, a reused id
-// is recognised by its old session's Stop alone. On restore, a record with
-// sequence 1 starts its session's mark again, as it did when accepted.
+// (simcore_radius_sessions_reused_total{cause}). The old session's
+// counters stay with the mark: an update that began more than a minute
+// before the new session (a late update of the old session, such as a
+// Stop its NAS could not send before it restarted, or a retransmission)
+// is measured against them, and leaves the new session's mark alone; one
+// session back only. A NAS that sends no Acct-Delay-Time and delivers an
+// update of a stopped session more than a minute after its Stop has it
+// taken for a new session: a Start adds nothing, but an Interim-Update
+// counts its session's usage again. Accounting-On is remembered in memory
+// only: after a restart of simcore, a reused id is recognised by its old
+// session's Stop alone. On restore, records are taken at their update's
+// time (start time plus duration), and one with sequence 1 starts its
+// session's mark again, as it did when accepted.
 //
 // Restarts. RestoreMark raises a session's mark from a record the Sink
 // accepted before a restart (cmd/simcore replays the write-ahead log's

@@ -427,10 +427,9 @@ func (s *Server) account(ctx context.Context, ev *event) string {
 	if cause, ok := mk.newSession(ev, s.nasEnds.get(ev.nodeID)); ok {
 		mk.startOver(began(ev))
 		s.met.reused.WithLabelValues(cause).Inc()
-	} else if mk.earlier(ev) {
-		return outcomeNoDelta
 	}
-	rec, ok := mk.delta(ev)
+	c := mk.of(began(ev))
+	rec, ok := c.delta(ev)
 	if !ok {
 		return outcomeNoDelta
 	}
@@ -445,7 +444,7 @@ func (s *Server) account(ctx context.Context, ev *event) string {
 		s.sinkLog.success(s.log)
 		return outcomeAccepted
 	}
-	mk.commit(ev)
+	mk.commit(c, ev)
 	s.sinkLog.success(s.log)
 	return outcomeAccepted
 }

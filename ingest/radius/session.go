@@ -23,19 +23,38 @@ const (
 // Sink. mu is held from computing a delta until the mark moves (or not)
 // after Accept, so updates of one session are handled one at a time.
 type mark struct {
-	mu       sync.Mutex
-	key      string
-	sessionS uint32
-	in, out  uint64
-	seq      uint32 // records emitted for the session
+	mu  sync.Mutex
+	key string
+	counters
 	// stopAt is when the session's Stop happened (Unix seconds), once one
 	// was accepted; begun, when a later session of the same id began
 	// (0: none did). See newSession.
 	stopAt, begun int64
+	// earlier holds the counters of the session that had the id before
+	// the one begun at begun (nil: none), so that its late updates are
+	// measured against them, not against the new session's.
+	earlier *counters
 
 	// Read when the mark is evicted, without mu.
 	stopped atomic.Bool  // a Stop of the session was accepted
 	last    atomic.Int64 // when an update last moved the mark, Unix seconds
+}
+
+// counters are what was handed to the Sink of one session: its
+// cumulative session time and octets, and how many records.
+type counters struct {
+	sessionS uint32
+	in, out  uint64
+	seq      uint32 // records emitted for the session
+}
+
+// raise moves c to the counter-wise maximum of itself and the cumulative
+// counters of one more record.
+func (c *counters) raise(sessionS uint32, in, out uint64) {
+	c.sessionS = max(c.sessionS, sessionS)
+	c.in = max(c.in, in)
+	c.out = max(c.out, out)
+	c.seq++
 }
 
 // marks is a bounded LRU of session high-water marks.
@@ -148,23 +167,31 @@ func (mk *mark) newSession(ev *event, nasEnd int64) (cause string, ok bool) {
 }
 
 // startOver makes mk the mark of a new session of its id, begun at b
-// (Unix seconds). The caller holds mk.mu.
+// (Unix seconds), and keeps the ended session's counters for its late
+// updates. The caller holds mk.mu.
 func (mk *mark) startOver(b int64) {
-	mk.sessionS, mk.in, mk.out, mk.seq = 0, 0, 0, 0
+	ended := mk.counters
+	mk.earlier = &ended
+	mk.counters = counters{}
 	mk.stopAt, mk.begun = 0, b
 	mk.stopped.Store(false)
 }
 
-// earlier reports whether ev belongs to a session of mk's id that ended
-// before mk's began (a late retransmission to the earlier session): it
-// adds nothing, and must not raise the mark. The caller holds mk.mu.
-func (mk *mark) earlier(ev *event) bool {
-	return mk.begun != 0 && began(ev) < mk.begun-reuseGap
+// of returns the counters an update of a session begun at b (Unix
+// seconds) is measured against: those of the session that had mk's id
+// before, if b is before the current one began (a late update of that
+// session: a Stop it did not get to send before its NAS restarted, or a
+// retransmission), else mk's own. The caller holds mk.mu.
+func (mk *mark) of(b int64) *counters {
+	if mk.earlier != nil && b < mk.begun-reuseGap {
+		return mk.earlier
+	}
+	return &mk.counters
 }
 
 // delta returns the record that brings mk up to ev, and false when ev adds
 // nothing (duplicate, stale or all-zero update). The caller holds mk.mu.
-func (mk *mark) delta(ev *event) (metering.Record, bool) {
+func (mk *counters) delta(ev *event) (metering.Record, bool) {
 	dt := sub(uint64(ev.sessionS), uint64(mk.sessionS))
 	din := sub(ev.in, mk.in)
 	dout := sub(ev.out, mk.out)
@@ -197,13 +224,14 @@ func (mk *mark) delta(ev *event) (metering.Record, bool) {
 	return r, true
 }
 
-// commit moves the mark to the counter-wise maximum of itself and ev. The
-// caller holds mk.mu and calls it only after the Sink accepted the record.
-func (mk *mark) commit(ev *event) {
-	mk.sessionS = max(mk.sessionS, ev.sessionS)
-	mk.in = max(mk.in, ev.in)
-	mk.out = max(mk.out, ev.out)
-	mk.seq++
+// commit moves c, mk's counters or those of the session before (see of),
+// to the counter-wise maximum of themselves and ev. The caller holds mk.mu
+// and calls it only after the Sink accepted the record.
+func (mk *mark) commit(c *counters, ev *event) {
+	c.raise(ev.sessionS, ev.in, ev.out)
+	if c != &mk.counters {
+		return // a late update of the session before: mk's session is another
+	}
 	mk.last.Store(ev.at.Unix())
 	if ev.status == rfc2866.AcctStatusType_Value_Stop {
 		mk.stopAt = ev.at.Unix()
@@ -269,9 +297,11 @@ func parseRecordID(id string) (session string, sessionS uint32, in, out uint64, 
 // returns false, changing nothing, for a record id this package did not
 // make. A record whose counters are garbled (beyond
 // metering.MaxRecordOctets) changes nothing either, as when it was
-// accepted. stopped says the record was its session's Stop, and at when it
-// was accepted (zero: now): an evicted mark is counted by what its session
-// was (stopped, idle or active), restored or not.
+// accepted. stopped says the record was its session's Stop, and at when
+// its update happened (the record's start time plus its duration, as the
+// mark kept it when accepted; zero: now): an evicted mark is counted by
+// what its session was (stopped, idle or active), restored or not, and a
+// session's first record restarts the mark at when that session began.
 func (s *Server) RestoreMark(recordID string, sequence uint32, stopped bool, at time.Time) bool {
 	session, st, in, out, ok := parseRecordID(recordID)
 	if !ok {
@@ -286,16 +316,19 @@ func (s *Server) RestoreMark(recordID string, sequence uint32, stopped bool, at 
 	mk := s.marks.get(session)
 	mk.mu.Lock()
 	defer mk.mu.Unlock()
+	b := at.Unix() - int64(st)
 	if sequence == 1 && mk.seq > 0 {
 		// Its session's first record: the mark was new when it was
 		// accepted (a session that reused the id, or a mark evicted
 		// before), so it is not more of what was restored so far.
-		mk.startOver(at.Unix() - int64(st))
+		mk.startOver(b)
 	}
-	mk.sessionS = max(mk.sessionS, st)
-	mk.in = max(mk.in, in)
-	mk.out = max(mk.out, out)
-	mk.seq = max(mk.seq, sequence)
+	c := mk.of(b)
+	c.sessionS, c.in, c.out = max(c.sessionS, st), max(c.in, in), max(c.out, out)
+	c.seq = max(c.seq, sequence)
+	if c != &mk.counters {
+		return true // a late update of the session before the current one
+	}
 	mk.last.Store(max(mk.last.Load(), at.Unix()))
 	if stopped {
 		mk.stopAt = at.Unix()
