@@ -1,8 +1,11 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -68,10 +71,10 @@ func (c *recordColumns) ordered() []any {
 		c.dur, c.up, c.down, c.mccmnc, c.rat, c.apn, c.peer, c.sequence, c.cause, c.source, c.seq, c.ingested, c.charging, c.pgw}
 }
 
-// insertRecords inserts the records of b marked in stored, split into
-// w.streams blocks sent at once on separate connections: ClickHouse handles
-// one insert (and its materialized views) on one core, so parallel blocks use
-// the others. All carry batch_seq = seq; if any fails, the caller resolves
+// insertRecords inserts the records of b marked in stored, split into up
+// to w.streams blocks (see assignStreams) sent at once on separate
+// connections: ClickHouse handles one insert on one core (its views aside),
+// so parallel blocks use the others. All carry batch_seq = seq; if any fails, the caller resolves
 // what landed by seq, as for a single block.
 //
 // The blocks' INSERTs are begun first (from then on the server lists them
@@ -84,14 +87,13 @@ func (c *recordColumns) ordered() []any {
 func (w *Writer) insertRecords(ctx context.Context, lease metering.Lease, b *metering.Batch, keys []metering.Key, stored []bool, n int, seq uint64) error {
 	start := time.Now()
 	streams := max(1, min(w.streams, n/minStreamRows))
-	// Split by key so each block spans every partition evenly. Count
-	// first: n/streams plus a margin still let the fullest block's 23
-	// columns regrow (a fifth of the writer's CPU in a profile).
-	stream := func(k metering.Key) int { return int(k.Hi % uint64(streams)) }
+	of, streams := assignStreams(b, stored, streams)
+	// Count first: n/streams plus a margin still let the fullest block's
+	// 23 columns regrow (a fifth of the writer's CPU in a profile).
 	sizes := make([]int, streams)
 	for i := range b.Records {
 		if stored[i] {
-			sizes[stream(keys[i])]++
+			sizes[of[i]]++
 		}
 	}
 	cols := make([]recordColumns, streams)
@@ -105,7 +107,7 @@ func (w *Writer) insertRecords(ctx context.Context, lease metering.Lease, b *met
 			if i < len(b.Sources) {
 				src = b.Sources[i]
 			}
-			cols[stream(keys[i])].add(&b.Records[i], keys[i], src, seq, now)
+			cols[of[i]].add(&b.Records[i], keys[i], src, seq, now)
 		}
 	}
 	blocks := make([]*preparedBlock, len(cols))
@@ -143,6 +145,60 @@ func (w *Writer) insertRecords(ctx context.Context, lease metering.Lease, b *met
 // fails leaves its cells short whichever order they ran in, and resolving
 // the batch repairs them (repairRollups).
 var insertSettings = ch.WithSettings(ch.Settings{"parallel_view_processing": 1})
+
+// assignStreams says which of at most streams insert streams each stored
+// record of b goes to, and how many streams it used. ClickHouse writes a
+// part per partition (month) and table for every insert, and merges each
+// again later. So a batch that spans several months gives each month
+// wholly to one stream, the largest first to the stream with the fewest
+// records, and each insert writes one part per table instead of one per
+// month: the benchmark's 2M records, over two
+// months, ingested in 9.1-9.2 s instead of 10.0-10.4 s (BENCHMARKS.md,
+// session 12). A batch of one month is one insert: split by key, its two
+// blocks cost ClickHouse a third more CPU, in two parts per table, for no
+// less time on two cores (9.9-10.7 s against 10.2-10.4 s for one stream).
+// The split by key this replaces used a key bit that FNV-1a leaves the
+// same for every record of the benchmark: all went to one stream, and the
+// other sent an empty insert.
+func assignStreams(b *metering.Batch, stored []bool, streams int) ([]int, int) {
+	of := make([]int, len(b.Records))
+	if streams == 1 {
+		return of, 1
+	}
+	month := make([]uint32, len(b.Records))
+	count := map[uint32]int{}
+	for i := range b.Records {
+		if stored[i] {
+			month[i] = yyyymm(b.Records[i].StartTime)
+			count[month[i]]++
+		}
+	}
+	if len(count) < 2 {
+		return of, 1
+	}
+	streams = min(streams, len(count)) // no stream without a month
+	months := slices.SortedFunc(maps.Keys(count), func(a, b uint32) int {
+		return cmp.Or(cmp.Compare(count[b], count[a]), cmp.Compare(a, b))
+	})
+	load := make([]int, streams)
+	to := make(map[uint32]int, len(months))
+	for _, m := range months {
+		s := 0
+		for j := range load {
+			if load[j] < load[s] {
+				s = j
+			}
+		}
+		to[m] = s
+		load[s] += count[m]
+	}
+	for i := range b.Records {
+		if stored[i] {
+			of[i] = to[month[i]]
+		}
+	}
+	return of, streams
+}
 
 // minStreamRows is the smallest block worth its own insert stream.
 const minStreamRows = 5000

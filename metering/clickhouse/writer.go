@@ -30,8 +30,8 @@ type WriterConfig struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 	Now      func() time.Time
-	// Streams is how many blocks one batch's insert is split into and sent
-	// at once; default 2 (ClickHouse inserts a block on one core).
+	// Streams is how many inserts one batch may be split into, sent at
+	// once: one per month the batch spans (see assignStreams); default 2.
 	Streams int
 	// LedgerRetention is how long the ledger keeps a batch (see
 	// metering.Lease.Prune); at least an hour, or 0 to keep every batch.
