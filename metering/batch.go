@@ -67,6 +67,10 @@ type Lease interface {
 	// Since lists the batches begun after seq, oldest first. It fails
 	// with ErrLedgerPruned when some of them are no longer in the ledger.
 	Since(ctx context.Context, seq uint64) ([]LedgerBatch, error)
+	// Writing lists the batches still marked writing (begun, neither
+	// committed nor aborted), oldest first: their writers died or lost
+	// the lease before learning what landed.
+	Writing(ctx context.Context) ([]LedgerBatch, error)
 	// Begin records that writer is about to store rows records of iccids
 	// into months (YYYYMM) and returns the batch's sequence number. The
 	// ICCIDs tell rating whose usage changed.

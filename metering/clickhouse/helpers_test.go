@@ -76,6 +76,18 @@ func (m *memLease) Since(_ context.Context, seq uint64) ([]metering.LedgerBatch,
 	return slices.Clone(m.l.batches[min(int(seq), len(m.l.batches)):]), nil
 }
 
+func (m *memLease) Writing(context.Context) ([]metering.LedgerBatch, error) {
+	m.l.mu.Lock()
+	defer m.l.mu.Unlock()
+	var out []metering.LedgerBatch
+	for _, b := range m.l.batches {
+		if b.State == "writing" {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
 func (m *memLease) Begin(_ context.Context, writer string, months []uint32, iccids []string, rows int) (uint64, error) {
 	if m.l.failBegin != nil {
 		if err := m.l.failBegin(); err != nil {

@@ -240,6 +240,22 @@ func (w *Writer) loadAllUnder(ctx context.Context, lease metering.Lease) error {
 	if err := w.loadKeys(ctx, keys, "start_time >= ?", w.windowStart()); err != nil {
 		return err
 	}
+	// Batches left writing were never resolved: their writers (this
+	// process's last run, say, gone with the server that failed their
+	// insert between its raw part and its views) cannot repair their
+	// rollups now, and no later catch-up lists them.
+	writing, err := lease.Writing(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.repairRollups(ctx, writing); err != nil {
+		return err
+	}
+	for _, b := range writing {
+		if err := lease.Abort(ctx, b.Seq); err != nil {
+			w.log.Warn("mark unresolved batch aborted", "seq", b.Seq, "err", err)
+		}
+	}
 	w.keys, w.lastSeq, w.lastEvict = keys, seq, w.now()
 	w.m.keys.Set(float64(keys.len()))
 	w.log.Info("dedupe keys loaded", "keys", keys.len(), "ledger_seq", seq, "took", time.Since(start).Round(time.Millisecond))

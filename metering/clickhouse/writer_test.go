@@ -262,7 +262,7 @@ func TestWriterWaitsOutInsertsStillRunning(t *testing.T) {
 	_, conn := newTestDB(t)
 	ctx := testenv.Context(t, 5*time.Minute)
 	a := newTestWriter(t, WriterConfig{Conn: conn, Ledger: newMemLedger()})
-	const n = 50_000 // two insert streams
+	const n = 50_000 // 3.5 hours of records: one insert, or two across a month's turn
 	b := &metering.Batch{}
 	keys := make([]metering.Key, n)
 	stored := make([]bool, n)

@@ -662,3 +662,33 @@ func TestReleaseTwice(t *testing.T) {
 		})
 	}
 }
+
+// TestLedgerWriting: Writing lists the batches neither committed nor
+// aborted, oldest first, with their months.
+func TestLedgerWriting(t *testing.T) {
+	t.Parallel()
+	ctx := testenv.Context(t, time.Minute)
+	pool := newPool(t, newDatabase(t))
+	lease := acquire(t, ctx, NewLedger(pool))
+	var seqs []uint64
+	for i, months := range [][]uint32{{202401}, {202312, 202401}, {202402}, {202403}} {
+		seq, err := lease.Begin(ctx, "w", months, nil, 1)
+		if err != nil {
+			t.Fatalf("Begin #%d: %v", i, err)
+		}
+		seqs = append(seqs, seq)
+	}
+	if err := lease.Commit(ctx, seqs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Abort(ctx, seqs[2]); err != nil {
+		t.Fatal(err)
+	}
+	got, err := lease.Writing(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Seq != seqs[1] || got[1].Seq != seqs[3] || len(got[0].Months) != 2 || got[1].Months[0] != 202403 || got[0].State != "writing" {
+		t.Fatalf("Writing = %+v; want batches %d (two months) and %d (202403)", got, seqs[1], seqs[3])
+	}
+}
