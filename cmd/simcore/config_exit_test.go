@@ -51,6 +51,8 @@ func TestConfigurationMistakesAreUsageErrors(t *testing.T) {
 		{"migrate: bad sslmode in SIMCORE_POSTGRES_URL", env("SIMCORE_POSTGRES_URL", pgURL+"&sslmode=bogus"), []string{"migrate"}},
 		{"ingest: ledger retention under an hour", env(), []string{"ingest", "--spool", spool, "--ledger-retention", "10m"}},
 		{"ingest: max age under an hour", env(), []string{"ingest", "--spool", spool, "--max-age", "10m"}},
+		{"ingest: more insert streams than the pool shares", env(), []string{"ingest", "--spool", spool, "--insert-streams", "9"}},
+		{"run: no insert stream", env("SIMCORE_INGEST_INSERT_STREAMS", "0"), []string{"run"}},
 		{"worker: plaintext SMTP to another host", env(), []string{"worker", "--smtp-addr", "192.0.2.1:25"}},
 		{"portal: plaintext SMTP to another host", env(), []string{"portal", "--smtp-addr", "192.0.2.1:25"}},
 	} {

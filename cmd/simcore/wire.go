@@ -43,11 +43,14 @@ func (c *cmdEnv) ingestFlags(ic *ingestConfig) {
 	c.dur(&ic.maxWait, "batch-wait", "SIMCORE_INGEST_BATCH_WAIT", time.Second, "longest a record waits for its batch")
 	c.dur(&ic.maxAge, "max-age", "SIMCORE_INGEST_MAX_AGE", 90*24*time.Hour, "oldest record start time accepted (the dedupe window)")
 	c.num(&ic.parsers, "parsers", "SIMCORE_INGEST_PARSERS", 0, "parsing goroutines (0: one per CPU)")
-	c.num(&ic.streams, "insert-streams", "SIMCORE_INGEST_INSERT_STREAMS", 2, "most inserts one batch is split into, sent at once: one per month the batch spans")
+	c.num(&ic.streams, "insert-streams", "SIMCORE_INGEST_INSERT_STREAMS", 2, "most inserts one batch is split into, sent at once (1 to 4): one per month the batch spans")
 	c.dur(&ic.ledger, "ledger-retention", "SIMCORE_INGEST_LEDGER_RETENTION", 7*24*time.Hour, "how long the usage ledger keeps a batch (0: for ever; at least 1h)")
 	c.dur(&ic.spoolKeep, "spool-retention", "SIMCORE_INGEST_SPOOL_RETENTION", 72*time.Hour, "how long the spool's done/ keeps a stored file (0: for ever; at least the RADIUS log's replay window)")
 	c.num(&ic.memMiB, "memory-limit-mib", "SIMCORE_MEMORY_LIMIT_MIB", 448, "soft memory limit for the Go heap in MiB (0: none; GOMEMLIMIT wins)")
 }
+
+// maxInsertStreams bounds --insert-streams.
+const maxInsertStreams = 4
 
 // check refuses settings the writer cannot run with, as a usage error
 // (exit 2) before anything is opened, rather than after the migrations as
@@ -58,6 +61,10 @@ func (ic *ingestConfig) check() error {
 		return usagef("--max-age (SIMCORE_INGEST_MAX_AGE) %s is under an hour", ic.maxAge)
 	case ic.ledger < 0 || ic.ledger != 0 && ic.ledger < time.Hour:
 		return usagef("--ledger-retention (SIMCORE_INGEST_LEDGER_RETENTION) %s: 0 (for ever) or at least 1h", ic.ledger)
+	case ic.streams < 1 || ic.streams > maxInsertStreams:
+		// Each stream is a connection of the ClickHouse pool (8), which
+		// the writer's other queries and the readers share.
+		return usagef("--insert-streams (SIMCORE_INGEST_INSERT_STREAMS) %d: 1 to %d", ic.streams, maxInsertStreams)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -82,6 +83,7 @@ type Writer struct {
 	lastPrune  time.Time
 	pruneMore  bool // the last prune stopped at its limit
 	streams    int
+	repairs    int // rollup repairs run, for their query ids
 	// insertPrefix starts the query id of every usage insert into this
 	// database, so a writer can wait out the inserts of a dead one.
 	insertPrefix string
@@ -573,7 +575,13 @@ func (w *Writer) repairRollups(ctx context.Context, bs []metering.LedgerBatch) e
 				" sum(bytes_down) AS hd, sum(duration_s) AS ht FROM " + r.table +
 				" WHERE (iccid, " + r.column + ", type) IN (" + cells + ") GROUP BY iccid, b, type" +
 				") USING (iccid, b, type) WHERE rr > hr"
-			if err := w.conn.Exec(ctx, q); err != nil {
+			// The usage inserts' query id prefix: a writer that takes the
+			// lease waits out a repair its dead predecessor left running
+			// (waitForInserts), which would otherwise add a shortfall the
+			// next repair adds again.
+			w.repairs++
+			qctx := ch.Context(ctx, ch.WithQueryID(fmt.Sprintf("%s%s-repair-%d", w.insertPrefix, w.id, w.repairs)))
+			if err := w.conn.Exec(qctx, q); err != nil {
 				return fmt.Errorf("repair %s: %w", r.table, err)
 			}
 		}
