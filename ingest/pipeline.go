@@ -75,7 +75,7 @@ type Config struct {
 	Writer    BatchWriter
 	Log       *slog.Logger
 	Registry  prometheus.Registerer
-	MaxBatch  int           // records per insert; default 50,000
+	MaxBatch  int           // records per insert; default 50,000 (the commands set 100,000)
 	MaxWait   time.Duration // longest a record waits for its batch; default 1 s
 	Parsers   int           // parsing goroutines per source; default GOMAXPROCS
 	ChunkSize int           // bytes per parsing chunk; default 512 KiB

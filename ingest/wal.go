@@ -28,7 +28,8 @@ type WALConfig struct {
 	// RotateEvery is the longest a segment stays open; default 1 s.
 	RotateEvery time.Duration
 	// MaxRecords rotates a segment after the group commit that brings it
-	// to this many records; default 50,000 (one pipeline batch).
+	// to this many records; default 50,000 (half a batch of the ingest
+	// command, which stores a segment as one or two inserts).
 	MaxRecords int
 	Now        func() time.Time
 }
