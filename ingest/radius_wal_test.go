@@ -52,13 +52,7 @@ func startWALServer(t *testing.T, dir string, replay bool) walServer {
 // replayInto restores srv's session marks from each logged record, as
 // cmd/simcore does at start.
 func replayInto(srv *iradius.Server) func(ingest.WALRecord) {
-	return func(r ingest.WALRecord) {
-		at := r.At
-		if at.IsZero() {
-			at = r.Logged
-		}
-		srv.RestoreMark(r.RecordID, r.Sequence, r.Closed, at)
-	}
+	return func(r ingest.WALRecord) { srv.RestoreMark(r.RecordID, r.Sequence, r.Closed, r.When()) }
 }
 
 // stop stops the receiver, then the log: what was accepted is in complete

@@ -83,6 +83,15 @@ type WALRecord struct {
 	At time.Time
 }
 
+// When is when the record's update happened: At, or Logged for a line
+// that does not say.
+func (r WALRecord) When() time.Time {
+	if r.At.IsZero() {
+		return r.Logged
+	}
+	return r.At
+}
+
 // ReplayWAL calls fn with every record of
 // the log's complete segments in dir and in dir/done that were opened at
 // or after since (by the time in their names), oldest segment first. The

@@ -120,13 +120,7 @@ func newRADIUS(log *slog.Logger, reg prometheus.Registerer, p *ingest.Pipeline, 
 // line does not say): a session's first record that came late must not
 // make its later updates look older than the session.
 func restoreInto(s *iradius.Server) func(ingest.WALRecord) {
-	return func(r ingest.WALRecord) {
-		at := r.At
-		if at.IsZero() {
-			at = r.Logged
-		}
-		s.RestoreMark(r.RecordID, r.Sequence, r.Closed, at)
-	}
+	return func(r ingest.WALRecord) { s.RestoreMark(r.RecordID, r.Sequence, r.Closed, r.When()) }
 }
 
 // radiusAuth is who may send RADIUS accounting: any address with the one

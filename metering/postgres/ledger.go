@@ -75,21 +75,7 @@ func (l *lease) Since(ctx context.Context, seq uint64) ([]metering.LedgerBatch, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: batches since %d: %w", metering.ErrLedger, seq, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (metering.LedgerBatch, error) {
-		var (
-			b      metering.LedgerBatch
-			s      int64
-			months []int32
-		)
-		if err := r.Scan(&s, &b.Writer, &months, &b.State); err != nil {
-			return b, err
-		}
-		b.Seq = uint64(s)
-		for _, m := range months {
-			b.Months = append(b.Months, uint32(m))
-		}
-		return b, nil
-	})
+	out, err := pgx.CollectRows(rows, scanBatch)
 	if err != nil {
 		return nil, fmt.Errorf("%w: batches since %d: %w", metering.ErrLedger, seq, err)
 	}
@@ -97,29 +83,32 @@ func (l *lease) Since(ctx context.Context, seq uint64) ([]metering.LedgerBatch, 
 }
 
 func (l *lease) Writing(ctx context.Context) ([]metering.LedgerBatch, error) {
-	rows, err := l.conn.Query(ctx, "SELECT seq, writer, months FROM usage_batches WHERE state = 'writing' ORDER BY seq")
+	rows, err := l.conn.Query(ctx, "SELECT seq, writer, months, state FROM usage_batches WHERE state = 'writing' ORDER BY seq")
 	if err != nil {
 		return nil, fmt.Errorf("%w: batches still writing: %w", metering.ErrLedger, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (metering.LedgerBatch, error) {
-		b := metering.LedgerBatch{State: "writing"}
-		var (
-			s      int64
-			months []int32
-		)
-		if err := r.Scan(&s, &b.Writer, &months); err != nil {
-			return b, err
-		}
-		b.Seq = uint64(s)
-		for _, m := range months {
-			b.Months = append(b.Months, uint32(m))
-		}
-		return b, nil
-	})
+	out, err := pgx.CollectRows(rows, scanBatch)
 	if err != nil {
 		return nil, fmt.Errorf("%w: batches still writing: %w", metering.ErrLedger, err)
 	}
 	return out, nil
+}
+
+// scanBatch reads a row of seq, writer, months, state.
+func scanBatch(r pgx.CollectableRow) (metering.LedgerBatch, error) {
+	var (
+		b      metering.LedgerBatch
+		s      int64
+		months []int32
+	)
+	if err := r.Scan(&s, &b.Writer, &months, &b.State); err != nil {
+		return b, err
+	}
+	b.Seq = uint64(s)
+	for _, m := range months {
+		b.Months = append(b.Months, uint32(m))
+	}
+	return b, nil
 }
 
 func (l *lease) Begin(ctx context.Context, writer string, months []uint32, iccids []string, rows int) (uint64, error) {
