@@ -73,9 +73,10 @@ func (c *recordColumns) ordered() []any {
 
 // insertRecords inserts the records of b marked in stored, split into up
 // to w.streams blocks (see assignStreams) sent at once on separate
-// connections: ClickHouse handles one insert on one core (its views aside),
-// so parallel blocks use the others. All carry batch_seq = seq; if any fails, the caller resolves
-// what landed by seq, as for a single block.
+// connections: ClickHouse handles one insert on one core (its views
+// aside), so parallel blocks use the others. All carry batch_seq = seq; if
+// any fails, the caller resolves what landed by seq, as for a single
+// block.
 //
 // The blocks' INSERTs are begun first (from then on the server lists them
 // among its running queries), then the lease is checked, then the data is
@@ -152,9 +153,8 @@ var insertSettings = ch.WithSettings(ch.Settings{"parallel_view_processing": 1})
 // again later. So a batch that spans several months gives each month
 // wholly to one stream, the largest first to the stream with the fewest
 // records, and each insert writes one part per table instead of one per
-// month: the benchmark's 2M records, over two
-// months, ingested in 9.1-9.2 s instead of 10.0-10.4 s (BENCHMARKS.md,
-// session 12). A batch of one month is one insert: split by key, its two
+// month: the benchmark's 2M records, over two months, ingested in
+// 9.1-9.4 s instead of 10.0-10.4 s (BENCHMARKS.md, session 12). A batch of one month is one insert: split by key, its two
 // blocks cost ClickHouse a third more CPU, in two parts per table, for no
 // less time on two cores (9.9-10.7 s against 10.2-10.4 s for one stream).
 // The split by key this replaces used a key bit that FNV-1a leaves the
