@@ -79,6 +79,20 @@ type WAL struct {
 	seg   *segment
 	seq   int
 	spare []byte
+
+	// The helper goroutine prepares the next segment's spare file and
+	// finishes rotated segments, off the commit goroutine's path.
+	spares  spareSlot
+	prepare chan struct{} // take the slot's want (capacity 1)
+	retire  chan *segment // rotated segments to finish; closed at the end
+	helped  chan struct{} // closed when the helper has returned
+}
+
+// spareSlot holds the prepared spare and the size of the next one wanted.
+type spareSlot struct {
+	mu    sync.Mutex
+	ready *os.File
+	want  int64
 }
 
 type walHealth struct{ err error }
@@ -139,6 +153,9 @@ func OpenWAL(cfg WALConfig) (*WAL, error) {
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+		prepare: make(chan struct{}, 1),
+		retire:  make(chan *segment, 8),
+		helped:  make(chan struct{}),
 	}
 	if cfg.Registry != nil {
 		if err := w.m.register(cfg.Registry); err != nil {
@@ -161,6 +178,12 @@ func OpenWAL(cfg WALConfig) (*WAL, error) {
 	if n > 0 {
 		w.log.Info("wal segments recovered for the spool", "dir", cfg.Dir, "segments", n)
 	}
+	if err := removeSpares(cfg.Dir); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	go w.help()
+	w.wantSpare(spareSize(0))
 	go w.loop()
 	return w, nil
 }
@@ -218,6 +241,8 @@ func (w *WAL) Close() error {
 // are some and rotates the open segment when it is due.
 func (w *WAL) loop() {
 	defer close(w.done)
+	defer func() { <-w.helped }()
+	defer close(w.retire)
 	tick := time.NewTicker(max(w.cfg.RotateEvery/4, 10*time.Millisecond))
 	defer tick.Stop()
 	for {
@@ -263,9 +288,12 @@ func (w *WAL) commit() {
 // needed, and fsyncs it. On error the segment is cut back to what was
 // already durable and set aside for the spool.
 func (w *WAL) write(lines []byte, n int) error {
+	if w.seg != nil && w.seg.size > 0 && !w.seg.fits(len(lines)) {
+		w.rotate() // its zeros are used up: the next commit goes to a spare
+	}
 	if w.seg == nil {
 		w.seq++
-		seg, err := createSegment(w.cfg.Dir, w.cfg.Now(), w.seq, w.wrapFile)
+		seg, err := createSegment(w.cfg.Dir, w.cfg.Now(), w.seq, w.takeSpare(), w.wrapFile)
 		if err != nil {
 			w.m.errors.WithLabelValues("open").Inc()
 			return err
@@ -274,7 +302,7 @@ func (w *WAL) write(lines []byte, n int) error {
 	}
 	seg := w.seg
 	good := seg.size
-	if _, err := seg.f.Write(lines); err != nil {
+	if _, err := seg.f.WriteAt(lines, good); err != nil {
 		w.m.errors.WithLabelValues("write").Inc()
 		w.abandon(good)
 		return fmt.Errorf("wal write %s: %w", seg.part, err)
@@ -301,7 +329,7 @@ func (w *WAL) abandon(good int64) {
 	w.seg = nil
 	err := seg.f.Truncate(good)
 	if err == nil {
-		err = seg.f.Sync()
+		err = fullSync(seg.f)
 	}
 	if err != nil {
 		seg.f.Close()
@@ -324,16 +352,115 @@ func (w *WAL) rotateIfDue() {
 	}
 }
 
-// rotate closes the open segment and renames it for the spool. Its
-// records are all fsynced already; a failed rename leaves a .part that
-// RecoverWAL renames at the next start.
+// rotate hands the open segment to the helper, which closes it and
+// renames it for the spool (or does so itself when the helper is behind),
+// and asks for a spare the size the segment's rate would fill in
+// RotateEvery. Its records are all fsynced already.
 func (w *WAL) rotate() {
 	seg := w.seg
 	w.seg = nil
+	want := seg.size
+	if open := w.cfg.Now().Sub(seg.opened); open > 0 && open < w.cfg.RotateEvery {
+		want = int64(float64(seg.size) * float64(w.cfg.RotateEvery) / float64(open))
+	}
+	if seg.records > 0 {
+		want = min(want, seg.size/int64(seg.records)*int64(w.cfg.MaxRecords))
+	}
+	w.wantSpare(spareSize(want))
+	select {
+	case w.retire <- seg:
+	default:
+		w.finish(seg)
+	}
+}
+
+// finish closes a rotated segment and renames it for the spool; a failed
+// rename leaves a .part that RecoverWAL renames at the next start.
+func (w *WAL) finish(seg *segment) {
 	if err := seg.finish(); err != nil {
 		w.m.errors.WithLabelValues("rotate").Inc()
 		w.log.Error("wal segment left for recovery at the next start", "file", seg.part, "err", err)
 		return
 	}
 	w.m.rotations.Inc()
+}
+
+// wantSpare sets the size of the next spare and wakes the helper.
+func (w *WAL) wantSpare(size int64) {
+	w.spares.mu.Lock()
+	w.spares.want = size
+	w.spares.mu.Unlock()
+	select {
+	case w.prepare <- struct{}{}:
+	default:
+	}
+}
+
+// takeSpare returns the prepared spare, or nil when there is none yet
+// (the segment is then created empty), and wakes the helper for the next.
+func (w *WAL) takeSpare() *os.File {
+	w.spares.mu.Lock()
+	f := w.spares.ready
+	w.spares.ready = nil
+	w.spares.mu.Unlock()
+	if f != nil {
+		w.m.spares.Inc()
+	}
+	select {
+	case w.prepare <- struct{}{}:
+	default:
+	}
+	return f
+}
+
+// help is the helper goroutine: it finishes rotated segments and keeps one
+// spare prepared. It returns once retire is closed and drained, removing
+// the spare.
+func (w *WAL) help() {
+	defer close(w.helped)
+	n, failing := 0, false
+	for {
+		select {
+		case seg, ok := <-w.retire:
+			if !ok {
+				w.spares.mu.Lock()
+				f := w.spares.ready
+				w.spares.ready = nil
+				w.spares.mu.Unlock()
+				if f != nil {
+					f.Close()
+					os.Remove(f.Name())
+				}
+				return
+			}
+			w.finish(seg)
+		case <-w.prepare:
+			w.spares.mu.Lock()
+			ready, want := w.spares.ready != nil, w.spares.want
+			w.spares.mu.Unlock()
+			if ready {
+				continue
+			}
+			n++
+			f, err := prepareSpare(w.cfg.Dir, n, want)
+			if err != nil {
+				// The next segment is created empty: its fsyncs cost
+				// more, nothing else changes. A full disk fails every
+				// rotation: logged when it starts.
+				w.m.errors.WithLabelValues("spare").Inc()
+				if !failing {
+					w.log.Warn("wal spare not prepared; segments are created empty until one is", "err", err)
+				}
+				failing = true
+				continue
+			}
+			if failing {
+				w.log.Info("wal spares prepared again")
+			}
+			failing = false
+			w.spares.mu.Lock()
+			w.spares.ready = f
+			w.spares.mu.Unlock()
+		}
+	}
 }

@@ -204,6 +204,12 @@ func TestRecoverWALCutsTornTail(t *testing.T) {
 	write(".radius-wal-20261122T030001.000000000Z-2.ndjson.part", tornLine[:10])
 	write(".radius-wal-20261122T030002.000000000Z-3.ndjson.part", full) // ends on a line
 	write("radius-wal-20261122T025959.000000000Z-9.ndjson", full)
+	// A segment opened on a spare: its lines, then the zeros never
+	// written over; and one that received nothing.
+	zeros := make([]byte, 8192)
+	write(".radius-wal-20261122T030003.000000000Z-4.ndjson.part", slices.Concat(full, tornLine[:len(tornLine)/2], zeros))
+	write(".radius-wal-20261122T030004.000000000Z-5.ndjson.part", zeros)
+	write(sparePrefix+"7", zeros) // a dead process's spare
 	w, _ := openTestWAL(t, WALConfig{Dir: dir})
 	w.Close()
 	names := []string{}
@@ -212,7 +218,8 @@ func TestRecoverWALCutsTornTail(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	want := []string{".radius-wal.lock", "radius-wal-20261122T025959.000000000Z-9.ndjson",
-		"radius-wal-20261122T030000.000000000Z-1.ndjson", "radius-wal-20261122T030002.000000000Z-3.ndjson"}
+		"radius-wal-20261122T030000.000000000Z-1.ndjson", "radius-wal-20261122T030002.000000000Z-3.ndjson",
+		"radius-wal-20261122T030003.000000000Z-4.ndjson"}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Fatalf("files after recovery (-want +got):\n%s", diff)
 	}
@@ -225,6 +232,98 @@ func TestRecoverWALCutsTornTail(t *testing.T) {
 			t.Errorf("%s holds %q, want the three complete lines", name, b)
 		}
 	}
+}
+
+// TestWALWritesIntoSpares: segments open on spare files of zeros prepared
+// in the background, a segment whose zeros are used up rotates before the
+// commit that would not fit, and the spool is never handed a zero: every
+// complete segment holds exactly its records, in order, and no spare is
+// left after Close.
+func TestWALWritesIntoSpares(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const maxRecords = 5000
+	w, reg := openTestWAL(t, WALConfig{Dir: dir, MaxRecords: maxRecords, RotateEvery: time.Hour})
+	waitSpare := func() {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			w.spares.mu.Lock()
+			ready := w.spares.ready != nil
+			w.spares.mu.Unlock()
+			if ready {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no spare prepared in 30 s")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitSpare()
+	var sent, bytes int
+	for bytes < 3*minSpare {
+		batch := make([]metering.Record, 200)
+		for i := range batch {
+			batch[i] = walRecord(sent + i)
+			bytes += len(AppendNDJSON(nil, &batch[i]))
+		}
+		if err := w.Accept(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+		sent += len(batch)
+	}
+	w.Close()
+	if n := testutil.ToFloat64(w.m.spares); n < 1 {
+		t.Errorf("%v segments opened on a spare, want at least the first", n)
+	}
+	if n := testutil.ToFloat64(w.m.errors.WithLabelValues("spare")); n != 0 {
+		t.Errorf("%v spares failed", n)
+	}
+	counts, recs := segmentRecords(t, dir)
+	if len(recs) != sent {
+		t.Fatalf("segments hold %d records, want %d", len(recs), sent)
+	}
+	for i, r := range recs {
+		if r.Sequence != uint32(i) {
+			t.Fatalf("record %d has sequence %d: out of order", i, r.Sequence)
+		}
+	}
+	// The first segment opened on the first spare (1 MiB) and rotated
+	// when it was full, before MaxRecords.
+	if len(counts) < 2 || counts[0] >= maxRecords {
+		t.Fatalf("segments of %v records: the first did not rotate when its spare was full", counts)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.HasPrefix(e.Name(), sparePrefix), isWALPart(e.Name()):
+			t.Errorf("%s left after Close", e.Name())
+		case IsWALSegment(e.Name()) && e.Name() == firstSegment(t, dir) && info.Size() > minSpare:
+			t.Errorf("first segment %s is %d bytes, larger than its spare", e.Name(), info.Size())
+		}
+	}
+	if histogramCount(t, reg, "simcore_ingest_wal_fsync_duration_seconds") == 0 {
+		t.Error("no fsync observed")
+	}
+}
+
+// firstSegment is the name of the oldest complete segment in dir.
+func firstSegment(t *testing.T, dir string) string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, walPrefix+"*"+walSuffix))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no segment in %s: %v", dir, err)
+	}
+	slices.Sort(names)
+	return filepath.Base(names[0])
 }
 
 // TestWALLockIsExclusive: a second log on the same directory is refused
