@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -28,16 +29,40 @@ type recordColumns struct {
 	cause                                                                      []uint8
 }
 
-func (c *recordColumns) grow(n int) {
-	*c = recordColumns{
-		iccid: make([]string, 0, n), nodeID: make([]string, 0, n), recordID: make([]string, 0, n),
-		imsi: make([]string, 0, n), msisdn: make([]string, 0, n), mccmnc: make([]string, 0, n),
-		rat: make([]string, 0, n), apn: make([]string, 0, n), peer: make([]string, 0, n), source: make([]string, 0, n),
-		start: make([]time.Time, 0, n), ingested: make([]time.Time, 0, n), typ: make([]int8, 0, n),
-		keyHi: make([]uint64, 0, n), keyLo: make([]uint64, 0, n), up: make([]uint64, 0, n), down: make([]uint64, 0, n),
-		seq: make([]uint64, 0, n), dur: make([]uint32, 0, n), sequence: make([]uint32, 0, n), cause: make([]uint8, 0, n),
-		charging: make([]uint32, 0, n), pgw: make([]string, 0, n),
+// columnsPool keeps recordColumns between batches: allocated afresh they
+// were 15% of the ingest command's allocations (480 MB per 2M records).
+var columnsPool sync.Pool
+
+// takeColumns returns empty recordColumns with room for n records;
+// releaseColumns gives them back.
+func takeColumns(n int) *recordColumns {
+	c, _ := columnsPool.Get().(*recordColumns)
+	if c == nil {
+		c = new(recordColumns)
 	}
+	c.iccid, c.nodeID, c.recordID = room(c.iccid, n), room(c.nodeID, n), room(c.recordID, n)
+	c.imsi, c.msisdn, c.mccmnc = room(c.imsi, n), room(c.msisdn, n), room(c.mccmnc, n)
+	c.rat, c.apn, c.peer, c.source, c.pgw = room(c.rat, n), room(c.apn, n), room(c.peer, n), room(c.source, n), room(c.pgw, n)
+	c.start, c.ingested, c.typ = room(c.start, n), room(c.ingested, n), room(c.typ, n)
+	c.keyHi, c.keyLo, c.up, c.down, c.seq = room(c.keyHi, n), room(c.keyLo, n), room(c.up, n), room(c.down, n), room(c.seq, n)
+	c.dur, c.sequence, c.charging, c.cause = room(c.dur, n), room(c.sequence, n), room(c.charging, n), room(c.cause, n)
+	return c
+}
+
+// releaseColumns returns c to the pool, without the strings it held.
+func releaseColumns(c *recordColumns) {
+	for _, s := range [][]string{c.iccid, c.nodeID, c.recordID, c.imsi, c.msisdn, c.mccmnc, c.rat, c.apn, c.peer, c.source, c.pgw} {
+		clear(s)
+	}
+	columnsPool.Put(c)
+}
+
+// room returns s emptied, with room for n elements.
+func room[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, 0, n)
+	}
+	return s[:0]
 }
 
 func (c *recordColumns) add(r *metering.Record, k metering.Key, source string, seq uint64, now time.Time) {
@@ -97,10 +122,17 @@ func (w *Writer) insertRecords(ctx context.Context, lease metering.Lease, b *met
 			sizes[of[i]]++
 		}
 	}
-	cols := make([]recordColumns, streams)
+	cols := make([]*recordColumns, streams)
 	for i := range cols {
-		cols[i].grow(sizes[i])
+		cols[i] = takeColumns(sizes[i])
 	}
+	// Released last (deferred first): the blocks' sends, which read them,
+	// have all returned by then.
+	defer func() {
+		for _, c := range cols {
+			releaseColumns(c)
+		}
+	}()
 	now := w.now().UTC().Truncate(time.Second)
 	for i := range b.Records {
 		if stored[i] {
