@@ -32,6 +32,12 @@ type WALConfig struct {
 	// command, which stores a segment as one or two inserts).
 	MaxRecords int
 	Now        func() time.Time
+
+	// freeBytes reports the space left on dir's file system
+	// (default: statfs); spareBackoff is how long spares pause after a
+	// failed one (default 30 s). Tests set them.
+	freeBytes    func(dir string) (uint64, error)
+	spareBackoff time.Duration
 }
 
 // Validate returns an error if c cannot be used.
@@ -144,6 +150,12 @@ func OpenWAL(cfg WALConfig) (*WAL, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.freeBytes == nil {
+		cfg.freeBytes = freeBytes
+	}
+	if cfg.spareBackoff == 0 {
+		cfg.spareBackoff = 30 * time.Second
 	}
 	w := &WAL{
 		cfg:     cfg,
@@ -419,6 +431,7 @@ func (w *WAL) takeSpare() *os.File {
 func (w *WAL) help() {
 	defer close(w.helped)
 	n, failing := 0, false
+	var retry time.Time // no spare before then: the last one failed
 	for {
 		select {
 		case seg, ok := <-w.retire:
@@ -438,29 +451,40 @@ func (w *WAL) help() {
 			w.spares.mu.Lock()
 			ready, want := w.spares.ready != nil, w.spares.want
 			w.spares.mu.Unlock()
-			if ready {
+			if ready || time.Now().Before(retry) {
 				continue
 			}
-			n++
-			f, err := prepareSpare(w.cfg.Dir, n, want)
-			if err != nil {
-				// The next segment is created empty: its fsyncs cost
-				// more, nothing else changes. A full disk fails every
-				// rotation: logged when it starts.
-				w.m.errors.WithLabelValues("spare").Inc()
-				if !failing {
-					w.log.Warn("wal spare not prepared; segments are created empty until one is", "err", err)
+			// A spare must leave the disk ample room: writing one on a
+			// nearly full disk took the last free blocks for a moment,
+			// and the open segment's next commit failed (ENOSPC) where
+			// a segment without spares would have grown.
+			free, err := w.cfg.freeBytes(w.cfg.Dir)
+			need := uint64(want) + max(spareMinFree, 4*uint64(want))
+			if err == nil && free < need {
+				err = fmt.Errorf("%d bytes free on the spool's file system; a spare of %d wants %d", free, want, need)
+			} else if err == nil {
+				n++
+				var f *os.File
+				if f, err = prepareSpare(w.cfg.Dir, n, want); err == nil {
+					if failing {
+						w.log.Info("wal spares prepared again")
+					}
+					failing = false
+					w.spares.mu.Lock()
+					w.spares.ready = f
+					w.spares.mu.Unlock()
+					continue
 				}
-				failing = true
-				continue
 			}
-			if failing {
-				w.log.Info("wal spares prepared again")
+			// The next segments are created empty: their fsyncs cost
+			// more, nothing else changes. Logged when it starts; tried
+			// again after spareBackoff.
+			w.m.errors.WithLabelValues("spare").Inc()
+			if !failing {
+				w.log.Warn("wal spares paused; segments are created empty until one is prepared", "err", err, "retry_in", w.cfg.spareBackoff)
 			}
-			failing = false
-			w.spares.mu.Lock()
-			w.spares.ready = f
-			w.spares.mu.Unlock()
+			failing = true
+			retry = time.Now().Add(w.cfg.spareBackoff)
 		}
 	}
 }

@@ -89,6 +89,10 @@ const (
 	maxSpare = 64 << 20
 	// spareChunk is how much of a spare is written out at a time.
 	spareChunk = 256 << 10
+	// spareMinFree is the least space a spare leaves free on the
+	// spool's file system (and four times the spare, if more): spares
+	// stop well before the disk fills.
+	spareMinFree = 1 << 30
 )
 
 // spareSize is the size of the spare to prepare after a segment of used

@@ -51,3 +51,13 @@ func writeOut(f *os.File, off, n int64) error {
 	}
 	return nil
 }
+
+// freeBytes is the space unprivileged users may still take on dir's file
+// system.
+func freeBytes(dir string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, &os.PathError{Op: "statfs", Path: dir, Err: err}
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}

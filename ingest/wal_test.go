@@ -578,3 +578,71 @@ func TestReplayWALSkipsCorruptLines(t *testing.T) {
 		t.Fatalf("replay restored %q, want only %q: the corrupt lines are not records", ids, want)
 	}
 }
+
+// TestWALSparesPauseOnALowDisk: with less than spareMinFree (plus the
+// spare) free, no spare is written: on a nearly full disk writing one
+// took the last blocks for a moment and failed the open segment's next
+// commit. Segments are then created empty and every record is still
+// accepted; the check is not repeated before spareBackoff, and spares
+// come back once there is room.
+func TestWALSparesPauseOnALowDisk(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var free atomic.Uint64
+	free.Store(spareMinFree / 2)
+	var checks atomic.Int32
+	w, _ := openTestWAL(t, WALConfig{Dir: dir, MaxRecords: 10, RotateEvery: time.Hour,
+		freeBytes:    func(string) (uint64, error) { checks.Add(1); return free.Load(), nil },
+		spareBackoff: time.Hour})
+	spares := func() []string {
+		names, _ := filepath.Glob(filepath.Join(dir, sparePrefix+"*"))
+		return names
+	}
+	for i := range 100 { // ten segments
+		if err := w.Accept(t.Context(), []metering.Record{walRecord(i)}); err != nil {
+			t.Fatalf("Accept %d: %v", i, err)
+		}
+		if s := spares(); len(s) > 0 {
+			t.Fatalf("spare %v written with %d bytes free", s, free.Load())
+		}
+	}
+	if n := testutil.ToFloat64(w.m.spares); n != 0 {
+		t.Errorf("%v segments opened on a spare", n)
+	}
+	if n := testutil.ToFloat64(w.m.errors.WithLabelValues("spare")); n != 1 {
+		t.Errorf("spare errors %v, want 1 (the check waits out the back-off)", n)
+	}
+	if n := checks.Load(); n != 1 {
+		t.Errorf("free space checked %d times in the back-off, want once", n)
+	}
+	w.Close()
+	counts, _ := segmentRecords(t, dir)
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	if total != 100 {
+		t.Errorf("segments hold %d records, want 100", total)
+	}
+
+	// Room again: after the back-off the next segment's spare is written.
+	dir2 := t.TempDir()
+	free.Store(spareMinFree / 2)
+	w2, _ := openTestWAL(t, WALConfig{Dir: dir2, MaxRecords: 10, RotateEvery: time.Hour,
+		freeBytes:    func(string) (uint64, error) { return free.Load(), nil },
+		spareBackoff: time.Millisecond})
+	if err := w2.Accept(t.Context(), []metering.Record{walRecord(0)}); err != nil {
+		t.Fatal(err)
+	}
+	free.Store(1 << 50)
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 1; testutil.ToFloat64(w2.m.spares) == 0; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("no spare used 30 s after the disk had room again")
+		}
+		time.Sleep(2 * time.Millisecond)
+		if err := w2.Accept(t.Context(), []metering.Record{walRecord(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
