@@ -33,8 +33,10 @@ const openSub = `(SELECT subscription_id FROM provisioning_requests WHERE id = $
 // is one on a live subscription); Schedule's requests are created.
 //
 // A change without SwapTo is one round trip: the locks and every statement
-// in one pipeline, which PostgreSQL runs as one implicit transaction. A SIM
-// swap, whose checks decide whether the rest may run, takes a transaction.
+// in one pipeline, which PostgreSQL runs as one implicit transaction, shared
+// with the completions that arrive meanwhile unless it schedules requests
+// (complete_many.go). A SIM swap, whose checks decide whether the rest may
+// run, takes a transaction.
 // ch.Notices go into the notice outbox in the same transaction.
 //
 // It returns provisioning.ErrRequestNotFound, and an error wrapping
@@ -48,9 +50,12 @@ func (s *Store) Complete(ctx context.Context, id string, outcome json.RawMessage
 		out = outcome
 	}
 	var err error
-	if ch.SwapTo != nil {
+	switch {
+	case ch.SwapTo != nil:
 		err = s.completeSwap(ctx, id, out, ch)
-	} else {
+	case grouped(ch):
+		err = s.completeGrouped(ctx, id, out, ch)
+	default:
 		err = s.completeBatch(ctx, id, out, ch)
 	}
 	if err != nil {

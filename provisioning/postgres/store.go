@@ -21,6 +21,7 @@ import (
 // (a new request of the subscription, a message of the request).
 type Store struct {
 	pool *pgxpool.Pool
+	comp completer // groups Complete's calls (complete_many.go)
 }
 
 var _ provisioning.Store = (*Store)(nil)
