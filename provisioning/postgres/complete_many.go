@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,12 +20,17 @@ import (
 // group takes them all. One group is one round trip and one commit: its
 // subscriptions and requests locked by two statements (in id order, so
 // groups cannot deadlock each other), then each request's statements as
-// completeBatch queues them. A lone completion runs as completeBatch, so
-// an idle worker waits for nothing. If a group fails as a whole (one of
-// its statements failed, or PostgreSQL broke a deadlock), each of its
-// completions runs again on its own, and each gets its own outcome. In the
-// provisioning benchmark, interleaved runs gave 1,300-1,389 requests/s
-// against 1,202-1,241 completing one by one (BENCHMARKS.md, session 14).
+// completeBatch queues them. A lone completion is a group of one: while
+// the runner is busy with it, the next group gathers (handed back to its
+// caller instead, nearly every completion ran alone in the benchmark). A
+// group waits at most groupLockTimeout for a lock. Every completion of a
+// group that failed as a whole (a statement failed, a lock was not had in
+// time, PostgreSQL broke a deadlock) is handed back to its caller, which
+// runs completeBatch under its own context as before the groups: one
+// line's held lock or bad change never holds up or fails the others. In the
+// provisioning benchmark, interleaved runs gave 1,180-1,318 requests/s
+// against 1,146-1,206 completing one by one, with 11% less of the Go
+// process's CPU per request (BENCHMARKS.md, session 14).
 // The group's notices and marks as two statements for the whole group were
 // no faster, so each request keeps its own.
 const (
@@ -36,7 +42,14 @@ const (
 	// completeTimeout bounds a group; a caller stops waiting when its own
 	// context ends, and its completion may still be applied.
 	completeTimeout = 30 * time.Second
+	// groupLockTimeout is how long a group waits for any one lock before
+	// it gives up and its completions run on their own. A line's lock is
+	// normally held for milliseconds (a start, another completion).
+	groupLockTimeout = "1s"
 )
+
+// errAlone hands a completion back to its caller, to run on its own.
+var errAlone = errors.New("complete on its own")
 
 // completer queues completions for the groups; the zero value is ready.
 type completer struct {
@@ -44,6 +57,9 @@ type completer struct {
 	queue   []*completion
 	running int
 	applied atomic.Int64 // groups of several applied as one, for tests
+	// paused, when not nil, holds the runners before they take a group
+	// until it is closed: tests queue completions for one group with it.
+	paused chan struct{}
 }
 
 type completion struct {
@@ -59,7 +75,9 @@ func grouped(ch provisioning.Change) bool {
 }
 
 // completeGrouped queues the completion of request id and waits for its
-// outcome, starting a runner when fewer than completeRunners run.
+// outcome, starting a runner when fewer than completeRunners run. If ctx
+// ends first it returns, and the completion may still be applied, reading
+// out and ch: the caller must not change them.
 func (s *Store) completeGrouped(ctx context.Context, id string, out any, ch provisioning.Change) error {
 	// One spelling per request: the group's dedupe and the states read
 	// back (id::text) compare ids as strings.
@@ -76,6 +94,9 @@ func (s *Store) completeGrouped(ctx context.Context, id string, out any, ch prov
 	}
 	select {
 	case err := <-c.err:
+		if err == errAlone {
+			return s.completeBatch(ctx, c.id, out, ch)
+		}
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -85,6 +106,12 @@ func (s *Store) completeGrouped(ctx context.Context, id string, out any, ch prov
 // runCompletions runs groups until the queue is empty.
 func (s *Store) runCompletions() {
 	for {
+		s.comp.mu.Lock()
+		paused := s.comp.paused
+		s.comp.mu.Unlock()
+		if paused != nil {
+			<-paused
+		}
 		group := s.takeGroup()
 		if len(group) == 0 {
 			return
@@ -124,23 +151,36 @@ func (s *Store) takeGroup() []*completion {
 	return group
 }
 
-// completeGroup applies group's completions, as one implicit transaction
-// when there are several, and tells each its outcome.
+// completeGroup applies group's completions as one implicit transaction
+// and tells each its outcome, or, if that failed, hands each back to its
+// caller.
 func (s *Store) completeGroup(ctx context.Context, group []*completion) {
-	if len(group) > 1 {
-		errs, err := s.completeMany(ctx, group)
-		if err == nil {
+	errs, err := s.tryMany(ctx, group)
+	if err == nil {
+		if len(group) > 1 {
 			s.comp.applied.Add(1)
-			for i, c := range group {
-				c.err <- errs[i]
-			}
-			return
 		}
-		// Nothing of the group was applied: each runs on its own.
+		for i, c := range group {
+			c.err <- errs[i]
+		}
+		return
 	}
+	// Applied wholly or not at all; if the connection was lost after the
+	// commit, each caller's own run finds its request done.
 	for _, c := range group {
-		c.err <- s.completeBatch(ctx, c.id, c.out, c.ch)
+		c.err <- errAlone
 	}
+}
+
+// tryMany is completeMany with a panic turned into its error: the runner's
+// goroutine is not a handler's, whose panics the worker recovers.
+func (s *Store) tryMany(ctx context.Context, group []*completion) (errs []error, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			errs, err = nil, fmt.Errorf("complete group: panic: %v", r)
+		}
+	}()
+	return s.completeMany(ctx, group)
 }
 
 // Locks of a group, in the package's order: the subscriptions first, then
@@ -153,7 +193,7 @@ const (
 	lockGroupRequests = `
 		SELECT id::text, state FROM provisioning_requests
 		WHERE id = ANY($1::uuid[])
-		ORDER BY id FOR NO KEY UPDATE`
+		ORDER BY provisioning_requests.id FOR NO KEY UPDATE`
 )
 
 // completeMany applies group's completions in one implicit transaction and
@@ -165,6 +205,7 @@ func (s *Store) completeMany(ctx context.Context, group []*completion) ([]error,
 		ids[i] = c.id
 	}
 	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, groupLockTimeout) // for this transaction only
 	b.Queue(lockGroupSubscriptions, ids)
 	b.Queue(lockGroupRequests, ids)
 	steps := make([][]step, len(group))
@@ -176,6 +217,9 @@ func (s *Store) completeMany(ctx context.Context, group []*completion) ([]error,
 	}
 	states := make(map[string]provisioning.State, len(group))
 	err := s.batch(ctx, b, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("set lock timeout: %w", err)
+		}
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("lock subscriptions: %w", err)
 		}

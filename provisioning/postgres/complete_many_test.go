@@ -1,56 +1,18 @@
 package postgres_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/simcore/simcore/provisioning"
 	"github.com/simcore/simcore/provisioning/postgres"
 )
-
-// holdRunners occupies both completion runners: it locks the subscriptions
-// of two started requests and completes them, so the runners wait on the
-// locks until release, and completions made meanwhile queue up for one
-// group. release commits the locks and checks the two completions.
-func (e *env) holdRunners(t *testing.T) (release func()) {
-	t.Helper()
-	tx, err := e.pool.Begin(e.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 2)
-	for range 2 {
-		l := e.line(t)
-		r := e.request(t, l.id, provisioning.KindVoicemail, nil, time.Time{})
-		e.start(t, r.ID)
-		if _, err := tx.Exec(e.ctx, `SELECT 1 FROM subscriptions WHERE id = $1 FOR UPDATE`, l.id); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			done <- e.store.Complete(e.ctx, r.ID, nil, provisioning.Change{Voicemail: &provisioning.VoicemailSettings{Enabled: true, Language: "en"}})
-		}()
-	}
-	waitFor(t, "both runners waiting on the test's locks", func() bool {
-		var n int
-		err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
-		return err == nil && n == 2
-	})
-	return func() {
-		t.Helper()
-		if err := tx.Commit(e.ctx); err != nil {
-			t.Fatal(err)
-		}
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Fatalf("held completion: %v", err)
-			}
-		}
-	}
-}
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
@@ -61,7 +23,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// TestCompleteGroups: completions that queue while both runners are busy
+// TestCompleteGroups: completions that queue while the runners are held
 // are applied as one group, and each gets what it would get alone: its own
 // outcome and change, its notice stored, ErrConflict for a failed request,
 // ErrRequestNotFound for an unknown one, nil and no change for a request
@@ -93,7 +55,7 @@ func TestCompleteGroups(t *testing.T) {
 	doneBefore, _ := e.store.Request(e.ctx, done.ID)
 	groupsBefore := postgres.GroupsApplied(e.store)
 
-	release := e.holdRunners(t)
+	release := postgres.PauseGroups(e.store)
 	type call struct {
 		id   string
 		out  json.RawMessage
@@ -181,7 +143,7 @@ func TestCompleteGroupFallsBack(t *testing.T) {
 		e.start(t, reqs[i].ID)
 	}
 	groupsBefore := postgres.GroupsApplied(e.store)
-	release := e.holdRunners(t)
+	release := postgres.PauseGroups(e.store)
 	results := make([]chan error, len(reqs))
 	for i, r := range reqs {
 		number := fmt.Sprintf("44200000%02d", i)
@@ -213,5 +175,85 @@ func TestCompleteGroupFallsBack(t *testing.T) {
 	}
 	if n := postgres.GroupsApplied(e.store) - groupsBefore; n != 0 {
 		t.Errorf("%d groups applied as one; the group with the bad statement should have fallen back", n)
+	}
+}
+
+// TestCompleteGroupDoesNotWaitForOneLine: a group that cannot have one
+// line's lock gives up after its lock timeout, and its completions run on
+// their own: the others are done while that line is still locked, and it
+// completes once the lock is released. The timeout does not outlive the
+// group's transaction.
+func TestCompleteGroupDoesNotWaitForOneLine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	lines := make([]line, 3)
+	reqs := make([]provisioning.Request, len(lines))
+	for i := range lines {
+		lines[i] = e.line(t)
+		reqs[i] = e.request(t, lines[i].id, provisioning.KindVoicemail, nil, time.Time{})
+		e.start(t, reqs[i].ID)
+	}
+	groupsBefore := postgres.GroupsApplied(e.store)
+	release := postgres.PauseGroups(e.store)
+	held, err := e.pool.Begin(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = held.Rollback(context.Background()) }) // a no-op once committed
+	if _, err := held.Exec(e.ctx, `SELECT 1 FROM subscriptions WHERE id = $1 FOR UPDATE`, lines[1].id); err != nil {
+		t.Fatal(err)
+	}
+	results := make([]chan error, len(reqs))
+	for i, r := range reqs {
+		results[i] = make(chan error, 1)
+		go func() {
+			results[i] <- e.store.Complete(e.ctx, r.ID, nil, provisioning.Change{Voicemail: &provisioning.VoicemailSettings{Enabled: true, Language: "da"}})
+		}()
+		waitFor(t, "the completion to queue", func() bool { return postgres.QueuedCompletions(e.store) == i+1 })
+	}
+	release()
+	for _, i := range []int{0, 2} {
+		select {
+		case err := <-results[i]:
+			wantErr(t, fmt.Sprintf("completion %d", i), err, nil)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("completion %d waits for another line's lock", i)
+		}
+		if got, _ := e.store.Request(e.ctx, reqs[i].ID); got.State != provisioning.StateDone {
+			t.Errorf("request %d is %s, want done", i, got.State)
+		}
+	}
+	select {
+	case err := <-results[1]:
+		t.Fatalf("the locked line's completion returned %v while its line was locked", err)
+	default:
+	}
+	if err := held.Commit(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "completion of the locked line", <-results[1], nil)
+	if got, _ := e.store.Request(e.ctx, reqs[1].ID); got.State != provisioning.StateDone {
+		t.Errorf("request 1 is %s, want done", got.State)
+	}
+	if n := postgres.GroupsApplied(e.store) - groupsBefore; n != 0 {
+		t.Errorf("%d groups applied as one, want 0", n)
+	}
+	// Every connection of the pool is back to no lock timeout.
+	var conns []*pgxpool.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	for range e.pool.Stat().TotalConns() {
+		c, err := e.pool.Acquire(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		var v string
+		if err := c.QueryRow(e.ctx, `SHOW lock_timeout`).Scan(&v); err != nil || v != "0" {
+			t.Errorf("a pool connection's lock_timeout is %q (%v), want 0", v, err)
+		}
 	}
 }
