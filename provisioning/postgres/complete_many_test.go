@@ -14,6 +14,19 @@ import (
 	"github.com/simcore/simcore/provisioning/postgres"
 )
 
+// startedLines makes n lines, each with a request of kind in progress.
+func (e *env) startedLines(t *testing.T, n int, kind provisioning.Kind) ([]line, []provisioning.Request) {
+	t.Helper()
+	lines := make([]line, n)
+	reqs := make([]provisioning.Request, n)
+	for i := range lines {
+		lines[i] = e.line(t)
+		reqs[i] = e.request(t, lines[i].id, kind, nil, time.Time{})
+		e.start(t, reqs[i].ID)
+	}
+	return lines, reqs
+}
+
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
@@ -135,13 +148,7 @@ func TestCompleteGroups(t *testing.T) {
 func TestCompleteGroupFallsBack(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	lines := make([]line, 4)
-	reqs := make([]provisioning.Request, len(lines))
-	for i := range lines {
-		lines[i] = e.line(t)
-		reqs[i] = e.request(t, lines[i].id, provisioning.KindForwarding, nil, time.Time{})
-		e.start(t, reqs[i].ID)
-	}
+	lines, reqs := e.startedLines(t, 4, provisioning.KindForwarding)
 	groupsBefore := postgres.GroupsApplied(e.store)
 	release := postgres.PauseGroups(e.store)
 	results := make([]chan error, len(reqs))
@@ -186,13 +193,7 @@ func TestCompleteGroupFallsBack(t *testing.T) {
 func TestCompleteGroupDoesNotWaitForOneLine(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	lines := make([]line, 3)
-	reqs := make([]provisioning.Request, len(lines))
-	for i := range lines {
-		lines[i] = e.line(t)
-		reqs[i] = e.request(t, lines[i].id, provisioning.KindVoicemail, nil, time.Time{})
-		e.start(t, reqs[i].ID)
-	}
+	lines, reqs := e.startedLines(t, 3, provisioning.KindVoicemail)
 	groupsBefore := postgres.GroupsApplied(e.store)
 	release := postgres.PauseGroups(e.store)
 	held, err := e.pool.Begin(e.ctx)
