@@ -20,9 +20,10 @@ import (
 // group takes them all. One group is one round trip and one commit: its
 // subscriptions and requests locked by two statements (in id order, so
 // groups cannot deadlock each other), then each request's statements as
-// completeBatch queues them. A lone completion is a group of one: while
-// the runner is busy with it, the next group gathers (handed back to its
-// caller instead, nearly every completion ran alone in the benchmark). A
+// completeBatch queues them. A lone completion is a group of one, so that
+// the next group gathers while the runner is busy with it (handed back to
+// its caller instead, nearly every completion ran alone in the benchmark,
+// for no gain). A
 // group waits at most groupLockTimeout for a lock. Every completion of a
 // group that failed as a whole (a statement failed, a lock was not had in
 // time, PostgreSQL broke a deadlock) is handed back to its caller, which
